@@ -1,0 +1,141 @@
+"""Command line: argument parsing, exit codes and progress. No logic lives here.
+
+Exit codes: 0 go / intact / healthy, 1 no-go / not intact / alert, 2 error or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from playbook import __version__
+
+EXIT_GO, EXIT_NOGO, EXIT_ERROR = 0, 1, 2
+
+
+def _err(msg: str) -> int:
+    print(f"playbook: error: {msg}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_run(args) -> int:
+    from playbook.config import ConfigError
+    from playbook.data import DataError
+    from playbook.runner import RunError, run
+
+    try:
+        res = run(args.config, out=args.out, name=args.name, steps=args.steps, force=args.force,
+                  overrides=args.param, progress=not args.quiet)
+    except (ConfigError, DataError, RunError) as exc:
+        return _err(str(exc))
+    except KeyboardInterrupt:
+        return _err("interrupted; no pack was written.")
+    s = res.summary
+    failing = [r["text"] for r in s.get("reasons", [])]
+    print(f"verdict: {res.verdict}  ({', '.join(f'{k} {v}' for k, v in s.get('counts', {}).items())})")
+    for line in failing:
+        print(f"  - {line}")
+    print(f"pack: {res.pack}")
+    print(f"open: {res.pack / 'index.html'}")
+    return res.exit_code
+
+
+def cmd_verify(args) -> int:
+    from playbook.pack import PackError, verify
+
+    try:
+        rep = verify(args.pack)
+    except PackError as exc:
+        return _err(str(exc))
+    for line in rep.lines():
+        print(line)
+    return EXIT_GO if rep.ok else EXIT_NOGO
+
+
+def cmd_templates(args) -> int:
+    from playbook.runner import WIRING, discover, template_parameters, template_title
+
+    for t in discover():
+        print(f"{t.dirname}  (step: {t.name})  {template_title(t.path)}")
+        if args.brief:
+            continue
+        for pname, p in template_parameters(t.path).items():
+            if pname in WIRING:
+                continue
+            typ = p.get("inferred_type_name") or "?"
+            help_ = f"  # {p['help']}" if p.get("help") else ""
+            print(f"    {pname}: {typ} = {p.get('default')}{help_}")
+    return EXIT_GO
+
+
+def cmd_init(args) -> int:
+    from playbook.config import STARTER
+
+    folder = Path(args.dir)
+    target = folder / args.filename
+    if target.exists() and not args.force:
+        return _err(f"{target} already exists; pass --force to overwrite it or choose another folder.")
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_text(STARTER.format(name=target.name), encoding="utf-8")
+    print(f"wrote {target}: set data.reference, data.current and data.target, then run: playbook run {target}")
+    return EXIT_GO
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="playbook",
+        description="Production-readiness playbook: run the templates on your data and model, and get a verifiable evidence pack with a go / no-go verdict.",
+    )
+    p.add_argument("--version", action="version", version=f"playbook {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the playbook and write an evidence pack (exit 0 go, 1 no-go, 2 error)",
+                       description="Run the templates in order and assemble the evidence pack. Without CONFIG, runs on the bundled German credit data.")
+    r.add_argument("config", nargs="?", default=None, help="pack config YAML (default: the bundled German credit data)")
+    r.add_argument("--out", default="evidence", help="folder that receives the pack folder (default: ./evidence)")
+    r.add_argument("--name", default=None, help="pack folder name (default: the config's name)")
+    r.add_argument("--steps", nargs="+", default=None, metavar="STEP",
+                   help="run only these steps (names or numbers, e.g. data_audit 02)")
+    r.add_argument("--force", action="store_true", help="replace an existing pack of the same name")
+    r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. -p data.target=label or -p steps.drift_simulation.params.trials=5")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("verify", help="recompute every hash of a pack (exit 0 intact, 1 changed)")
+    v.add_argument("pack", help="the pack folder (holding manifest.json)")
+    v.set_defaults(func=cmd_verify)
+
+    t = sub.add_parser("templates", help="list the templates and their parameters")
+    t.add_argument("--brief", action="store_true", help="names only")
+    t.set_defaults(func=cmd_templates)
+
+    i = sub.add_parser("init", help="write a commented starter config for your own data")
+    i.add_argument("dir", nargs="?", default=".", help="folder to write it in (default: .)")
+    i.add_argument("--filename", default="playbook.yaml", help="file name (default: playbook.yaml)")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    i.set_defaults(func=cmd_init)
+
+    m = sub.add_parser("monitor", help="check one production batch against a monitoring.yaml (exit 0 healthy, 1 alert, 2 bad input)")
+    try:
+        from playbook.monitoring.command import add_arguments, run as monitor_run
+    except ImportError:
+        m.set_defaults(func=lambda a: _err("the monitoring module is not available in this installation."))
+    else:
+        add_arguments(m)
+        m.set_defaults(func=monitor_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_ERROR
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

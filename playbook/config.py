@@ -1,0 +1,415 @@
+"""Pack configuration: YAML in, validated typed settings out.
+
+Every problem raises :class:`ConfigError` whose message is one sentence naming the key (or file)
+and the fix. Paths are resolved relative to the config file. Only ``data.reference``,
+``data.current`` and ``data.target`` are required; ``playbook run`` with no config uses the bundled
+German credit data (see :data:`BUNDLED`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from playbook.paths import dataset_dir
+
+
+class ConfigError(ValueError):
+    """Bad input in the pack config: the message names the key and the fix."""
+
+
+TASKS = ("binary", "multiclass", "regression")
+MODEL_TRAIN = ("baseline", "none")
+
+# The default config: the bundled German credit data (see datasets/german_credit/DATASHEET.md).
+BUNDLED = {
+    "name": "german-credit",
+    "data": {
+        "reference": "german_credit/reference.csv",
+        "current": "german_credit/current.csv",
+        "target": "creditability",
+        "positive_label": "bad",
+        "sensitive": ["personal_status_and_sex", "age_in_years"],
+    },
+    "business": {
+        "cost_false_positive": 1.0,
+        "cost_false_negative": 5.0,
+        "value_true_positive": 0.0,
+        "value_true_negative": 1.0,
+        "volume_per_day": 200,
+    },
+}
+
+
+@dataclass
+class DataSettings:
+    reference: str
+    current: str
+    target: str
+    task: str | None = None
+    positive_label: Any = None
+    prediction: str | None = None
+    probability: str | list[str] | None = None
+    timestamp: str | None = None
+    id: list[str] = field(default_factory=list)
+    sensitive: list[str] = field(default_factory=list)
+    features: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelSettings:
+    path: str | None = None
+    trusted_types: list[str] = field(default_factory=list)
+    allow_pickle: bool = False
+    train: str | None = None  # "baseline" | "none"; None -> decided from data/model
+
+
+@dataclass
+class BusinessSettings:
+    cost_false_positive: float = 1.0
+    cost_false_negative: float = 5.0
+    value_true_positive: float = 0.0
+    value_true_negative: float = 0.0
+    volume_per_day: float = 1000.0
+    compute_cost_per_1k: float = 0.0
+    currency: str = "EUR"
+
+
+@dataclass
+class PolicySettings:
+    allow_raw_pii: bool = False
+    gates: dict[str, dict] = field(default_factory=dict)
+    use_default_gates: bool = True
+    attestations: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass
+class StepSettings:
+    enabled: bool = True
+    timeout: int = 900
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PackConfig:
+    data: DataSettings
+    model: ModelSettings = field(default_factory=ModelSettings)
+    business: BusinessSettings = field(default_factory=BusinessSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    steps: dict[str, StepSettings] = field(default_factory=dict)
+    name: str = "pack"
+    seed: int = 0
+    source: str | None = None  # the file it was loaded from (None = bundled defaults)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("source", None)
+        return d
+
+    def step(self, name: str) -> StepSettings:
+        return self.steps.get(name) or StepSettings()
+
+
+_SECTIONS = {
+    "data": DataSettings,
+    "model": ModelSettings,
+    "business": BusinessSettings,
+    "policy": PolicySettings,
+}
+_TOP_KEYS = {"name", "seed", "steps", *_SECTIONS}
+_STEP_KEYS = {"enabled", "timeout", "params"}
+_GATE_KEYS = {"min", "max", "block", "status"}
+
+
+def _type_name(t: Any) -> str:
+    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+            list: "a list", dict: "a mapping"}.get(t, str(t))
+
+
+def _expect(key: str, value: Any, *types: type, allow_none: bool = True) -> Any:
+    if value is None and allow_none:
+        return None
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if bool not in types and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected {' or '.join(_type_name(t) for t in types)}, got {value!r}; fix the value in the config.")
+    if not isinstance(value, types):
+        raise ConfigError(
+            f"{key}: expected {' or '.join(_type_name(t) for t in types)}, got {type(value).__name__} {value!r}; fix the value in the config."
+        )
+    return value
+
+
+def _str_list(key: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: expected a column name or a list of column names, got {value!r}.")
+    return list(value)
+
+
+def _check_keys(section: str, raw: dict, allowed: set[str]) -> None:
+    for k in raw:
+        if k not in allowed:
+            hint = ""
+            close = [a for a in sorted(allowed) if a.startswith(str(k)[:3])]
+            if close:
+                hint = f" (did you mean {close[0]!r}?)"
+            where = f"{section}.{k}" if section else str(k)
+            raise ConfigError(
+                f"{where}: unknown key{hint}; allowed keys{' in ' + section if section else ''} are: {', '.join(sorted(allowed))}."
+            )
+
+
+def resolve_path(value: str, base: Path | None) -> str:
+    """Resolve a data path: absolute stays, relative is against the config's folder;
+    bundled defaults (base None) resolve against the datasets folder."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return str(p)
+    root = base if base is not None else dataset_dir()
+    return str((root / p).resolve())
+
+
+def from_dict(raw: dict | None, base: Path | None = None, source: str | None = None) -> PackConfig:
+    """Validate a raw mapping into a :class:`PackConfig`. ``base`` is the config's folder."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source or 'config'}: the top level must be a mapping of sections (data, model, ...), got {type(raw).__name__}.")
+    _check_keys("", raw, _TOP_KEYS)
+
+    data_raw = raw.get("data")
+    if data_raw is None:
+        raise ConfigError("data: section missing; add data.reference, data.current and data.target.")
+    _expect("data", data_raw, dict)
+    _check_keys("data", data_raw, set(DataSettings.__dataclass_fields__))
+    for req in ("reference", "current", "target"):
+        if data_raw.get(req) in (None, ""):
+            raise ConfigError(f"data.{req}: required key missing; set it to {'a CSV or parquet path' if req != 'target' else 'the name of the label column'}.")
+    d = {}
+    for k in ("reference", "current", "target", "prediction", "timestamp", "task"):
+        d[k] = _expect(f"data.{k}", data_raw.get(k), str)
+    if d["task"] is not None and d["task"] not in TASKS:
+        raise ConfigError(f"data.task: {d['task']!r} is not a task; use one of {', '.join(TASKS)} or leave it out to infer it.")
+    prob = data_raw.get("probability")
+    if prob is not None and not isinstance(prob, str):
+        prob = _str_list("data.probability", prob)
+    pos = data_raw.get("positive_label")
+    if pos is not None and not isinstance(pos, (str, int, float, bool)):
+        raise ConfigError(f"data.positive_label: expected a single class label, got {pos!r}.")
+    features = data_raw.get("features")
+    data = DataSettings(
+        reference=resolve_path(d["reference"], base),
+        current=resolve_path(d["current"], base),
+        target=d["target"],
+        task=d["task"],
+        positive_label=pos,
+        prediction=d["prediction"],
+        probability=prob,
+        timestamp=d["timestamp"],
+        id=_str_list("data.id", data_raw.get("id")),
+        sensitive=_str_list("data.sensitive", data_raw.get("sensitive")),
+        features=None if features is None else _str_list("data.features", features),
+        exclude=_str_list("data.exclude", data_raw.get("exclude")),
+    )
+
+    model_raw = _expect("model", raw.get("model"), dict) or {}
+    _check_keys("model", model_raw, set(ModelSettings.__dataclass_fields__))
+    mpath = _expect("model.path", model_raw.get("path"), str)
+    train = _expect("model.train", model_raw.get("train"), str)
+    if train is not None and train not in MODEL_TRAIN:
+        raise ConfigError(f"model.train: {train!r} is not supported; use one of {', '.join(MODEL_TRAIN)}.")
+    if mpath and train == "baseline":
+        raise ConfigError("model: set either model.path or model.train: baseline, not both.")
+    model = ModelSettings(
+        path=resolve_path(mpath, base) if mpath else None,
+        trusted_types=_str_list("model.trusted_types", model_raw.get("trusted_types")),
+        allow_pickle=bool(_expect("model.allow_pickle", model_raw.get("allow_pickle", False), bool)),
+        train=train,
+    )
+
+    bus_raw = _expect("business", raw.get("business"), dict) or {}
+    _check_keys("business", bus_raw, set(BusinessSettings.__dataclass_fields__))
+    bus_kwargs = {}
+    for k, f in BusinessSettings.__dataclass_fields__.items():
+        if k in bus_raw:
+            t = str if k == "currency" else float
+            bus_kwargs[k] = _expect(f"business.{k}", bus_raw[k], t, allow_none=False)
+    business = BusinessSettings(**bus_kwargs)
+    if business.volume_per_day < 0:
+        raise ConfigError("business.volume_per_day: must be zero or more.")
+
+    pol_raw = _expect("policy", raw.get("policy"), dict) or {}
+    _check_keys("policy", pol_raw, set(PolicySettings.__dataclass_fields__))
+    gates_raw = _expect("policy.gates", pol_raw.get("gates"), dict) or {}
+    gates = {}
+    for gid, g in gates_raw.items():
+        key = f"policy.gates.{gid}"
+        if isinstance(g, bool):
+            g = {"block": g}
+        _expect(key, g, dict, allow_none=False)
+        _check_keys(key, g, _GATE_KEYS)
+        for bound in ("min", "max"):
+            if bound in g:
+                _expect(f"{key}.{bound}", g[bound], float, allow_none=False)
+        if "block" in g:
+            _expect(f"{key}.block", g["block"], bool, allow_none=False)
+        gates[str(gid)] = dict(g)
+    att_raw = _expect("policy.attestations", pol_raw.get("attestations"), dict) or {}
+    for aid, a in att_raw.items():
+        key = f"policy.attestations.{aid}"
+        _expect(key, a, dict, allow_none=False)
+        _check_keys(key, a, {"owner", "link", "note"})
+        if not a.get("owner") or not a.get("link"):
+            raise ConfigError(f"{key}: an attestation needs both an owner and a link to its evidence.")
+    policy = PolicySettings(
+        allow_raw_pii=bool(_expect("policy.allow_raw_pii", pol_raw.get("allow_raw_pii", False), bool)),
+        gates=gates,
+        use_default_gates=bool(_expect("policy.use_default_gates", pol_raw.get("use_default_gates", True), bool)),
+        attestations={str(k): dict(v) for k, v in att_raw.items()},
+    )
+
+    steps_raw = _expect("steps", raw.get("steps"), dict) or {}
+    steps = {}
+    for sname, s in steps_raw.items():
+        key = f"steps.{sname}"
+        if s is None:
+            s = {}
+        if isinstance(s, bool):
+            s = {"enabled": s}
+        _expect(key, s, dict, allow_none=False)
+        _check_keys(key, s, _STEP_KEYS)
+        timeout = _expect(f"{key}.timeout", s.get("timeout", 900), int, allow_none=False)
+        if timeout <= 0:
+            raise ConfigError(f"{key}.timeout: must be a positive number of seconds.")
+        params = _expect(f"{key}.params", s.get("params"), dict) or {}
+        steps[str(sname)] = StepSettings(
+            enabled=bool(_expect(f"{key}.enabled", s.get("enabled", True), bool)),
+            timeout=timeout,
+            params=params,
+        )
+
+    name = _expect("name", raw.get("name"), str) or (Path(source).stem if source else "pack")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ConfigError(f"name: {name!r} must be letters, digits, '.', '_' or '-' (it names the pack folder).")
+    seed = _expect("seed", raw.get("seed", 0), int, allow_none=False)
+    return PackConfig(data=data, model=model, business=business, policy=policy, steps=steps,
+                      name=name, seed=seed, source=source)
+
+
+def set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    """Apply a ``-p key.sub=value`` override onto a raw config mapping."""
+    parts = dotted.split(".")
+    if len(parts) > 3 and parts[0] == "policy" and parts[1] in ("gates", "attestations"):
+        parts = parts[:2] + [".".join(parts[2:])]  # check ids contain dots themselves
+    if not all(parts):
+        raise ConfigError(f"-p {dotted}: the key must be dotted names like data.target or steps.drift_simulation.params.trials.")
+    node = raw
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"-p {dotted}: {p!r} is not a section, so it cannot hold {parts[-1]!r}.")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"-p {text}: expected key=value, for example -p data.target=label.")
+    key, _, val = text.partition("=")
+    try:
+        parsed = yaml.safe_load(val) if val != "" else ""
+    except yaml.YAMLError:
+        parsed = val
+    return key.strip(), parsed
+
+
+def load_raw(path: str | Path | None) -> tuple[dict, Path | None, str | None]:
+    """Read the YAML (or the bundled defaults when path is None). Returns (raw, base, source)."""
+    if path in (None, ""):
+        return copy.deepcopy(BUNDLED), None, None
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ConfigError(f"{path}: config file not found; check the path or run `playbook init` to write a starter config.")
+    if p.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a config file; pass the YAML file (e.g. {p / 'playbook.yaml'}).")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax ({getattr(exc, 'problem', exc)}).") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file; pass a YAML config.") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the config is empty; it needs at least data.reference, data.current and data.target.")
+    return raw, p.resolve().parent, str(p.resolve())
+
+
+def load(path: str | Path | None = None, overrides: list[str] | None = None) -> PackConfig:
+    """Load, apply ``key=value`` overrides and validate a pack config."""
+    raw, base, source = load_raw(path)
+    for text in overrides or []:
+        key, value = parse_override(text)
+        set_dotted(raw, key, value)
+    return from_dict(raw, base=base, source=source)
+
+
+def dump(cfg: PackConfig) -> str:
+    """The resolved config as YAML (absolute paths), stored in the pack as config.yaml."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=True, allow_unicode=True)
+
+
+STARTER = """\
+# Readiness playbook pack config. Only data.reference, data.current and data.target are required.
+# Paths are relative to this file. Run:  playbook run {name}
+name: my-model                    # names the pack folder under --out (default ./evidence)
+seed: 0                           # every random choice in the pack derives from this
+
+data:
+  reference: data/reference.csv   # REQUIRED: training / reference data, CSV or parquet (file or folder)
+  current: data/current.csv       # REQUIRED: recent production-like data, same columns
+  target: label                   # REQUIRED: the column to predict
+  # task: binary                  # binary | multiclass | regression; inferred when absent
+  # positive_label: "1"           # binary: the class that is the event of interest
+  # prediction: pred              # model outputs already in the data (predictions mode)
+  # probability: proba            # one column, or a list of columns for multiclass
+  # timestamp: event_time         # enables freshness / staleness checks
+  # id: [customer_id]             # identifier columns: checked for duplicates, never used as features
+  # sensitive: [sex, age_band]    # fairness is assessed across these columns
+  # exclude: [free_text_notes]    # columns not to use as model features
+
+# model:                          # absent: predictions mode if data.prediction/probability is set,
+#   path: model.skops             #   else a baseline model is trained on the reference data
+#   trusted_types: []             # extra types skops may load (review them first)
+#   allow_pickle: false           # pickle/joblib files run code when loaded: refused unless true
+#   train: baseline
+
+business:                         # what a decision is worth: drives the business threshold
+  cost_false_positive: 1.0
+  cost_false_negative: 5.0
+  value_true_positive: 0.0
+  value_true_negative: 0.0
+  volume_per_day: 1000
+  currency: EUR
+
+policy:
+  allow_raw_pii: false            # true lets raw PII values into the pack (recorded in the pack)
+  gates:                          # check id -> bounds and whether a failure blocks the release
+    model.roc_auc: {{min: 0.7, block: true}}
+    # data.leakage.single_feature: {{block: true}}
+
+# steps:                          # per step: enabled, timeout (s), notebook parameters
+#   drift_simulation: {{enabled: true, timeout: 600, params: {{trials: 20}}}}
+"""

@@ -1,0 +1,146 @@
+"""What a template needs to start: the validated config, the data and the column roles.
+
+A notebook's first code cell after its parameters is typically::
+
+    import playbook
+    ctx = playbook.load_context(config, pack_dir=pack_dir)
+    step = ctx.step("data_audit", output_dir)
+
+``config`` is the path of a pack config YAML (``playbook run`` passes the resolved one it wrote into
+the pack); an empty string means the bundled German credit data, so every template runs with zero
+setup in JupyterLab.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from playbook import config as config_mod
+from playbook.data import Roles, load_table, resolve_roles
+from playbook.results import Step, load_results
+
+
+@dataclass
+class Context:
+    config: config_mod.PackConfig
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    roles: Roles
+    pack_dir: Path | None = None
+    _steps: dict[str, Path] = field(default_factory=dict)
+
+    # convenient shortcuts -------------------------------------------------------------------
+    @property
+    def target(self) -> str:
+        return self.roles.target
+
+    @property
+    def task(self) -> str:
+        return self.roles.task
+
+    @property
+    def features(self) -> list[str]:
+        return self.roles.features
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return self.roles.numeric
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return self.roles.categorical
+
+    @property
+    def positive_label(self) -> Any:
+        return self.roles.positive_label
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def policy(self) -> config_mod.PolicySettings:
+        return self.config.policy
+
+    @property
+    def business(self) -> config_mod.BusinessSettings:
+        return self.config.business
+
+    @property
+    def model(self) -> config_mod.ModelSettings:
+        return self.config.model
+
+    def params(self, step: str) -> dict:
+        """The notebook parameters the config sets for a step."""
+        return dict(self.config.step(step).params)
+
+    def step(self, name: str, output_dir: str | Path | None = "") -> Step:
+        """The results recorder for this step (writes into output_dir, or evidence/_interactive)."""
+        return Step(name, output_dir or None)
+
+    # earlier steps -----------------------------------------------------------------------------
+    def _step_dirs(self) -> dict[str, Path]:
+        if self.pack_dir is None:
+            return {}
+        steps = self.pack_dir / "steps"
+        out = {}
+        if steps.is_dir():
+            for d in sorted(steps.iterdir()):
+                if d.is_dir() and "_" in d.name:
+                    out[d.name.split("_", 1)[1]] = d
+        return out
+
+    def step_dir(self, name: str) -> Path | None:
+        """Folder of an earlier step in this pack; in interactive use, its evidence/_interactive run."""
+        d = self._step_dirs().get(name)
+        if d is not None:
+            return d
+        if self.pack_dir is None:
+            from playbook.results import interactive_dir
+
+            cand = interactive_dir(name)
+            return cand if cand.exists() else None
+        return None
+
+    def previous(self, name: str) -> dict | None:
+        """results.json of an earlier step, or None when it did not run."""
+        d = self.step_dir(name)
+        return load_results(d) if d else None
+
+    def previous_artifact(self, name: str, relpath: str) -> Path | None:
+        """Path of an artifact an earlier step wrote (None when absent)."""
+        d = self.step_dir(name)
+        if d is None:
+            return None
+        p = d / "artifacts" / relpath
+        return p if p.exists() else None
+
+    @cached_property
+    def is_pack_run(self) -> bool:
+        return self.pack_dir is not None
+
+
+def load_context(config: str | Path | dict | None = "", pack_dir: str | Path | None = "",
+                 overrides: list[str] | None = None) -> Context:
+    """Load the pack config and its data. ``config`` may be a path, "" (bundled data) or a mapping."""
+    if isinstance(config, dict):
+        cfg = config_mod.from_dict(config, base=Path.cwd())
+    elif config:
+        cfg = config_mod.load(Path(config), overrides)
+    else:
+        cfg = config_mod.load(None, overrides)
+    ref = load_table(cfg.data.reference, "reference")
+    cur = load_table(cfg.data.current, "current")
+    roles = resolve_roles(ref, cur, cfg.data)
+    return Context(config=cfg, reference=ref, current=cur, roles=roles,
+                   pack_dir=Path(pack_dir).resolve() if pack_dir else None)
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,207 @@
+"""Rendering for readers: executed notebooks to HTML (code hidden) and the pack's index.html.
+
+index.html is self-contained (inline CSS, no script, no network): verdict, ML Test Score, gates with
+their reasons, every check grouped by step with status, value, threshold and evidence links, the model
+card and the compliance map when the governance steps produced them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+HIDE_TAGS = ("remove_cell", "remove", "hide")
+
+# The lab template loads require.js and MathJax from a CDN; a pack must be readable offline, so drop them.
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+"""
+
+
+def notebook_to_html(ipynb: Path, out: Path) -> None:
+    """Render an executed notebook for stakeholders: inputs hidden, tagged cells removed.
+
+    The injected-parameters cell keeps its input hidden like every other code cell; the .ipynb next to it
+    keeps the code for reviewers who want it.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[jinja2.DictLoader({"playbook_offline.html.j2": _OFFLINE_TEMPLATE})],
+        template_file="playbook_offline.html.j2",
+    )
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    trp = TagRemovePreprocessor(remove_cell_tags=set(HIDE_TAGS), enabled=True)
+    exporter.register_preprocessor(trp, enabled=True)
+    body, _ = exporter.from_notebook_node(nb)
+    out.write_text(body, encoding="utf-8")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return text if len(text) <= 160 else text[:157] + "..."
+    return str(value)
+
+
+def _evidence_links(pack: Path, step_dir: str | None, evidence: Any) -> list[dict]:
+    """Evidence entries as links relative to the pack root; those that do not resolve are marked."""
+    if evidence in (None, "", []):
+        return []
+    items = evidence if isinstance(evidence, list) else [evidence]
+    out = []
+    for e in items:
+        if not isinstance(e, str):
+            continue
+        if e.startswith(("http://", "https://")):
+            out.append({"href": e, "label": e, "ok": True})
+            continue
+        rel = f"{step_dir}/{e}" if step_dir and not e.startswith("steps/") else e
+        target = (pack / rel.split("#")[0])
+        ok = target.exists()
+        out.append({"href": rel, "label": Path(e.split("#")[0]).name or e, "ok": ok})
+    return out
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d232b;background:#f6f7f9}
+main{max-width:1200px;margin:0 auto;padding:24px}
+h1{margin:0 0 4px 0;font-size:26px} h2{margin-top:32px;border-bottom:1px solid #d8dce2;padding-bottom:4px}
+.meta{color:#5a6472;font-size:14px}
+.verdict{display:inline-block;padding:10px 18px;border-radius:8px;font-size:22px;font-weight:700;margin:16px 0}
+.v-go{background:#dff5e3;color:#11642a;border:2px solid #2e9d4c}
+.v-no-go{background:#fde4e1;color:#8c1c10;border:2px solid #d0402f}
+.v-error{background:#fff1d6;color:#7a4b00;border:2px solid #e0a100}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:14px;margin:8px 0}
+th,td{border:1px solid #e1e4e8;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#eef0f3}
+.s{font-weight:700;text-transform:uppercase;font-size:12px;padding:2px 6px;border-radius:4px;white-space:nowrap}
+.s-pass,.s-go,.s-automated{background:#dff5e3;color:#11642a}.s-warn,.s-manual{background:#fff1d6;color:#7a4b00}
+.s-fail,.s-no-go,.s-missing{background:#fde4e1;color:#8c1c10}.s-error{background:#f3d6ff;color:#5b1576}
+.s-skip,.s-skipped{background:#e8eaed;color:#49505a}
+.why{color:#49505a;font-size:13px}
+.cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid #e1e4e8;border-radius:8px;padding:12px 16px;min-width:140px}
+.card b{display:block;font-size:22px}
+a{color:#0b5cad} .broken{color:#8c1c10;text-decoration:line-through}
+code{background:#eef0f3;padding:1px 4px;border-radius:3px}
+details{margin:6px 0} summary{cursor:pointer;font-weight:600}
+"""
+
+_TEMPLATE = jinja2.Template(
+    """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Evidence pack {{ s.pack }}: {{ s.verdict }}</title><style>{{ css }}</style></head>
+<body><main>
+<h1>Readiness evidence pack: {{ s.pack }}</h1>
+<div class="meta">Task: <b>{{ s.task or "unknown" }}</b>{% if s.task_inferred %} (inferred from the target){% endif %}
+ &middot; target <code>{{ s.target }}</code> &middot; playbook {{ s.playbook_version }}
+ &middot; <a href="summary.json">summary.json</a> &middot; <a href="manifest.json">manifest.json</a>
+ &middot; <a href="config.yaml">config.yaml</a></div>
+<div id="verdict" class="verdict v-{{ s.verdict }}">Verdict: {{ s.verdict | upper }}</div>
+<p>{{ verdict_text }}</p>
+{% if s.reasons %}<h2 id="reasons">Why</h2><table><tr><th>reason</th><th>check</th><th>evidence</th></tr>
+{% for r in reasons %}<tr><td>{{ r.text }}</td><td>{{ r.check or r.step or "" }}</td><td>{% for l in r.links %}<a href="{{ l.href }}"{% if not l.ok %} class="broken"{% endif %}>{{ l.label }}</a> {% endfor %}</td></tr>{% endfor %}</table>{% endif %}
+
+<h2 id="scorecard">Scorecard</h2>
+<div class="cards">{% for k, v in s.counts.items() %}<div class="card"><span class="s s-{{ k }}">{{ k }}</span><b>{{ v }}</b>checks</div>{% endfor %}</div>
+{% if mts %}<h3 id="ml-test-score">ML Test Score (Breck et al., 2017): final {{ mts.final }}</h3>
+<div class="cards">{% for sec, val in mts.sections.items() %}<div class="card">{{ sec }}<b>{{ val }}</b>of 7</div>{% endfor %}</div>
+<details><summary>All {{ mts.tests|length }} tests</summary><table><tr><th>section</th><th>test</th><th>status</th><th>points</th><th>evidence</th></tr>
+{% for t in mts.tests %}<tr><td>{{ t.section }}</td><td>{{ t.id }}: {{ t.title }}</td><td><span class="s s-{{ t.status }}">{{ t.status }}</span></td><td>{{ t.points }}</td><td>{{ (t.evidence or [])|join(", ") }}</td></tr>{% endfor %}</table></details>{% endif %}
+
+<h2 id="gates">Gates</h2>
+<table><tr><th>gate</th><th>check</th><th>status</th><th>blocks</th><th>threshold</th><th>value</th><th>reason</th></tr>
+{% for g in gates %}<tr><td><code>{{ g.gate }}</code></td><td>{{ g.check or "" }}</td><td><span class="s s-{{ g.status }}">{{ g.status }}</span></td><td>{{ "yes" if g.block else "no" }}</td><td>{{ g.threshold_text }}</td><td>{{ g.value_text }}</td><td>{{ g.reason }}</td></tr>{% endfor %}</table>
+
+<h2 id="steps">Steps</h2>
+{% for st in steps %}<section class="step" id="step-{{ st.name }}">
+<h3>{{ st.dir }} <span class="s s-{{ st.status }}">{{ st.status }}</span></h3>
+<div class="meta">{% if st.html %}<a href="{{ st.html }}">read the notebook</a> &middot; {% endif %}{% if st.notebook %}<a href="{{ st.notebook }}">notebook.ipynb</a> &middot; {% endif %}{% if st.results %}<a href="{{ st.results }}">results.json</a>{% endif %}{% if st.error %} &middot; <b>error:</b> {{ st.error }}{% endif %}</div>
+{% if st.checks %}<table><tr><th>check</th><th>status</th><th>value</th><th>threshold</th><th>evidence</th></tr>
+{% for c in st.checks %}<tr><td><code>{{ c.id }}</code><br>{{ c.title }}<div class="why">{{ c.why }}</div></td><td><span class="s s-{{ c.status }}">{{ c.status }}</span></td><td>{{ c.value_text }}</td><td>{{ c.threshold_text }}</td><td>{% for l in c.links %}<a href="{{ l.href }}"{% if not l.ok %} class="broken"{% endif %}>{{ l.label }}</a><br>{% endfor %}</td></tr>{% endfor %}</table>{% endif %}
+</section>{% endfor %}
+
+{% if model_card %}<h2 id="model-card">Model card</h2><p><a href="{{ model_card.href }}">{{ model_card.label }}</a></p>{% endif %}
+{% if cmap %}<h2 id="compliance">Compliance evidence map</h2><p class="why">{{ cmap.disclaimer }}</p>
+<table><tr><th>framework</th><th>item</th><th>evidence in this pack</th><th>left to people</th></tr>
+{% for it in cmap.rows %}<tr><td>{{ it.framework }}</td><td>{{ it.item }}</td><td>{{ it.evidence }}</td><td>{{ it.manual }}</td></tr>{% endfor %}</table>{% endif %}
+<p class="meta">Integrity: run <code>playbook verify {{ s.pack }}</code> to recompute every file hash in manifest.json.</p>
+</main></body></html>
+""",
+    autoescape=True,
+)
+
+_VERDICT_TEXT = {
+    "go": "No blocking gate failed: the evidence supports releasing this model, subject to the human reviews listed in the model card and compliance map.",
+    "no-go": "At least one blocking gate failed: do not release until the reasons below are addressed or the policy is changed on record.",
+    "error": "At least one step could not run to the end, so the evidence is incomplete: fix the error shown for that step and run the pack again.",
+}
+
+
+def _compliance_rows(cmap: Any) -> dict | None:
+    if not cmap:
+        return None
+    rows = []
+    items = cmap.get("items") if isinstance(cmap, dict) else cmap
+    for it in items or []:
+        if not isinstance(it, dict):
+            continue
+        ev = it.get("evidence") or it.get("checks") or []
+        arts = it.get("artifacts") or []
+        manual = it.get("left_to_people") or it.get("manual") or ""
+        rows.append({
+            "framework": it.get("framework", ""),
+            "item": " ".join(str(x) for x in (it.get("id", ""), it.get("title", "")) if x),
+            "evidence": ", ".join(map(str, list(ev) + list(arts))) if isinstance(ev, list) else str(ev),
+            "manual": "; ".join(manual) if isinstance(manual, list) else str(manual),
+        })
+    disclaimer = cmap.get("disclaimer", "") if isinstance(cmap, dict) else ""
+    return {"rows": rows, "disclaimer": disclaimer or "A reviewer aid, not legal advice."}
+
+
+def render_index(pack: Path, summary: dict) -> str:
+    steps = []
+    checks_by_step: dict[str, list] = {}
+    for c in summary.get("checks", []):
+        checks_by_step.setdefault(c.get("step"), []).append(c)
+    for st in summary.get("steps", []):
+        cs = []
+        for c in checks_by_step.get(st["name"], []):
+            cs.append({**c, "value_text": _fmt(c.get("value")), "threshold_text": _fmt(c.get("threshold")),
+                       "links": _evidence_links(pack, st.get("dir"), c.get("evidence"))})
+        steps.append({**st, "checks": cs})
+    gates = [{**g, "threshold_text": _fmt(g.get("threshold")), "value_text": _fmt(g.get("value"))}
+             for g in summary.get("gates", [])]
+    order = {"fail": 0, "error": 1, "missing": 3, "skip": 4, "pass": 5}
+    gates.sort(key=lambda g: (not g["block"], order.get(g["status"], 2), g["gate"], g.get("check") or ""))
+    reasons = [{**r, "links": _evidence_links(pack, r.get("step_dir"), r.get("evidence"))}
+               for r in summary.get("reasons", [])]
+    mc = summary.get("model_card")
+    model_card = None
+    if isinstance(mc, str) and mc:
+        model_card = {"href": mc, "label": Path(mc).name}
+    return _TEMPLATE.render(
+        s=summary, css=_CSS, steps=steps, gates=gates, reasons=reasons,
+        verdict_text=_VERDICT_TEXT.get(summary.get("verdict"), ""),
+        mts=summary.get("ml_test_score"), model_card=model_card,
+        cmap=_compliance_rows(summary.get("compliance_map")),
+    )
+
+
+def escape(text: str) -> str:
+    return html.escape(text)

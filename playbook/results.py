@@ -1,0 +1,266 @@
+"""The small results API every template uses to record its step.
+
+A step writes two files into its folder:
+
+* ``results.json`` - checks, metrics and artifact list. Deterministic: the same inputs give
+  the same bytes (keys sorted, floats rounded, no wall-clock values).
+* ``timings.json`` - measured durations and latencies (the non-deterministic part).
+
+and puts its reports and plots under ``artifacts/``.
+
+A check is ``{id, title, status, value, threshold, evidence, why}`` with a stable dotted id.
+
+Usage from a notebook::
+
+    from playbook.results import Step
+    step = Step("data_audit", output_dir)      # output_dir "" -> evidence/_interactive/<name>
+    step.check("data.missing_share", "Overall missing share", "pass", value=0.01,
+               threshold={"max": 0.05}, evidence="artifacts/missing.json",
+               why="Models trained on gaps fail silently when serving fills them differently.")
+    step.metric("rows.reference", 700)
+    step.timing("audit_seconds", 1.2)
+    path = step.artifact("data_contract.json")   # -> <step dir>/artifacts/data_contract.json
+    step.save()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+STATUSES = ("pass", "warn", "fail", "error", "skip")
+RESULTS_FILE = "results.json"
+TIMINGS_FILE = "timings.json"
+SCHEMA_VERSION = 1
+_FLOAT_DIGITS = 10
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def interactive_dir(name: str) -> Path:
+    """Where a step writes when it runs outside ``playbook run`` (JupyterLab, a script)."""
+    base = os.environ.get("PLAYBOOK_INTERACTIVE_DIR")
+    root = Path(base) if base else Path.cwd().resolve() / "evidence" / "_interactive"
+    if not base and Path.cwd().resolve().name == "templates":
+        root = Path.cwd().resolve().parent / "evidence" / "_interactive"
+    return root / name
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy / pandas scalars and containers to plain, deterministic JSON values.
+
+    Floats are rounded to 10 significant digits so that results do not depend on the last bits
+    of floating point summation order; NaN and infinities become ``None`` / strings.
+    """
+    try:  # numpy is always present in practice, but keep this module importable without it
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        np = None  # type: ignore[assignment]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if np is not None:
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            value = float(value)
+        elif isinstance(value, np.ndarray):
+            return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if value == 0:
+            return 0.0
+        return float(f"{value:.{_FLOAT_DIGITS}g}")
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [to_jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, Path):
+        return value.as_posix()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return to_jsonable(value.item())
+    return str(value)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON deterministically (sorted keys, 2-space indent) via a temp file + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(to_jsonable(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class Check:
+    id: str
+    title: str
+    status: str
+    value: Any = None
+    threshold: Any = None
+    evidence: Any = None
+    why: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "value": to_jsonable(self.value),
+            "threshold": to_jsonable(self.threshold),
+            "evidence": to_jsonable(self.evidence),
+            "why": self.why,
+        }
+
+
+@dataclass
+class Step:
+    """Records one step's checks, metrics, artifacts and timings."""
+
+    name: str
+    output_dir: str | Path | None = None
+    checks: list[Check] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name or not str(self.name).replace("_", "").isalnum():
+            raise ValueError(f"step name {self.name!r} must be letters, digits and underscores")
+        self.dir = Path(self.output_dir) if self.output_dir else interactive_dir(self.name)
+        self.dir = self.dir.resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.artifacts_dir = self.dir / "artifacts"
+
+    # -- recording -------------------------------------------------------------------------
+    def check(
+        self,
+        id: str,
+        title: str,
+        status: str,
+        value: Any = None,
+        threshold: Any = None,
+        evidence: Any = None,
+        why: str = "",
+    ) -> dict:
+        """Record a check. ``status`` is one of pass, warn, fail, error, skip.
+
+        Re-recording an id replaces the earlier record (so re-running a notebook cell is safe).
+        """
+        if status not in STATUSES:
+            raise ValueError(f"check {id!r}: status {status!r} is not one of {', '.join(STATUSES)}")
+        if not id or " " in id:
+            raise ValueError(f"check id {id!r} must be a dotted identifier without spaces")
+        check = Check(id, title, status, value, threshold, evidence, why)
+        self.checks = [c for c in self.checks if c.id != id] + [check]
+        return check.as_dict()
+
+    def add_checks(self, checks: Iterable[dict]) -> None:
+        """Record checks given as dicts (as returned by the domain modules)."""
+        for c in checks:
+            self.check(
+                c["id"], c.get("title", c["id"]), c["status"], c.get("value"),
+                c.get("threshold"), c.get("evidence"), c.get("why", ""),
+            )
+
+    def metric(self, name: str, value: Any) -> None:
+        """Record a deterministic metric (goes to results.json)."""
+        self.metrics[name] = to_jsonable(value)
+
+    def timing(self, name: str, value: Any) -> None:
+        """Record a measured duration or latency (goes to timings.json, not results.json)."""
+        self.timings[name] = to_jsonable(value)
+
+    def note(self, key: str, value: Any) -> None:
+        """Record descriptive information (e.g. the inferred task) in results.json ``info``."""
+        self.info[key] = to_jsonable(value)
+
+    def summary(self, key: str, value: Any) -> None:
+        """Contribute a top-level entry to the pack's summary.json (e.g. ``ml_test_score``)."""
+        self.extra[key] = to_jsonable(value)
+
+    def artifact(self, relpath: str) -> Path:
+        """Return the path of an artifact file (parents created). Link it as ``artifacts/<relpath>``."""
+        rel = Path(relpath)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise ValueError(f"artifact path {relpath!r} must be relative and stay inside artifacts/")
+        path = self.artifacts_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def artifact_link(self, relpath: str) -> str:
+        return f"artifacts/{Path(relpath).as_posix()}"
+
+    # -- output ----------------------------------------------------------------------------
+    def as_dict(self) -> dict:
+        artifacts = []
+        if self.artifacts_dir.exists():
+            artifacts = sorted(
+                p.relative_to(self.dir).as_posix()
+                for p in self.artifacts_dir.rglob("*")
+                if p.is_file()
+            )
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "step": self.name,
+            "status": self.status(),
+            "checks": [c.as_dict() for c in sorted(self.checks, key=lambda c: c.id)],
+            "metrics": dict(sorted(self.metrics.items())),
+            "info": dict(sorted(self.info.items())),
+            "summary": dict(sorted(self.extra.items())),
+            "artifacts": artifacts,
+        }
+
+    def status(self) -> str:
+        statuses = {c.status for c in self.checks}
+        for s in ("error", "fail", "warn"):
+            if s in statuses:
+                return s
+        return "pass" if statuses - {"skip"} else ("skip" if statuses else "pass")
+
+    def save(self) -> Path:
+        """Write results.json and timings.json. Returns the results.json path."""
+        path = self.dir / RESULTS_FILE
+        write_json_atomic(path, self.as_dict())
+        write_json_atomic(self.dir / TIMINGS_FILE, {"step": self.name, "timings": self.timings})
+        return path
+
+    def table(self):
+        """The recorded checks as a DataFrame, for display in a notebook."""
+        import pandas as pd
+
+        rows = [c.as_dict() for c in self.checks]
+        cols = ["id", "status", "value", "threshold", "title", "why"]
+        return pd.DataFrame(rows, columns=cols + ["evidence"])[cols]
+
+
+def load_results(step_dir: str | Path) -> dict | None:
+    """Read a step folder's results.json; None when the step has not run."""
+    path = Path(step_dir) / RESULTS_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

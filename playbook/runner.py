@@ -1,0 +1,410 @@
+"""Run the templates with papermill and assemble the evidence pack.
+
+The runner knows templates, steps and files; it knows nothing of drift or fairness. Order of work:
+
+1. resolve and validate the config (``ConfigError``), load the data and column roles (``DataError``),
+   run the model preflight: all bad input is found here, before any folder is created;
+2. build the pack in a temporary sibling folder: ``config.yaml``, then each enabled step in order
+   (``steps/NN_<name>/``: executed notebook, results.json, timings.json, artifacts/);
+3. render each notebook to HTML, write summary.json and index.html, then manifest.json last;
+4. rename the folder into place (an existing pack is replaced only with ``force``).
+
+A step that raises keeps its executed notebook (papermill writes the error into it), gets a results.json
+with an ``error`` check, and turns the verdict to ``error``; the pack is still complete and verifiable.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from playbook import __version__
+from playbook import config as config_mod
+from playbook import pack as pack_mod
+from playbook.data import DataError, fingerprint_file
+from playbook.paths import templates_dir
+from playbook.results import load_results, to_jsonable, write_json_atomic
+
+KERNEL = "python3"
+WIRING = ("config", "output_dir", "pack_dir")
+_TEMPLATE_RE = re.compile(r"^(\d\d)_([a-z0-9_]+)\.ipynb$")
+
+
+class RunError(ValueError):
+    """Bad input found by the runner (unknown step, existing pack folder, ...)."""
+
+
+@dataclass
+class Template:
+    number: str
+    name: str
+    path: Path
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.number}_{self.name}"
+
+
+def discover(folder: Path | None = None) -> list[Template]:
+    """Templates ``NN_<name>.ipynb`` in run order."""
+    folder = folder or templates_dir()
+    out = []
+    for p in sorted(folder.glob("*.ipynb")):
+        m = _TEMPLATE_RE.match(p.name)
+        if m:
+            out.append(Template(m.group(1), m.group(2), p))
+    return out
+
+
+def template_parameters(path: Path) -> dict[str, dict]:
+    """The parameters declared in a template's ``parameters`` cell (papermill's inspect)."""
+    import papermill as pm
+
+    return pm.inspect_notebook(str(path))
+
+
+def template_title(path: Path) -> str:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = "".join(cell.get("source", []))
+            for line in src.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return path.stem
+
+
+def select_steps(cfg: config_mod.PackConfig, templates: list[Template], only: list[str] | None) -> list[Template]:
+    names = [t.name for t in templates]
+    for s in cfg.steps:
+        if s not in names:
+            raise config_mod.ConfigError(f"steps.{s}: unknown step; the steps are: {', '.join(names)}.")
+    chosen = []
+    if only:
+        wanted = []
+        for item in only:
+            for w in item.split(","):
+                w = w.strip()
+                if not w:
+                    continue
+                match = [t for t in templates if w in (t.name, t.number, t.dirname, str(int(t.number)))]
+                if not match:
+                    raise RunError(f"--steps {w}: unknown step; choose from: {', '.join(names)}.")
+                wanted.extend(match)
+        chosen = [t for t in templates if t in wanted]
+    else:
+        chosen = [t for t in templates if cfg.step(t.name).enabled]
+    if not chosen:
+        raise RunError("no step is enabled; enable at least one under steps: in the config or with --steps.")
+    return chosen
+
+
+def resolved_parameters(declared: dict[str, dict], given: dict) -> dict:
+    """Every declared parameter with its value in this run: the given one, else the template default."""
+    import ast
+
+    out = {}
+    for name, p in declared.items():
+        if name in WIRING:
+            continue
+        if name in given:
+            out[name] = given[name]
+            continue
+        try:
+            out[name] = ast.literal_eval(p.get("default", "None"))
+        except (ValueError, SyntaxError):
+            out[name] = p.get("default")
+    return out
+
+
+def check_params(cfg: config_mod.PackConfig, steps: list[Template]) -> dict[str, dict]:
+    """Validate every ``steps.<name>.params`` key against the template's declared parameters."""
+    declared = {}
+    for t in steps:
+        params = template_parameters(t.path)
+        declared[t.name] = params
+        for key in cfg.step(t.name).params:
+            if key in WIRING:
+                raise config_mod.ConfigError(f"steps.{t.name}.params.{key}: is set by the runner; remove it from the config.")
+            if key not in params:
+                valid = [p for p in params if p not in WIRING]
+                raise config_mod.ConfigError(
+                    f"steps.{t.name}.params.{key}: not a parameter of {t.path.name}; valid parameters are: {', '.join(valid)}."
+                )
+    return declared
+
+
+def preflight(cfg: config_mod.PackConfig):
+    """Load data and roles and run the domain preflight (model inputs). Raises on bad input."""
+    from playbook.context import Context
+    from playbook.data import load_table, resolve_roles
+
+    ref = load_table(cfg.data.reference, "reference")
+    cur = load_table(cfg.data.current, "current")
+    roles = resolve_roles(ref, cur, cfg.data)
+    ctx = Context(config=cfg, reference=ref, current=cur, roles=roles)
+    try:
+        from playbook.modeling import preflight as model_preflight
+    except ImportError:  # modeling module absent: nothing more to check
+        model_preflight = None
+    if model_preflight is not None:
+        model_preflight(ctx)
+    return ctx
+
+
+@dataclass
+class StepOutcome:
+    template: Template
+    status: str  # results status (pass/warn/fail), "error", or "skipped"
+    error: str | None = None
+    started: str | None = None
+    seconds: float = 0.0
+    parameters: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    pack: Path
+    verdict: str
+    exit_code: int
+    summary: dict
+    steps: list[StepOutcome]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _error_line(exc: BaseException) -> str:
+    ename = getattr(exc, "ename", None) or type(exc).__name__
+    evalue = getattr(exc, "evalue", None)
+    if evalue is None:
+        evalue = str(exc)
+    first = str(evalue).strip().splitlines()[0] if str(evalue).strip() else ""
+    return f"{ename}: {first}" if first else ename
+
+
+def _kernel_manager_class():
+    """Kernels of a pack run talk over local IPC sockets, not loopback TCP (no port races when many packs
+    run at once on one host, and no plain-text TCP warning)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
+
+
+def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params: dict, timeout: int,
+              progress: bool) -> StepOutcome:
+    import papermill as pm
+
+    step_dir.mkdir(parents=True, exist_ok=True)
+    parameters = {"config": str(cfg_path), "output_dir": str(step_dir), "pack_dir": str(staging), **params}
+    started = _now()
+    t0 = time.perf_counter()
+    error = None
+    env_backup = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "Agg"
+    try:
+        pm.execute_notebook(
+            str(t.path), str(step_dir / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
+            cwd=str(step_dir), progress_bar=progress, execution_timeout=timeout, log_output=False,
+            request_save_on_cell_execute=False, kernel_manager_class=_kernel_manager_class(),
+        )
+    except Exception as exc:  # papermill wraps notebook errors; anything else (timeout, kernel death) too
+        error = _error_line(exc)
+    finally:
+        if env_backup is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = env_backup
+    seconds = time.perf_counter() - t0
+    res = load_results(step_dir)
+    if error is not None:
+        check = {
+            "id": f"{t.name}.executed", "title": f"Step {t.name} ran to the end", "status": "error",
+            "value": error, "threshold": None, "evidence": "notebook.html",
+            "why": "A step that cannot run leaves its part of the evidence missing; the error is shown in its notebook.",
+        }
+        if res is None:
+            res = {"schema_version": 1, "step": t.name, "checks": [], "metrics": {}, "info": {}, "summary": {},
+                   "artifacts": []}
+        res["checks"] = [c for c in res.get("checks", []) if c["id"] != check["id"]] + [check]
+        res["status"] = "error"
+        write_json_atomic(step_dir / "results.json", res)
+    elif res is None:
+        error = "the notebook ran but recorded no results (it must call step.save())"
+        res = {"schema_version": 1, "step": t.name, "status": "error", "metrics": {}, "info": {}, "summary": {},
+               "artifacts": [], "checks": [{"id": f"{t.name}.executed", "title": f"Step {t.name} recorded its results",
+                                            "status": "error", "value": error, "threshold": None,
+                                            "evidence": "notebook.html", "why": "Without results the step gives no evidence."}]}
+        write_json_atomic(step_dir / "results.json", res)
+    if not (step_dir / "timings.json").exists():
+        write_json_atomic(step_dir / "timings.json", {"step": t.name, "timings": {}})
+    status = "error" if error else res.get("status", "pass")
+    return StepOutcome(t, status, error, started, seconds, {k: v for k, v in parameters.items() if k not in WIRING})
+
+
+def _render_html(step_dir: Path) -> str | None:
+    from playbook.report import notebook_to_html
+
+    nb = step_dir / "notebook.ipynb"
+    if not nb.exists():
+        return "the executed notebook is missing"
+    try:
+        notebook_to_html(nb, step_dir / "notebook.html")
+    except Exception as exc:  # a rendering problem must not lose the pack
+        (step_dir / "notebook.html").write_text(
+            f"<!DOCTYPE html><html><body><p>Rendering failed: {type(exc).__name__}. See notebook.ipynb.</p></body></html>",
+            encoding="utf-8")
+        return _error_line(exc)
+    return None
+
+
+def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list[StepOutcome],
+                  all_templates: list[Template]) -> dict:
+    from playbook import scorecard
+
+    checks = scorecard.collect(staging)
+    step_statuses = {o.template.name: ("error" if o.status == "error" else "ok") for o in outcomes}
+    verdict = scorecard.evaluate(checks, cfg.policy, step_statuses)
+    ran = {o.template.name: o for o in outcomes}
+    steps = []
+    extras: dict[str, Any] = {}
+    for t in all_templates:
+        o = ran.get(t.name)
+        if o is None:
+            steps.append({"name": t.name, "dir": None, "status": "skipped", "error": None,
+                          "notebook": None, "html": None, "results": None})
+            continue
+        d = f"steps/{t.dirname}"
+        res = load_results(staging / d) or {}
+        for k, v in (res.get("summary") or {}).items():
+            extras[k] = v
+        steps.append({"name": t.name, "dir": d, "status": o.status, "error": o.error,
+                      "notebook": f"{d}/notebook.ipynb", "html": f"{d}/notebook.html",
+                      "results": f"{d}/results.json", "metrics": res.get("metrics", {})})
+    summary = {
+        "schema_version": 1,
+        "pack": cfg.name,
+        "playbook_version": __version__,
+        "verdict": verdict["verdict"],
+        "exit_code": scorecard.EXIT_CODES[verdict["verdict"]],
+        "task": ctx.roles.task,
+        "task_inferred": ctx.roles.task_inferred,
+        "target": ctx.roles.target,
+        "positive_label": ctx.roles.positive_label,
+        "rows": {"reference": len(ctx.reference), "current": len(ctx.current)},
+        "steps": steps,
+        "checks": checks,
+        "gates": verdict["gates"],
+        "reasons": verdict["reasons"],
+        "counts": verdict["counts"],
+    }
+    for k, v in extras.items():
+        summary.setdefault(k, v)
+    return to_jsonable(summary)
+
+
+def run(config_path: str | None = None, out: str | Path = "evidence", name: str | None = None,
+        steps: list[str] | None = None, force: bool = False, overrides: list[str] | None = None,
+        progress: bool = True, log: Callable[[str], None] | None = None,
+        templates_folder: str | Path | None = None) -> RunResult:
+    """Run the playbook and write the evidence pack. Raises ConfigError / DataError / RunError on bad input
+    (before anything is written)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    cfg = config_mod.load(config_path, overrides)
+    if name:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+            raise RunError(f"--name {name}: use letters, digits, '.', '_' or '-' (it names the pack folder).")
+        cfg.name = name
+    folder = Path(templates_folder or os.environ.get("PLAYBOOK_TEMPLATES") or templates_dir())
+    templates = discover(folder)
+    if not templates:
+        raise RunError(f"no templates found in {folder}; reinstall the package or check PLAYBOOK_TEMPLATES.")
+    chosen = select_steps(cfg, templates, steps)
+    declared = check_params(cfg, chosen)
+    final = Path(out).expanduser().resolve() / cfg.name
+    if final.exists() and not force:
+        raise RunError(f"{final}: a pack already exists there; pass --force to replace it or --name to choose another name.")
+    if final.exists() and not final.is_dir():
+        raise RunError(f"{final}: exists and is not a folder; choose another --out or --name.")
+    ctx = preflight(cfg)
+
+    started = _now()
+    staging = pack_mod.staging_dir(final)
+    try:
+        cfg_path = staging / "config.yaml"
+        header = f"# Resolved by playbook {__version__} from {cfg.source or 'the bundled defaults'}; paths are absolute.\n"
+        cfg_path.write_text(header + config_mod.dump(cfg), encoding="utf-8")
+        outcomes: list[StepOutcome] = []
+        bar = _overall_bar(len(chosen), progress)
+        for i, t in enumerate(chosen, 1):
+            settings = cfg.step(t.name)
+            if bar is not None:
+                bar.set_description(f"step {i}/{len(chosen)} {t.name}")
+            else:
+                log(f"[{i}/{len(chosen)}] {t.name} ...")
+            o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, dict(settings.params),
+                          settings.timeout, progress)
+            outcomes.append(o)
+            if bar is not None:
+                bar.update(1)
+            log(f"[{i}/{len(chosen)}] {t.name}: {o.status} in {o.seconds:.1f}s" + (f" ({o.error})" if o.error else ""))
+        if bar is not None:
+            bar.close()
+        for o in outcomes:
+            err = _render_html(staging / "steps" / o.template.dirname)
+            if err:
+                log(f"warning: could not render {o.template.dirname}/notebook.html ({err})")
+        summary = build_summary(cfg, ctx, staging, outcomes, templates)
+        write_json_atomic(staging / "summary.json", summary)
+        from playbook.report import render_index
+
+        (staging / "index.html").write_text(render_index(staging, summary), encoding="utf-8")
+        inputs = {"reference": fingerprint_file(cfg.data.reference), "current": fingerprint_file(cfg.data.current)}
+        if cfg.model.path and Path(cfg.model.path).exists():
+            inputs["model"] = fingerprint_file(cfg.model.path)
+        if cfg.source:
+            inputs["config"] = fingerprint_file(cfg.source)
+        pack_mod.write_manifest(staging, {
+            "pack": cfg.name,
+            "playbook_version": __version__,
+            "verdict": summary["verdict"],
+            "started": started,
+            "finished": _now(),
+            "inputs": inputs,
+            "parameters": {o.template.name: resolved_parameters(declared[o.template.name], o.parameters)
+                           for o in outcomes},
+            "steps": {o.template.name: {"started": o.started, "seconds": round(o.seconds, 3), "status": o.status}
+                      for o in outcomes},
+            "policy": {"allow_raw_pii": cfg.policy.allow_raw_pii, "allow_pickle": cfg.model.allow_pickle},
+            "git_commit": pack_mod.git_commit(templates_dir()),
+            "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith(("playbook", "__main__.py")) else None,
+        })
+        pack_mod.place(staging, final, force)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RunResult(final, summary["verdict"], summary["exit_code"], summary, outcomes)
+
+
+def _overall_bar(total: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", file=sys.stderr, position=0, leave=True, dynamic_ncols=True)
+
+
+__all__ = ["run", "discover", "template_parameters", "RunError", "DataError"]

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from playbook import config as C
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "pack.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_bundled_defaults_resolve_to_existing_files():
+    cfg = C.load(None)
+    assert Path(cfg.data.reference).exists() and Path(cfg.data.current).exists()
+    assert cfg.data.target == "creditability" and cfg.name == "german-credit"
+
+
+def test_relative_paths_are_relative_to_the_config(tmp_path):
+    (tmp_path / "d").mkdir()
+    p = write(tmp_path, "data: {reference: d/r.csv, current: d/c.csv, target: y}\n")
+    cfg = C.load(p)
+    assert cfg.data.reference == str((tmp_path / "d" / "r.csv").resolve())
+    assert cfg.name == "pack"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("data: {reference: a.csv, current: b.csv}\n", "data.target: required key missing"),
+    ("data: {reference: a.csv, current: b.csv, target: y, targte: z}\n", "data.targte: unknown key"),
+    ("data: {reference: a.csv, current: b.csv, target: y}\nmodle: {}\n", "modle: unknown key"),
+    ("data: {reference: a.csv, current: b.csv, target: y, task: clustering}\n", "data.task"),
+    ("data: {reference: a.csv, current: b.csv, target: 3}\n", "data.target: expected a string"),
+    ("data: {reference: a.csv, current: b.csv, target: y}\nbusiness: {cost_false_positive: lots}\n",
+     "business.cost_false_positive: expected a number"),
+    ("data: {reference: a.csv, current: b.csv, target: y}\npolicy: {gates: {model.roc_auc: {minimum: 0.7}}}\n",
+     "policy.gates.model.roc_auc.minimum: unknown key"),
+    ("data: {reference: a.csv, current: b.csv, target: y}\nsteps: {drift_simulation: {timeout: -1}}\n",
+     "steps.drift_simulation.timeout"),
+    ("data: {reference: a.csv, current: b.csv, target: y}\nmodel: {allow_pickle: maybe}\n",
+     "model.allow_pickle: expected true or false"),
+    ("data: {reference: a.csv, current: b.csv, target: y}\nname: 'my pack!'\n", "name:"),
+    ("data: [1, 2]\n", "data: expected a mapping"),
+    ("data: {reference: a.csv\n", "not valid YAML"),
+])
+def test_bad_configs_name_the_key(tmp_path, text, fragment):
+    with pytest.raises(C.ConfigError) as e:
+        C.load(write(tmp_path, text))
+    msg = str(e.value)
+    assert fragment in msg
+    assert "\n" not in msg
+
+
+def test_missing_and_empty_config_files(tmp_path):
+    with pytest.raises(C.ConfigError, match="config file not found"):
+        C.load(tmp_path / "nope.yaml")
+    with pytest.raises(C.ConfigError, match="the config is empty"):
+        C.load(write(tmp_path, ""))
+
+
+def test_overrides_are_typed_and_dotted(tmp_path):
+    p = write(tmp_path, "data: {reference: a.csv, current: b.csv, target: y}\n")
+    cfg = C.load(p, ["data.target=label", "seed=7", "steps.drift_simulation.params.trials=3",
+                     "policy.gates.model.roc_auc={min: 0.8}"])
+    assert cfg.data.target == "label" and cfg.seed == 7
+    assert cfg.step("drift_simulation").params == {"trials": 3}
+    assert cfg.policy.gates["model.roc_auc"] == {"min": 0.8}
+    with pytest.raises(C.ConfigError, match="expected key=value"):
+        C.load(p, ["seed"])
+
+
+def test_dump_round_trips(tmp_path):
+    cfg = C.load(None, ["steps.data_audit.params.x=1"])
+    p = tmp_path / "config.yaml"
+    p.write_text(C.dump(cfg))
+    again = C.load(p)
+    assert again.to_dict() == cfg.to_dict()
+
+
+def test_starter_config_is_valid_yaml_and_loads(tmp_path):
+    text = C.STARTER.format(name="playbook.yaml")
+    raw = yaml.safe_load(text)
+    assert set(raw["data"]) == {"reference", "current", "target"}
+    p = write(tmp_path, text)
+    cfg = C.load(p)
+    assert cfg.policy.gates["model.roc_auc"] == {"min": 0.7, "block": True}

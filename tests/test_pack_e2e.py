@@ -1,0 +1,110 @@
+"""End to end: `playbook run` on the bundled data (small parameters) and the evidence-pack contract."""
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from .conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+STATUSES = {"pass", "warn", "fail", "error", "skip"}
+CHECK_KEYS = {"id", "title", "status", "value", "threshold", "evidence", "why"}
+STEPS = sorted(p.stem for p in (ROOT / "templates").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_run_succeeds_with_a_verdict(bundled_pack):
+    proc = bundled_pack["proc"]
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    summary = json.loads((bundled_pack["pack"] / "summary.json").read_text())
+    assert summary["verdict"] == {0: "go", 1: "no-go"}[proc.returncode]
+    assert f"verdict: {summary['verdict']}" in proc.stdout
+    assert all(s["status"] != "error" for s in summary["steps"]), [s for s in summary["steps"] if s["error"]]
+
+
+def test_pack_layout(bundled_pack):
+    pack = bundled_pack["pack"]
+    for f in ("index.html", "summary.json", "manifest.json", "config.yaml"):
+        assert (pack / f).is_file(), f
+    assert STEPS, "no templates found"
+    for step in STEPS:
+        d = pack / "steps" / step
+        for f in ("notebook.ipynb", "notebook.html", "results.json", "timings.json"):
+            assert (d / f).is_file(), f"{step}/{f}"
+        assert (d / "artifacts").is_dir(), f"{step} wrote no artifacts"
+    leftovers = [p.name for p in bundled_pack["out"].iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_summary_and_results_schema(bundled_pack):
+    pack = bundled_pack["pack"]
+    summary = json.loads((pack / "summary.json").read_text())
+    assert {"verdict", "exit_code", "task", "steps", "checks", "gates", "reasons", "counts"} <= set(summary)
+    assert summary["task"] == "binary" and summary["target"] == "creditability"
+    assert [s["dir"] for s in summary["steps"]] == [f"steps/{s}" for s in STEPS]
+    ids = set()
+    for c in summary["checks"]:
+        assert CHECK_KEYS <= set(c), c
+        assert c["status"] in STATUSES
+        assert "." in c["id"] and " " not in c["id"]
+        ids.add(c["id"])
+    for g in summary["gates"]:
+        assert {"gate", "check", "status", "block", "threshold", "reason"} <= set(g)
+    for step in STEPS:
+        res = json.loads((pack / "steps" / step / "results.json").read_text())
+        assert {"schema_version", "step", "status", "checks", "metrics", "artifacts"} <= set(res)
+        assert res["checks"], f"{step} recorded no checks"
+        for c in res["checks"]:
+            assert set(c) == CHECK_KEYS
+            assert c["id"] in ids
+        for a in res["artifacts"]:
+            assert (pack / "steps" / step / a).is_file()
+        for c in res["checks"]:  # every evidence link of a check resolves to a file of the pack
+            ev = c["evidence"] if isinstance(c["evidence"], list) else [c["evidence"]]
+            for e in ev:
+                if isinstance(e, str) and e and not e.startswith("http"):
+                    assert (pack / "steps" / step / e.split("#")[0]).exists(), f"{c['id']}: {e}"
+
+
+def test_manifest_hashes_every_file(bundled_pack):
+    pack = bundled_pack["pack"]
+    manifest = json.loads((pack / "manifest.json").read_text())
+    on_disk = sorted(p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file())
+    assert sorted(manifest["files"]) == [f for f in on_disk if f != "manifest.json"]
+    for rel, meta in manifest["files"].items():
+        data = (pack / rel).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == meta["sha256"] and len(data) == meta["bytes"], rel
+    for key in ("inputs", "parameters", "packages", "python", "platform", "started", "finished"):
+        assert key in manifest
+    assert manifest["inputs"]["reference"]["sha256"]
+
+
+def test_verify_passes_then_fails_after_one_byte_changes(bundled_pack, tmp_path):
+    copy = tmp_path / "pack"
+    shutil.copytree(bundled_pack["pack"], copy)
+    ok = run_cli("verify", str(copy))
+    assert ok.returncode == 0 and "intact" in ok.stdout
+    target = copy / "steps" / STEPS[0] / "results.json"
+    data = bytearray(target.read_bytes())
+    data[10] = (data[10] + 1) % 256
+    target.write_bytes(bytes(data))
+    bad = run_cli("verify", str(copy))
+    assert bad.returncode == 1
+    assert f"changed: steps/{STEPS[0]}/results.json" in bad.stdout
+    (copy / "extra.txt").write_text("x")
+    (copy / "config.yaml").unlink()
+    bad = run_cli("verify", str(copy))
+    assert "extra: extra.txt" in bad.stdout and "missing: config.yaml" in bad.stdout
+
+
+def test_same_config_gives_identical_results(bundled_pack):
+    out = bundled_pack["out"]
+    proc = run_cli("run", str(ROOT / "tests" / "data" / "small.yaml"), "--out", str(out), "--name", "again", "-q",
+                   timeout=1800)
+    assert proc.returncode == bundled_pack["proc"].returncode, proc.stderr[-2000:]
+    for step in STEPS:
+        a = (bundled_pack["pack"] / "steps" / step / "results.json").read_bytes()
+        b = (out / "again" / "steps" / step / "results.json").read_bytes()
+        assert a == b, f"{step}/results.json differs between two runs of the same config"
