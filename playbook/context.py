@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from playbook import config as config_mod
-from playbook.data import Roles, load_table, resolve_roles
+from playbook.data import DataError, Roles, load_table, resolve_roles
 from playbook.results import Step, load_results
 
 
@@ -125,6 +125,46 @@ class Context:
     def is_pack_run(self) -> bool:
         return self.pack_dir is not None
 
+    @classmethod
+    def build(cls, cfg: config_mod.PackConfig, reference: pd.DataFrame, current: pd.DataFrame,
+              pack_dir: str | Path | None = None) -> "Context":
+        """Resolve the column roles and apply the PII policy to them."""
+        roles = resolve_roles(reference, current, cfg.data)
+        ctx = cls(config=cfg, reference=reference, current=current, roles=roles,
+                  pack_dir=Path(pack_dir).resolve() if pack_dir else None)
+        _exclude_pii_features(ctx)
+        return ctx
+
+
+def _exclude_pii_features(ctx: Context) -> None:
+    """Columns flagged as personal data are not model features unless the config says otherwise.
+
+    A model fitted on e-mail addresses or card numbers stores them (in its encoders) and spreads them into
+    every artifact built from the features (model files, monitoring bins). With ``policy.allow_raw_pii``
+    or an explicit ``data.features`` list the user decides; the exclusion is recorded in
+    ``roles.pii_excluded`` and reported by the governance step.
+    """
+    cfg = ctx.config
+    if cfg.policy.allow_raw_pii or cfg.data.features is not None:
+        return
+    try:
+        from playbook.governance.pii import context_flagged
+    except ImportError:  # governance module absent
+        return
+    r = ctx.roles
+    flagged = context_flagged(ctx) & set(r.features)
+    if not flagged:
+        return
+    r.features = [c for c in r.features if c not in flagged]
+    r.numeric = [c for c in r.numeric if c not in flagged]
+    r.categorical = [c for c in r.categorical if c not in flagged]
+    r.pii_excluded = sorted(flagged)
+    if not r.features:
+        raise DataError(
+            f"data.features: every feature column was flagged as personal data ({', '.join(sorted(flagged))}); "
+            "list the columns to use in data.features, or set policy.allow_raw_pii: true if that is intended."
+        )
+
 
 def load_context(config: str | Path | dict | None = "", pack_dir: str | Path | None = "",
                  overrides: list[str] | None = None) -> Context:
@@ -137,9 +177,7 @@ def load_context(config: str | Path | dict | None = "", pack_dir: str | Path | N
         cfg = config_mod.load(None, overrides)
     ref = load_table(cfg.data.reference, "reference")
     cur = load_table(cfg.data.current, "current")
-    roles = resolve_roles(ref, cur, cfg.data)
-    return Context(config=cfg, reference=ref, current=cur, roles=roles,
-                   pack_dir=Path(pack_dir).resolve() if pack_dir else None)
+    return Context.build(cfg, ref, cur, pack_dir)
 
 
 def read_json(path: str | Path) -> Any:

@@ -145,6 +145,7 @@ class Roles:
     id: list[str] = field(default_factory=list)
     sensitive: list[str] = field(default_factory=list)
     task_inferred: bool = False
+    pii_excluded: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         from playbook.results import to_jsonable

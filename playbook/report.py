@@ -59,6 +59,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _threshold_text(t: Any) -> str:
+    """Gate and check thresholds in words: {"min": 0.7} -> ">= 0.7"; {"status": "fail"} -> "not fail"."""
+    if isinstance(t, dict) and t and set(t) <= {"min", "max", "status"}:
+        parts = []
+        if "min" in t:
+            parts.append(f">= {_fmt(t['min'])}")
+        if "max" in t:
+            parts.append(f"<= {_fmt(t['max'])}")
+        if "status" in t:
+            parts.append("status pass" if t["status"] == "warn" else "status not fail")
+        return ", ".join(parts)
+    return _fmt(t)
+
+
 def _evidence_links(pack: Path, step_dir: str | None, evidence: Any) -> list[dict]:
     """Evidence entries as links relative to the pack root; those that do not resolve are marked."""
     if evidence in (None, "", []):
@@ -88,8 +102,9 @@ h1{margin:0 0 4px 0;font-size:26px} h2{margin-top:32px;border-bottom:1px solid #
 .v-no-go{background:#fde4e1;color:#8c1c10;border:2px solid #d0402f}
 .v-error{background:#fff1d6;color:#7a4b00;border:2px solid #e0a100}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:14px;margin:8px 0}
-th,td{border:1px solid #e1e4e8;padding:6px 8px;text-align:left;vertical-align:top}
+th,td{border:1px solid #e1e4e8;padding:6px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#eef0f3}
+.nw{white-space:nowrap;overflow-wrap:normal}
 .s{font-weight:700;text-transform:uppercase;font-size:12px;padding:2px 6px;border-radius:4px;white-space:nowrap}
 .s-pass,.s-go,.s-automated{background:#dff5e3;color:#11642a}.s-warn,.s-manual{background:#fff1d6;color:#7a4b00}
 .s-fail,.s-no-go,.s-missing{background:#fde4e1;color:#8c1c10}.s-error{background:#f3d6ff;color:#5b1576}
@@ -124,9 +139,16 @@ _TEMPLATE = jinja2.Template(
 <details><summary>All {{ mts.tests|length }} tests</summary><table><tr><th>section</th><th>test</th><th>status</th><th>points</th><th>evidence</th></tr>
 {% for t in mts.tests %}<tr><td>{{ t.section }}</td><td>{{ t.id }}: {{ t.title }}</td><td><span class="s s-{{ t.status }}">{{ t.status }}</span></td><td>{{ t.points }}</td><td>{{ (t.evidence or [])|join(", ") }}</td></tr>{% endfor %}</table></details>{% endif %}
 
+{% if findings %}<h2 id="findings">Failed checks that do not block</h2>
+<p class="why">These checks failed but no blocking gate covers them: read each one and decide, or make it a gate in policy.gates.</p>
+<table><tr><th style="width:35%">check</th><th>step</th><th>value</th><th>why it matters</th></tr>
+{% for c in findings %}<tr><td><code>{{ c.id }}</code><br>{{ c.title }}</td><td class="nw"><a href="#step-{{ c.step }}">{{ c.step }}</a></td><td class="nw">{{ c.value_text }}</td><td class="why">{{ c.why }}</td></tr>{% endfor %}</table>{% endif %}
+
 <h2 id="gates">Gates</h2>
-<table><tr><th>gate</th><th>check</th><th>status</th><th>blocks</th><th>threshold</th><th>value</th><th>reason</th></tr>
-{% for g in gates %}<tr><td><code>{{ g.gate }}</code></td><td>{{ g.check or "" }}</td><td><span class="s s-{{ g.status }}">{{ g.status }}</span></td><td>{{ "yes" if g.block else "no" }}</td><td>{{ g.threshold_text }}</td><td>{{ g.value_text }}</td><td>{{ g.reason }}</td></tr>{% endfor %}</table>
+<p class="why">The policy's gates decide the verdict: a failing gate that blocks makes it no-go. Checks without a gate are findings for people to weigh.</p>
+<table><tr><th style="width:30%">check (gate)</th><th>status</th><th>blocks</th><th>threshold</th><th style="width:18%">value</th><th style="width:30%">reason</th></tr>
+{% for g in gates %}<tr><td><code>{{ g.check or g.gate }}</code>{% if g.check and g.check != g.gate %}<div class="why">via <code>{{ g.gate }}</code></div>{% endif %}</td><td><span class="s s-{{ g.status }}">{{ g.status }}</span></td><td class="nw">{{ "yes" if g.block else "no" }}</td><td class="nw">{{ g.threshold_text }}</td><td>{{ g.value_text }}</td><td>{{ g.reason }}</td></tr>{% endfor %}</table>
+{% if missing_gates %}<p class="why">Gates with no matching check in this pack (their step did not run or does not record them): {% for m in missing_gates %}<code>{{ m }}</code> {% endfor %}</p>{% endif %}
 
 <h2 id="steps">Steps</h2>
 {% for st in steps %}<section class="step" id="step-{{ st.name }}">
@@ -182,21 +204,25 @@ def render_index(pack: Path, summary: dict) -> str:
     for st in summary.get("steps", []):
         cs = []
         for c in checks_by_step.get(st["name"], []):
-            cs.append({**c, "value_text": _fmt(c.get("value")), "threshold_text": _fmt(c.get("threshold")),
+            cs.append({**c, "value_text": _fmt(c.get("value")), "threshold_text": _threshold_text(c.get("threshold")),
                        "links": _evidence_links(pack, st.get("dir"), c.get("evidence"))})
         steps.append({**st, "checks": cs})
-    gates = [{**g, "threshold_text": _fmt(g.get("threshold")), "value_text": _fmt(g.get("value"))}
-             for g in summary.get("gates", [])]
+    gates = [{**g, "threshold_text": _threshold_text(g.get("threshold")), "value_text": _fmt(g.get("value"))}
+             for g in summary.get("gates", []) if g["status"] != "missing"]
+    missing_gates = [g["gate"] for g in summary.get("gates", []) if g["status"] == "missing"]
     order = {"fail": 0, "error": 1, "missing": 3, "skip": 4, "pass": 5}
     gates.sort(key=lambda g: (not g["block"], order.get(g["status"], 2), g["gate"], g.get("check") or ""))
     reasons = [{**r, "links": _evidence_links(pack, r.get("step_dir"), r.get("evidence"))}
                for r in summary.get("reasons", [])]
+    blocking = {g["check"] for g in summary.get("gates", []) if g.get("block") and g["status"] == "fail"}
+    findings = [{**c, "value_text": _fmt(c.get("value"))} for c in summary.get("checks", [])
+                if c.get("status") == "fail" and c["id"] not in blocking]
     mc = summary.get("model_card")
     model_card = None
     if isinstance(mc, str) and mc:
         model_card = {"href": mc, "label": Path(mc).name}
     return _TEMPLATE.render(
-        s=summary, css=_CSS, steps=steps, gates=gates, reasons=reasons,
+        s=summary, css=_CSS, steps=steps, findings=findings, gates=gates, reasons=reasons, missing_gates=missing_gates,
         verdict_text=_VERDICT_TEXT.get(summary.get("verdict"), ""),
         mts=summary.get("ml_test_score"), model_card=model_card,
         cmap=_compliance_rows(summary.get("compliance_map")),

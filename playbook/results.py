@@ -107,6 +107,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; pack files are meant to be read by others
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -145,12 +145,11 @@ def check_params(cfg: config_mod.PackConfig, steps: list[Template]) -> dict[str,
 def preflight(cfg: config_mod.PackConfig):
     """Load data and roles and run the domain preflight (model inputs). Raises on bad input."""
     from playbook.context import Context
-    from playbook.data import load_table, resolve_roles
+    from playbook.data import load_table
 
     ref = load_table(cfg.data.reference, "reference")
     cur = load_table(cfg.data.current, "current")
-    roles = resolve_roles(ref, cur, cfg.data)
-    ctx = Context(config=cfg, reference=ref, current=cur, roles=roles)
+    ctx = Context.build(cfg, ref, cur)
     try:
         from playbook.modeling import preflight as model_preflight
     except ImportError:  # modeling module absent: nothing more to check
@@ -209,6 +208,8 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     import papermill as pm
 
     step_dir.mkdir(parents=True, exist_ok=True)
+    # papermill passes JSON types only: a YAML date (run_date: 2024-06-30) arrives as an ISO string
+    params = to_jsonable(params)
     parameters = {"config": str(cfg_path), "output_dir": str(step_dir), "pack_dir": str(staging), **params}
     started = _now()
     t0 = time.perf_counter()
@@ -294,6 +295,10 @@ def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list
         steps.append({"name": t.name, "dir": d, "status": o.status, "error": o.error,
                       "notebook": f"{d}/notebook.ipynb", "html": f"{d}/notebook.html",
                       "results": f"{d}/results.json", "metrics": res.get("metrics", {})})
+    dirs = {t.name: f"steps/{t.dirname}" for t in all_templates}
+    for r in verdict["reasons"]:
+        if r["kind"] == "step_error" and r["step"] in dirs:
+            r.update({"step_dir": dirs[r["step"]], "evidence": "notebook.html", "check": f"{r['step']}.executed"})
     summary = {
         "schema_version": 1,
         "pack": cfg.name,
@@ -303,6 +308,8 @@ def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list
         "task": ctx.roles.task,
         "task_inferred": ctx.roles.task_inferred,
         "target": ctx.roles.target,
+        "features": ctx.roles.features,
+        "pii_excluded_from_features": ctx.roles.pii_excluded,
         "positive_label": ctx.roles.positive_label,
         "rows": {"reference": len(ctx.reference), "current": len(ctx.current)},
         "steps": steps,

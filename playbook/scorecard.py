@@ -20,24 +20,38 @@ from typing import Any, Iterable
 
 # Sensible defaults: the checks that, when they fail, mean a model should not ship.
 DEFAULT_GATES: dict[str, dict] = {
-    # data
+    # data: a broken label, a leaking feature or a broken contract makes every later number meaningless
     "data.target.missing": {"block": True},
     "data.leakage.single_feature": {"block": True},
-    "data.contamination": {"block": False},
     "data.contract.written": {"block": True},
-    # drift
-    "drift.false_alarm_rate": {"block": False},
+    "data.contract.current_valid": {"block": True},
+    "data.contamination": {"block": False},
+    "data.target.unseen_labels": {"block": False},
+    "data.validity.infinite.*": {"block": False},
+    # drift: monitors that cry wolf get switched off; schema-breaking faults must never pass unseen
+    "drift.false_alarm_rate": {"max": 0.1, "block": True},
+    "drift.detects.dropped_column": {"block": True},
+    "drift.detects.renamed_column": {"block": True},
+    "drift.detects.type_change": {"block": True},
+    "drift.detects.unit_change_up": {"block": True},
     "drift.silent_failures": {"block": False},
-    # model
+    # model: better than no model, reproducible, safe on malformed input, good enough to rank
     "model.beats_baseline": {"block": True},
     "model.reproducible": {"block": True},
     "model.serving.input_validation": {"block": True},
+    "model.roc_auc": {"min": 0.7, "block": True},
+    "model.r2": {"min": 0.0, "block": True},
     "model.fairness.*": {"block": False},
-    # monitoring
+    "model.calibration_ece": {"block": False},
+    "model.loaded_safely": {"status": "warn", "block": False},
+    # monitoring: the deployable monitor must respect its alert budget and cover every feature
     "monitoring.false_alarm_budget_met": {"block": True},
     "monitoring.contract_covers_all_features": {"block": True},
-    # governance
+    "monitoring.config_roundtrip": {"block": True},
+    "monitoring.detects_within_days.*": {"block": False},
+    # governance: no raw personal data anywhere in the pack
     "governance.pii.redacted": {"block": True},
+    "review.pii.redacted": {"block": True},
 }
 
 

@@ -1,0 +1,152 @@
+"""Model evaluation: is this model good enough, for everyone, at the cost the business accepts?
+
+Modules (each usable on its own, each returning tables and check dicts for :meth:`playbook.results.Step.add_checks`):
+
+* :mod:`~playbook.evaluate.metrics` - held-out metrics with bootstrap CIs; the dummy comparison
+  (``model.<metric>``, ``model.beats_baseline``)
+* :mod:`~playbook.evaluate.calibration` - reliability curve and ECE (``model.calibration_ece``)
+* :mod:`~playbook.evaluate.slices` - metric per feature value / bin (``model.slices.worst_gap``)
+* :mod:`~playbook.evaluate.fairness` - fairlearn per sensitive column (``model.fairness.<column>.<metric>``)
+* :mod:`~playbook.evaluate.business` - value per decision and per day, best threshold (``model.business.value_per_day``)
+* :mod:`~playbook.evaluate.robustness` - metric under the drift step's shifts (``model.robustness.<shift>``)
+* :mod:`~playbook.evaluate.importance` - permutation importance (``model.importance.*``)
+* :mod:`~playbook.evaluate.reproducibility` - refit / reload gives identical predictions (``model.reproducible``)
+* :mod:`~playbook.evaluate.serving` - size, latency, malformed-row probes (``model.serving.*``)
+* :mod:`~playbook.evaluate.report` - the Evidently classification / regression report
+* :mod:`~playbook.evaluate.plots` - ROC / PR / calibration / slice / importance / business figures
+
+:func:`setup` gathers what every section needs: the model adapter, the evaluation rows and their scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from playbook.evaluate.metrics import PRIMARY, Scored, score
+
+
+@dataclass
+class Evaluation:
+    """The model under review, the rows it is evaluated on and its outputs on them."""
+
+    adapter: Any
+    frame: pd.DataFrame
+    scored: Scored
+    evaluated_on: str  # "current" | "reference_holdout_30pct" | "reference"
+    threshold: float
+    threshold_source: str  # "parameter" | "cost-implied" | "recorded decisions"
+    y_train: pd.Series
+
+    @property
+    def task(self) -> str:
+        return self.adapter.task
+
+
+def setup(ctx, threshold: float = 0.5, use_business_threshold: bool = False) -> Evaluation:
+    """Load (or fit) the model, pick the held-out rows and score them.
+
+    The operating threshold (binary) is ``threshold``, or with ``use_business_threshold`` the cost-implied
+    threshold of the config's business costs (chosen without looking at the evaluation rows).
+    """
+    from playbook.evaluate.business import cost_implied_threshold, costs_of
+    from playbook.modeling import baseline_training_frame, evaluation_frame, get_model, labelled
+
+    adapter = get_model(ctx)
+    frame, where = evaluation_frame(ctx, adapter)
+    source = "parameter"
+    if use_business_threshold and ctx.task == "binary":
+        threshold = cost_implied_threshold(costs_of(ctx.business))
+        source = "cost-implied"
+    s = score(adapter, frame, ctx.target, threshold)
+    if s.notes:
+        source = "recorded decisions"
+    if adapter.mode == "baseline":
+        train, _ = baseline_training_frame(ctx)
+        y_train = train[ctx.target]
+    else:
+        y_train = labelled(ctx.reference, ctx.target)[ctx.target]
+    return Evaluation(adapter=adapter, frame=frame, scored=s, evaluated_on=where, threshold=float(threshold),
+                      threshold_source=source, y_train=y_train)
+
+
+def policy_limit(ctx, check_id: str, key: str, default: float) -> float:
+    """The bound ``key`` ("min" / "max") a policy gate sets for ``check_id`` (exact id first, then glob
+    patterns), else ``default``: the policy sets the limits, the step parameters are the fallback."""
+    import fnmatch
+
+    gates = dict(getattr(getattr(ctx, "policy", None), "gates", None) or {})
+    if check_id in gates and key in gates[check_id]:
+        return float(gates[check_id][key])
+    for pattern in sorted(gates):
+        if fnmatch.fnmatchcase(check_id, pattern) and key in gates[pattern]:
+            return float(gates[pattern][key])
+    return default
+
+
+def provenance(ctx, ev: Evaluation) -> dict:
+    """What the pack records about where the model came from (mode, file hash, pickle, trusted types)."""
+    info = dict(ev.adapter.info)
+    info.update(task=ev.task, features=len(ev.adapter.features), evaluated_on=ev.evaluated_on,
+                evaluation_rows=len(ev.frame), threshold=ev.threshold if ev.task == "binary" else None,
+                threshold_source=ev.threshold_source if ev.task == "binary" else None,
+                classes=[str(c) for c in ev.adapter.classes_] if ev.adapter.classes_ else None,
+                positive_label=None if ev.adapter.positive_label is None else str(ev.adapter.positive_label))
+    info.pop("path", None)  # absolute paths differ between machines; the file name and sha256 identify it
+    return info
+
+
+def provenance_checks(ev: Evaluation, evidence=None) -> list[dict]:
+    """``model.evaluation_set`` (held-out rows?) and ``model.loaded_safely`` (no pickle?)."""
+    where = ev.evaluated_on
+    held_out = where in ("current", "reference_holdout_30pct")
+    ev_check = {
+        "id": "model.evaluation_set",
+        "title": f"Evaluated on {len(ev.frame)} labelled rows of the {where.replace('_', ' ')} data",
+        "status": "pass" if held_out else "warn", "value": where, "threshold": None, "evidence": evidence,
+        "why": ("Metrics on rows the model was trained on are optimistic; the current data is held out by construction."
+                if held_out else
+                "The current data carries no labels, so the model is evaluated on the reference data it may have been "
+                "trained on: every metric here may be optimistic."),
+    }
+    info = ev.adapter.info
+    if info.get("format") == "pickle":
+        safe = {"status": "warn", "title": f"Model loaded from a pickle file ({info.get('file')}) because model.allow_pickle is true",
+                "why": "Loading a pickle runs whatever code it contains; the pack records that this was allowed. Re-save the model with skops."}
+    elif info.get("format") == "skops":
+        trusted = info.get("untrusted_types_found") or []
+        safe = {"status": "pass",
+                "title": f"Model loaded from {info.get('file')} with skops' type check" + (f"; {len(trusted)} type(s) trusted by config: {', '.join(trusted)}" if trusted else ""),
+                "why": "skops refuses types it does not know unless the config names them, so loading cannot run arbitrary code."}
+    elif ev.adapter.mode == "baseline":
+        safe = {"status": "pass", "title": "Baseline fitted in this run (nothing loaded from disk)",
+                "why": "The model was built here from the reference data with a fixed seed; no file was deserialised."}
+    else:
+        safe = {"status": "pass", "title": "Predictions read from the data (no model file loaded)",
+                "why": "Predictions mode loads no model object, so nothing is deserialised."}
+    return [ev_check, {"id": "model.loaded_safely", "value": info.get("format") or ev.adapter.mode,
+                       "threshold": None, "evidence": evidence, **safe}]
+
+
+def save_model_artifact(ev: Evaluation, step) -> dict | None:
+    """Baseline mode: save the fitted baseline with skops into the pack (``artifacts/baseline_model.skops``)
+    with a JSON card next to it (description, seed, sha256, the types ``skops.io.load`` must trust)."""
+    if ev.adapter.mode != "baseline":
+        return None
+    from playbook.modeling import BASELINE_DESCRIPTION, save_baseline
+    from playbook.results import write_json_atomic
+
+    saved = save_baseline(ev.adapter, step.artifact("baseline_model.skops"))
+    card = {"description": BASELINE_DESCRIPTION, "file": "baseline_model.skops", "sha256": saved["sha256"],
+            "bytes": saved["bytes"], "seed": ev.adapter.info.get("seed"), "fitted_on": ev.adapter.info.get("fitted_on"),
+            "fitted_rows": ev.adapter.info.get("fitted_rows"), "features": ev.adapter.features,
+            "categorical_features_as_text": [c for c in ev.adapter.features if c not in ev.adapter.numeric],
+            "load_with": "skops.io.load(path, trusted=trusted_types)", "trusted_types": saved["trusted_types"]}
+    write_json_atomic(step.artifact("baseline_model.json"), card)
+    return card
+
+
+__all__ = ["Evaluation", "PRIMARY", "Scored", "policy_limit", "provenance", "provenance_checks",
+           "save_model_artifact", "score", "setup"]

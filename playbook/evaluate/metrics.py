@@ -1,0 +1,406 @@
+"""Held-out metrics with bootstrap confidence intervals, and the comparison with a dummy baseline.
+
+Everything works on a :class:`Scored` bundle: the true labels, the model's labels at the operating
+threshold and its class probabilities, for the rows being evaluated. Metrics come from scikit-learn;
+the confidence intervals are percentile bootstrap intervals over rows (seeded, so reproducible).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+# which direction is better, and the human name of each metric
+HIGHER_IS_BETTER = {
+    "roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False, "f1": True, "accuracy": True,
+    "precision": True, "recall": True, "balanced_accuracy": True,
+    "roc_auc_macro": True, "roc_auc_weighted": True, "pr_auc_macro": True, "f1_macro": True,
+    "f1_weighted": True, "precision_macro": True, "recall_macro": True,
+    "mae": False, "rmse": False, "r2": True, "mape": False, "median_ae": False,
+}
+TITLES = {
+    "roc_auc": "ROC AUC", "pr_auc": "PR AUC (average precision)", "log_loss": "Log loss", "brier": "Brier score",
+    "f1": "F1 at the operating threshold", "accuracy": "Accuracy at the operating threshold",
+    "precision": "Precision at the operating threshold", "recall": "Recall at the operating threshold",
+    "balanced_accuracy": "Balanced accuracy at the operating threshold",
+    "roc_auc_macro": "ROC AUC (one-vs-rest, macro)", "roc_auc_weighted": "ROC AUC (one-vs-rest, weighted)",
+    "pr_auc_macro": "PR AUC (one-vs-rest, macro)", "f1_macro": "F1 (macro)", "f1_weighted": "F1 (weighted)",
+    "precision_macro": "Precision (macro)", "recall_macro": "Recall (macro)",
+    "mae": "Mean absolute error", "rmse": "Root mean squared error", "r2": "R squared",
+    "mape": "Mean absolute percentage error", "median_ae": "Median absolute error",
+}
+WHY = {
+    "roc_auc": "How well the model ranks positives above negatives, whatever the threshold; 0.5 is chance.",
+    "pr_auc": "Precision averaged over recall levels: the honest ranking metric when positives are rare.",
+    "log_loss": "Penalises confident wrong probabilities; what downstream decisions built on the scores pay for.",
+    "brier": "Mean squared error of the probabilities: accuracy and calibration of the scores in one number.",
+    "f1": "Balance of precision and recall at the threshold the decisions are made with.",
+    "accuracy": "Share of correct decisions at the threshold the decisions are made with.",
+    "roc_auc_macro": "Ranking quality per class, averaged so that every class counts equally.",
+    "roc_auc_weighted": "Ranking quality per class, weighted by how often each class occurs.",
+    "f1_macro": "F1 per class averaged equally: a rare class the model ignores shows up here.",
+    "f1_weighted": "F1 per class weighted by frequency: the view of the average decision.",
+    "mae": "The typical size of an error, in the target's units.",
+    "rmse": "Error size with large misses weighted more: what an occasional big miss costs.",
+    "r2": "Share of the target's variance the model explains; 0 is no better than predicting the mean.",
+    "mape": "Error relative to the true value; defined only when no true value is zero.",
+}
+PRIMARY = {"binary": "roc_auc", "multiclass": "roc_auc_macro", "regression": "mae"}
+CHECKED = {
+    "binary": ["roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy"],
+    "multiclass": ["roc_auc_macro", "roc_auc_weighted", "log_loss", "brier", "f1_macro", "f1_weighted", "accuracy"],
+    "regression": ["mae", "rmse", "r2", "mape"],
+}
+MAPE_MIN_ABS = 1e-9  # MAPE is reported only when every |y| exceeds this
+
+
+@dataclass
+class Scored:
+    """The rows under evaluation: truth, labels at the operating threshold, probabilities."""
+
+    task: str
+    y: np.ndarray
+    pred: np.ndarray | None = None
+    proba: np.ndarray | None = None
+    classes: list[Any] | None = None
+    positive: Any = None
+    threshold: float = 0.5
+    index: pd.Index | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task in ("binary", "multiclass")
+
+    @property
+    def pos_index(self) -> int:
+        return [str(c) for c in self.classes].index(str(self.positive))
+
+    @property
+    def y_bin(self) -> np.ndarray:
+        """Binary: 1 where the truth is the positive label."""
+        return np.array([str(v) == str(self.positive) for v in self.y], dtype=int)
+
+    @property
+    def pred_bin(self) -> np.ndarray:
+        return np.array([str(v) == str(self.positive) for v in self.pred], dtype=int)
+
+    @property
+    def p_pos(self) -> np.ndarray | None:
+        return None if self.proba is None else self.proba[:, self.pos_index]
+
+    @property
+    def y_index(self) -> np.ndarray:
+        """Classification: the position of each true label in ``classes``."""
+        lookup = {str(c): i for i, c in enumerate(self.classes)}
+        return np.array([lookup[str(v)] for v in self.y], dtype=int)
+
+    @property
+    def pred_index(self) -> np.ndarray:
+        lookup = {str(c): i for i, c in enumerate(self.classes)}
+        return np.array([lookup[str(v)] for v in self.pred], dtype=int)
+
+    def take(self, rows) -> "Scored":
+        """A subset (boolean mask or integer positions), e.g. a slice or a bootstrap resample."""
+        rows = np.asarray(rows)
+        return Scored(
+            task=self.task, y=self.y[rows], pred=None if self.pred is None else self.pred[rows],
+            proba=None if self.proba is None else self.proba[rows], classes=self.classes,
+            positive=self.positive, threshold=self.threshold,
+            index=None if self.index is None else self.index[rows],
+        )
+
+
+def labels_at_threshold(proba: np.ndarray, classes: list, positive: Any, threshold: float) -> np.ndarray:
+    """Binary: the positive label where P(positive) >= threshold, else the other class."""
+    pos = [str(c) for c in classes].index(str(positive))
+    neg = 1 - pos
+    return np.where(proba[:, pos] >= threshold, classes[pos], classes[neg]).astype(object)
+
+
+def score(adapter, frame: pd.DataFrame, target: str, threshold: float = 0.5) -> Scored:
+    """Run the model on ``frame`` (labelled rows) and bundle truth, labels and probabilities.
+
+    Binary with probabilities: labels are the positive class where P(positive) >= ``threshold``, except in
+    predictions mode with a prediction column, where the recorded decisions are used as they are.
+    """
+    y = frame[target].to_numpy()
+    task = adapter.task
+    s = Scored(task=task, y=y, classes=adapter.classes_, positive=adapter.positive_label,
+               threshold=threshold, index=frame.index)
+    if task == "regression":
+        s.y = pd.to_numeric(frame[target]).to_numpy(dtype=float)
+        s.pred = np.asarray(adapter.predict(frame), dtype=float)
+        return s
+    from playbook.modeling import _map_labels
+
+    s.y = np.asarray(_map_labels(pd.Series(y), adapter.classes_, "target"), dtype=object)
+    if adapter.has_proba:
+        s.proba = np.clip(np.asarray(adapter.predict_proba(frame), dtype=float), 0.0, 1.0)
+    if adapter.mode == "predictions" and adapter.prediction_column:
+        s.pred = adapter.predict(frame)
+        if task == "binary" and s.proba is not None:
+            s.notes.append("labels are the recorded decisions in the prediction column; the threshold parameter is not applied")
+    elif task == "binary" and s.proba is not None:
+        s.pred = labels_at_threshold(s.proba, adapter.classes_, adapter.positive_label, threshold)
+    elif s.proba is not None:
+        s.pred = np.asarray(adapter.classes_, dtype=object)[s.proba.argmax(axis=1)]
+    else:
+        s.pred = adapter.predict(frame)
+    return s
+
+
+# --------------------------------------------------------------------------------------------------
+# point metrics
+# --------------------------------------------------------------------------------------------------
+def _safe(fn: Callable[[], float]) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            v = float(fn())
+        except ValueError:
+            return float("nan")
+    return v
+
+
+def binary_metrics(s: Scored) -> dict[str, float]:
+    y = s.y_bin
+    out: dict[str, float] = {}
+    both = len(np.unique(y)) == 2
+    if s.proba is not None:
+        p = s.p_pos
+        out["roc_auc"] = _safe(lambda: skm.roc_auc_score(y, p)) if both else float("nan")
+        out["pr_auc"] = _safe(lambda: skm.average_precision_score(y, p)) if both else float("nan")
+        out["log_loss"] = _safe(lambda: skm.log_loss(y, p, labels=[0, 1]))
+        out["brier"] = float(np.mean((p - y) ** 2))
+    if s.pred is not None:
+        yp = s.pred_bin
+        out["f1"] = _safe(lambda: skm.f1_score(y, yp, zero_division=0.0))
+        out["accuracy"] = float(np.mean(y == yp))
+        out["precision"] = _safe(lambda: skm.precision_score(y, yp, zero_division=0.0))
+        out["recall"] = _safe(lambda: skm.recall_score(y, yp, zero_division=0.0)) if y.sum() else float("nan")
+        out["balanced_accuracy"] = _safe(lambda: skm.balanced_accuracy_score(y, yp)) if both else float("nan")
+    return out
+
+
+def multiclass_metrics(s: Scored) -> dict[str, float]:
+    yi = s.y_index
+    k = len(s.classes)
+    labels = list(range(k))
+    out: dict[str, float] = {}
+    present = np.unique(yi)
+    if s.proba is not None:
+        P = s.proba
+        onehot = np.eye(k)[yi]
+        if len(present) == k:
+            out["roc_auc_macro"] = _safe(lambda: skm.roc_auc_score(yi, P, multi_class="ovr", average="macro", labels=labels))
+            out["roc_auc_weighted"] = _safe(lambda: skm.roc_auc_score(yi, P, multi_class="ovr", average="weighted", labels=labels))
+            out["pr_auc_macro"] = _safe(lambda: skm.average_precision_score(onehot, P, average="macro"))
+        else:
+            out["roc_auc_macro"] = out["roc_auc_weighted"] = out["pr_auc_macro"] = float("nan")
+        Pn = P / np.clip(P.sum(axis=1, keepdims=True), 1e-12, None)
+        out["log_loss"] = _safe(lambda: skm.log_loss(yi, Pn, labels=labels))
+        out["brier"] = float(np.mean(np.sum((P - onehot) ** 2, axis=1)))
+    if s.pred is not None:
+        yp = s.pred_index
+        out["accuracy"] = float(np.mean(yi == yp))
+        out["f1_macro"] = _safe(lambda: skm.f1_score(yi, yp, average="macro", labels=labels, zero_division=0.0))
+        out["f1_weighted"] = _safe(lambda: skm.f1_score(yi, yp, average="weighted", labels=labels, zero_division=0.0))
+        out["precision_macro"] = _safe(lambda: skm.precision_score(yi, yp, average="macro", labels=labels, zero_division=0.0))
+        out["recall_macro"] = _safe(lambda: skm.recall_score(yi, yp, average="macro", labels=labels, zero_division=0.0))
+        out["balanced_accuracy"] = _safe(lambda: skm.balanced_accuracy_score(yi, yp))
+    return out
+
+
+def regression_metrics(s: Scored) -> dict[str, float]:
+    y = np.asarray(s.y, dtype=float)
+    p = np.asarray(s.pred, dtype=float)
+    err = p - y
+    out = {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(math.sqrt(np.mean(err ** 2))),
+        "median_ae": float(np.median(np.abs(err))),
+    }
+    var = float(np.sum((y - y.mean()) ** 2))
+    out["r2"] = float(1 - np.sum(err ** 2) / var) if var > 0 else float("nan")
+    out["mape"] = float(np.mean(np.abs(err) / np.abs(y))) if np.all(np.abs(y) > MAPE_MIN_ABS) else float("nan")
+    return out
+
+
+def single(s: Scored, name: str) -> float:
+    """One metric, computed directly for the cheap ones (used inside bootstrap loops)."""
+    if name == "brier" and s.proba is not None:
+        if s.task == "binary":
+            return float(np.mean((s.p_pos - s.y_bin) ** 2))
+        return float(np.mean(np.sum((s.proba - np.eye(len(s.classes))[s.y_index]) ** 2, axis=1)))
+    if name == "accuracy" and s.pred is not None and s.task != "regression":
+        return float(np.mean(np.array([str(v) for v in s.pred]) == np.array([str(v) for v in s.y])))
+    if name == "mae" and s.task == "regression":
+        return float(np.mean(np.abs(np.asarray(s.pred, float) - np.asarray(s.y, float))))
+    return compute(s).get(name, float("nan"))
+
+
+def compute(s: Scored) -> dict[str, float]:
+    """All point metrics for the task (NaN where undefined, e.g. ROC AUC with one class present)."""
+    if s.task == "binary":
+        return binary_metrics(s)
+    if s.task == "multiclass":
+        return multiclass_metrics(s)
+    return regression_metrics(s)
+
+
+# --------------------------------------------------------------------------------------------------
+# bootstrap
+# --------------------------------------------------------------------------------------------------
+def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """``n_boot`` resamples of ``n`` row positions, with replacement (seeded)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n, size=(n_boot, n))
+
+
+def bootstrap(s: Scored, n_boot: int = 200, seed: int = 0, alpha: float = 0.05,
+              fn: Callable[[Scored], dict[str, float]] = compute) -> dict[str, dict]:
+    """Point estimate and percentile bootstrap interval for every metric ``fn`` returns.
+
+    Returns ``{metric: {value, ci_low, ci_high, n_boot}}`` where ``n_boot`` counts the resamples on which
+    the metric was defined (a resample with a single class has no ROC AUC).
+    """
+    point = fn(s)
+    draws: dict[str, list[float]] = {k: [] for k in point}
+    if n_boot > 0 and len(s) > 1:
+        for rows in bootstrap_indices(len(s), n_boot, seed):
+            vals = fn(s.take(rows))
+            for k in draws:
+                draws[k].append(vals.get(k, float("nan")))
+    out = {}
+    for k, v in point.items():
+        arr = np.asarray(draws[k], dtype=float)
+        arr = arr[np.isfinite(arr)]
+        if len(arr) and np.isfinite(v):
+            lo, hi = np.percentile(arr, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+        else:
+            lo = hi = float("nan")
+        out[k] = {"value": v, "ci_low": float(lo), "ci_high": float(hi), "n_boot": int(len(arr))}
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the dummy baseline
+# --------------------------------------------------------------------------------------------------
+def dummy_scored(s: Scored, y_train) -> Scored:
+    """What a model without features would say: the training prior as probabilities and the majority
+    class as label (classification), the training median (regression)."""
+    y_train = pd.Series(y_train).dropna()
+    if s.task == "regression":
+        med = float(pd.to_numeric(y_train).median())
+        return Scored(task=s.task, y=s.y, pred=np.full(len(s), med), index=s.index)
+    text = y_train.map(str)
+    prior = np.array([(text == str(c)).mean() for c in s.classes], dtype=float)
+    proba = np.tile(prior, (len(s), 1))
+    majority = s.classes[int(np.argmax(prior))]
+    pred = np.array([majority] * len(s), dtype=object)
+    return Scored(task=s.task, y=s.y, pred=pred, proba=proba, classes=s.classes, positive=s.positive,
+                  threshold=s.threshold, index=s.index)
+
+
+def comparison_metric(s: Scored) -> str:
+    """The metric the dummy comparison uses: Brier score with probabilities (a proper score: it rewards
+    both ranking and calibration), accuracy with labels only, MAE for regression."""
+    if s.task == "regression":
+        return "mae"
+    return "brier" if s.proba is not None else "accuracy"
+
+
+def beats_dummy(s: Scored, y_train, n_boot: int = 200, seed: int = 0, alpha: float = 0.05) -> dict:
+    """Paired bootstrap of the model's improvement over the dummy on the comparison metric.
+
+    Returns ``{metric, model, dummy, improvement, ci_low, ci_high, beats, majority_accuracy,
+    model_accuracy}``; ``beats`` is True when the whole interval of the improvement is above zero.
+    """
+    d = dummy_scored(s, y_train)
+    metric = comparison_metric(s)
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+
+    def one(ms: Scored, ds: Scored) -> tuple[float, float]:
+        return single(ms, metric), single(ds, metric)
+
+    m0, d0 = one(s, d)
+    diffs = []
+    if n_boot > 0:
+        for rows in bootstrap_indices(len(s), n_boot, seed):
+            mv, dv = one(s.take(rows), d.take(rows))
+            diffs.append(sign * (mv - dv))
+    arr = np.asarray(diffs, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    lo, hi = (np.percentile(arr, [100 * alpha / 2, 100 * (1 - alpha / 2)]) if len(arr) else (float("nan"), float("nan")))
+    out = {"metric": metric, "model": m0, "dummy": d0, "improvement": sign * (m0 - d0),
+           "ci_low": float(lo), "ci_high": float(hi), "beats": bool(np.isfinite(lo) and lo > 0)}
+    if s.is_classification and s.pred is not None:
+        out["model_accuracy"] = float(np.mean(np.array([str(v) for v in s.pred]) == np.array([str(v) for v in s.y])))
+        out["majority_accuracy"] = float(np.mean(np.array([str(v) for v in d.pred]) == np.array([str(v) for v in s.y])))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# checks
+# --------------------------------------------------------------------------------------------------
+def _fmt(v: float) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.3g}"
+
+
+def metric_checks(results: dict[str, dict], task: str, gates: dict | None = None,
+                  evidence: str | list | None = None, undefined_reason: dict[str, str] | None = None) -> list[dict]:
+    """One check per headline metric: ``model.<metric>``, value = point estimate, CI in the title.
+
+    Status: against the bound of a policy gate with the same id when one exists (``min`` / ``max``),
+    else ``pass`` (a measurement); ``skip`` when the metric is undefined on this data.
+    """
+    gates = gates or {}
+    out = []
+    for name in CHECKED[task]:
+        cid = f"model.{name}"
+        r = results.get(name)
+        title = TITLES.get(name, name)
+        why = WHY.get(name, "")
+        if r is None or not np.isfinite(r["value"]):
+            reason = (undefined_reason or {}).get(name) or (
+                "the model gives no probabilities" if r is None else "undefined on this data (e.g. a single class present)")
+            out.append({"id": cid, "title": title, "status": "skip", "value": None, "threshold": None,
+                        "evidence": evidence, "why": f"Not computed: {reason}."})
+            continue
+        gate = gates.get(cid) or {}
+        bounds = {k: gate[k] for k in ("min", "max") if k in gate}
+        status = "pass"
+        if "min" in bounds and r["value"] < bounds["min"]:
+            status = "fail"
+        if "max" in bounds and r["value"] > bounds["max"]:
+            status = "fail"
+        out.append({
+            "id": cid,
+            "title": f"{title}: {_fmt(r['value'])} (95% CI {_fmt(r['ci_low'])} to {_fmt(r['ci_high'])})",
+            "status": status, "value": r["value"], "threshold": bounds or None, "evidence": evidence, "why": why,
+        })
+    return out
+
+
+def beats_check(res: dict, evidence=None) -> dict:
+    metric = res["metric"]
+    better = "lower" if not HIGHER_IS_BETTER[metric] else "higher"
+    title = (f"Beats a model without features on {TITLES.get(metric, metric)} beyond the 95% CI "
+             f"(model {_fmt(res['model'])}, dummy {_fmt(res['dummy'])}, improvement {_fmt(res['improvement'])}, "
+             f"CI {_fmt(res['ci_low'])} to {_fmt(res['ci_high'])}; {better} is better)")
+    return {
+        "id": "model.beats_baseline", "title": title, "status": "pass" if res["beats"] else "fail",
+        "value": res["improvement"], "threshold": {"ci_low_min": 0.0}, "evidence": evidence,
+        "why": "A model that cannot beat predicting the base rate (or the majority class, or the median) adds "
+               "cost and risk without value: that is a finding, not a success.",
+    }

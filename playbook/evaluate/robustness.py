@@ -1,0 +1,120 @@
+"""Robustness: the model's metric on the evaluation rows after each shift the drift step simulates.
+
+The shifts come from :mod:`playbook.drift.shifts` (``SHIFTS`` and ``apply``), so this step and the drift
+simulation speak of the same failures. It needs a callable model (a file or the baseline); in predictions
+mode there is nothing to re-score and the check is skipped with that reason. A shift that breaks the input
+schema should be *rejected* by the adapter's input validation with a clear message: that counts as the
+desired behaviour, not as a degradation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from playbook.evaluate.fairness import safe_id
+from playbook.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY, compute, score
+from playbook.modeling import ModelError, ModelInputError
+
+
+def available_shifts():
+    """``(SHIFTS, apply)`` from the drift module, or ``(None, reason)`` when it is not installed."""
+    try:
+        from playbook.drift import shifts as mod
+    except ImportError as exc:
+        return None, f"the shift library (playbook.drift.shifts) is not available ({exc})"
+    if not hasattr(mod, "SHIFTS") or not hasattr(mod, "apply"):
+        return None, "playbook.drift.shifts does not provide SHIFTS and apply"
+    return mod, None
+
+
+def primary_metric(s) -> str:
+    if s.task == "binary" and s.proba is None:
+        return "accuracy"
+    if s.task == "multiclass" and s.proba is None:
+        return "accuracy"
+    return PRIMARY[s.task]
+
+
+def robustness(adapter, frame: pd.DataFrame, clean, target: str, roles, *, shifts: list[str] | None = None,
+               severity: float = 0.5, seed: int = 0, threshold: float = 0.5, max_drop: float = 0.05,
+               module=None) -> pd.DataFrame:
+    """One row per shift: ``shift, outcome (scored | rejected | not_applicable), metric, clean, shifted, drop,
+    degraded, detail``. ``drop`` is how much worse the metric got (positive = worse)."""
+    mod = module
+    if mod is None:
+        mod, reason = available_shifts()
+        if mod is None:
+            raise ImportError(reason)
+    names = list(shifts) if shifts else sorted(mod.SHIFTS)
+    metric = primary_metric(clean)
+    higher = HIGHER_IS_BETTER[metric]
+    base = compute(clean).get(metric, float("nan"))
+    rows = []
+    for i, name in enumerate(names):
+        row = {"shift": name, "metric": metric, "clean": base, "shifted": float("nan"), "drop": float("nan"),
+               "degraded": False, "outcome": "scored", "detail": ""}
+        try:
+            shifted, info = mod.apply(name, frame.copy(), severity, roles=roles, seed=seed + i)
+        except (ValueError, KeyError, TypeError) as exc:
+            row.update(outcome="not_applicable", detail=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            rows.append(row)
+            continue
+        if isinstance(info, dict) and info.get("applied") is False:
+            row.update(outcome="not_applicable", detail=str(info.get("reason") or "the shift does not apply to this data"))
+            rows.append(row)
+            continue
+        if target not in shifted.columns:
+            row.update(outcome="not_applicable", detail="the shift removed the target column")
+            rows.append(row)
+            continue
+        shifted = shifted.loc[shifted[target].notna()]
+        try:
+            s = score(adapter, shifted, target, threshold)
+        except (ModelInputError, ModelError) as exc:
+            row.update(outcome="rejected", detail=str(exc))
+            rows.append(row)
+            continue
+        v = compute(s).get(metric, float("nan"))
+        drop = (base - v) if higher else (v - base)
+        row.update(shifted=v, drop=drop, degraded=bool(np.isfinite(drop) and drop > max_drop),
+                   detail=_describe(info))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _describe(info) -> str:
+    if isinstance(info, dict):
+        cols = info.get("columns") or []
+        parts = []
+        if cols:
+            parts.append("columns " + ", ".join(map(str, cols[:3])) + (" ..." if len(cols) > 3 else ""))
+        if info.get("rows_affected") is not None:
+            parts.append(f"{info['rows_affected']} rows affected")
+        return "; ".join(parts)
+    return str(info)[:120] if info is not None else ""
+
+
+def robustness_checks(table: pd.DataFrame | None, max_drop: float, evidence=None, skip_reason: str | None = None) -> list[dict]:
+    why = ("Production data drifts; knowing how much the metric falls under each plausible shift tells "
+           "monitoring what to watch and tells the owner which shift would break the model first.")
+    if table is None:
+        return [{"id": "model.robustness", "title": "Metric under simulated shifts", "status": "skip", "value": None,
+                 "threshold": {"max_drop": max_drop}, "evidence": None, "why": f"Not computed: {skip_reason}."}]
+    out = []
+    for _, r in table.iterrows():
+        cid = f"model.robustness.{safe_id(r['shift'])}"
+        if r["outcome"] == "not_applicable":
+            out.append({"id": cid, "title": f"Under shift {r['shift']}: not applicable", "status": "skip",
+                        "value": None, "threshold": {"max_drop": max_drop}, "evidence": evidence,
+                        "why": f"Not computed: {r['detail']}."})
+        elif r["outcome"] == "rejected":
+            out.append({"id": cid, "title": f"Under shift {r['shift']}: input rejected with a clear message",
+                        "status": "pass", "value": None, "threshold": {"max_drop": max_drop}, "evidence": evidence,
+                        "why": "The model refuses data whose schema broke instead of scoring it silently: " + r["detail"]})
+        else:
+            out.append({"id": cid,
+                        "title": f"{r['metric']} under shift {r['shift']}: {r['shifted']:.3g} (clean {r['clean']:.3g}, worse by {r['drop']:.3g})",
+                        "status": "warn" if r["degraded"] else "pass", "value": r["shifted"],
+                        "threshold": {"max_drop": max_drop}, "evidence": evidence, "why": why})
+    return out

@@ -1,0 +1,158 @@
+"""What the governance step does, as library calls a notebook cell can make one line at a time:
+scan for personal data, search the pack for raw values, and write the model card and datasheet."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from playbook.governance import datasheet, modelcard, pii
+from playbook.governance.evidence import STEP_ORDER, Evidence
+from playbook.governance.facts import facts_from_context
+from playbook.results import write_json_atomic
+
+
+@dataclass
+class Place:
+    """Where the running step sits: the root the evidence is read from and the step folder relative to it."""
+
+    root: Path
+    dirname: str
+
+    @property
+    def artifacts_base(self) -> str:
+        return f"{self.dirname}/artifacts"
+
+
+def place_of(step, ctx) -> Place:
+    """The pack root (``pack_dir``) or, interactively, the ``evidence/_interactive`` folder."""
+    d = Path(step.dir).resolve()
+    if getattr(ctx, "pack_dir", None):
+        root = Path(ctx.pack_dir).resolve()
+        try:
+            return Place(root, d.relative_to(root).as_posix())
+        except ValueError:
+            pass
+    return Place(d.parent, d.name)
+
+
+def gather(ctx, step, *, exclude: tuple[str, ...] = ("readiness_review",)) -> Evidence:
+    """Earlier steps' results plus the running step's checks so far."""
+    pl = place_of(step, ctx)
+    if getattr(ctx, "pack_dir", None):
+        ev = Evidence.from_folder(pl.root, exclude=(step.name, *exclude))
+    else:
+        ev = Evidence.from_context(ctx, names=[n for n in STEP_ORDER if n != step.name], exclude=exclude)
+        ev.root = pl.root
+    ev.root = pl.root
+    ev.add_step(step.name, step.as_dict(), pl.dirname)
+    return ev
+
+
+def leak_check(ctx, scan: pii.ContextScan, root: Path, *, exclude: list[Path] | tuple = (),
+               check_id: str = "governance.pii.redacted", evidence: str | None = None,
+               per_column: int = 5000) -> tuple[dict, list[dict]]:
+    """Search every file under ``root`` (but ``exclude``) for raw values of the flagged columns."""
+    allow = bool(getattr(ctx.policy, "allow_raw_pii", False))
+    flagged = scan.flagged_columns
+    files = [p for p in Path(root).rglob("*") if p.is_file()] if Path(root).exists() else []
+    hits: list[dict] = []
+    if flagged:
+        needles = pii.raw_needles([ctx.reference, ctx.current], flagged, per_column=per_column)
+        hits = pii.scan_files(root, needles, exclude=exclude)
+    files_hit = sorted({h["file"] for h in hits})
+    value = {"flagged_columns": len(flagged), "files_searched": len(files), "files_with_raw_values": len(files_hit),
+             "files": files_hit[:20], "allow_raw_pii": allow}
+    if allow:
+        status = "warn"
+        why = ("policy.allow_raw_pii is true, so raw personal data may appear in this pack: store and share it as "
+               "personal data.")
+    elif not flagged:
+        status = "pass"
+        why = "No column was flagged as personal data, so there are no raw values to leak."
+    elif hits:
+        status = "fail"
+        why = ("Raw values of personal-data columns were found in the pack's files listed in the value: whoever "
+               "receives the pack receives that personal data. Route those rows through playbook.display.redact.")
+    else:
+        status = "pass"
+        why = ("None of the sampled raw values of the flagged columns occurs in any file of the pack: rows were "
+               "shown only through the masking helper.")
+    check = {"id": check_id, "title": "No raw personal data in the evidence pack", "status": status, "value": value,
+             "threshold": {"files_with_raw_values": 0}, "evidence": evidence, "why": why}
+    return check, hits
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_documents(step, ctx, ev: Evidence, scan: pii.ContextScan, *, needles: dict | None = None) -> dict:
+    """Write the model card and datasheet (Markdown + HTML) into the step's artifacts; return their checks
+    and stats. ``needles`` are raw values to scrub from the documents as a last safety net."""
+    pl = place_of(step, ctx)
+    base = pl.artifacts_base
+    findings = [f.as_dict() for f in scan.findings]
+    facts = facts_from_context(ctx, scan.flagged_columns)
+    allow = bool(getattr(ctx.policy, "allow_raw_pii", False))
+    scrub_needles = None if allow else needles
+
+    def scrub(t: str) -> str:
+        return t if allow else pii.scrub_text(t, scrub_needles)
+
+    card_md, card_html, card_stats = modelcard.render(ev, facts, base=base, pii_findings=findings,
+                                                      datasheet_link="datasheet.html")
+    ds_md, ds_html, ds_stats = datasheet.render(ev, facts, base=base, pii_findings=findings)
+    write_text(step.artifact("model_card.md"), scrub(card_md))
+    write_text(step.artifact("model_card.html"), scrub(card_html))
+    write_text(step.artifact("datasheet.md"), scrub(ds_md))
+    write_text(step.artifact("datasheet.html"), scrub(ds_html))
+    write_json_atomic(step.artifact("facts.json"), {k: v for k, v in facts.items() if k != "datasheet_source"})
+
+    eval_present = ev.present("model_evaluation")
+    audit_present = ev.present("data_audit")
+    checks = [{
+        "id": "governance.model_card",
+        "title": "Model card generated from the evidence",
+        "status": "pass" if eval_present else "warn",
+        "value": card_stats,
+        "threshold": {"sections": len(modelcard.SECTIONS)},
+        "evidence": ["artifacts/model_card.html", "artifacts/model_card.md"],
+        "why": ("A model card tells deployers and reviewers what the model is for, how well it works and for whom; "
+                f"{card_stats['human_prompts']} questions in it are left for a person to answer."
+                if eval_present else
+                "The model evaluation did not run, so the card has no measured performance: run that step before release."),
+    }, {
+        "id": "governance.datasheet",
+        "title": "Datasheet for the data generated from the evidence",
+        "status": "pass" if audit_present else "warn",
+        "value": ds_stats,
+        "threshold": {"sections": len(datasheet.SECTIONS)},
+        "evidence": ["artifacts/datasheet.html", "artifacts/datasheet.md"],
+        "why": ("A datasheet records what the data is, where it came from and what it must not be used for; "
+                f"{ds_stats['human_prompts']} questions in it are left for the data's owners."
+                if audit_present else
+                "The data audit did not run, so the datasheet has no quality findings: run that step before release."),
+    }]
+    return {"checks": checks, "model_card": card_stats, "datasheet": ds_stats, "facts": facts}
+
+
+def write_findings(step, scan: pii.ContextScan) -> str:
+    """The PII findings (masked examples only) as ``artifacts/pii_findings.json``; returns its link."""
+    write_json_atomic(step.artifact("pii_findings.json"), {
+        "kinds": list(pii.KINDS),
+        "thresholds": scan.thresholds,
+        "flagged_columns": scan.flagged_columns,
+        "findings": [f.as_dict() for f in scan.findings],
+    })
+    return "artifacts/pii_findings.json"
+
+
+def load_findings(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None

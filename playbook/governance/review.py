@@ -1,0 +1,229 @@
+"""The readiness review: collect every step's checks, apply the policy's gates, score the pack against the ML
+Test Score, map the evidence to the EU AI Act and NIST AI RMF, and write the scorecard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from playbook.governance import compliance, mltestscore
+from playbook.governance.documents import place_of, write_text
+from playbook.governance.evidence import STEP_ORDER, Evidence, fmt_value
+from playbook.governance.render import Doc, esc, link, markdown_to_html, relpath, table
+from playbook.results import write_json_atomic
+
+#: The steps before the review that make up the whole playbook pipeline.
+PIPELINE = tuple(s for s in STEP_ORDER if s != "readiness_review")
+
+
+def gather(ctx, step) -> Evidence:
+    """Every other step's results: the pack (``pack_dir``) or the interactive evidence folder."""
+    pl = place_of(step, ctx)
+    ev = Evidence.from_folder(pl.root, exclude=(step.name,))
+    return ev
+
+
+def collect_checks(ctx, step, ev: Evidence) -> list[dict]:
+    """The checks the gates apply to: ``playbook.scorecard.collect`` on the pack, minus this step's own."""
+    pl = place_of(step, ctx)
+    try:
+        from playbook.scorecard import collect
+    except ImportError:  # pragma: no cover - scorecard is part of the package
+        return [c for c in ev.checks()]
+    return [c for c in collect(pl.root) if c.get("step") != step.name and not str(c.get("step_dir", "")).endswith(pl.dirname)]
+
+
+def step_statuses(ev: Evidence) -> dict[str, str]:
+    return {name: ("error" if res.get("status") == "error" else "ok") for name, res in ev.steps.items()}
+
+
+def apply_gates(checks: list[dict], policy, statuses: dict[str, str]) -> dict:
+    """``playbook.scorecard.evaluate``: ``{verdict, gates, reasons, counts}``."""
+    from playbook.scorecard import evaluate
+
+    return evaluate(checks, policy, statuses)
+
+
+def pipeline_check(ev: Evidence) -> dict:
+    ran = [s for s in PIPELINE if ev.present(s)]
+    missing = [s for s in PIPELINE if not ev.present(s)]
+    errored = [s for s in ran if ev.steps[s].get("status") == "error"]
+    if errored:
+        status = "fail"
+    elif missing:
+        status = "warn"
+    else:
+        status = "pass"
+    return {
+        "id": "review.pipeline_integration",
+        "title": "Every step of the playbook ran end to end on this data and model",
+        "status": status,
+        "value": {"ran": ran, "missing": missing, "errored": errored},
+        "threshold": {"errored": 0, "missing": 0},
+        "evidence": None,
+        "why": ("The pack exercises the whole path from raw data through the model to a deployable monitor; a step "
+                "that errors or is switched off leaves that part of the pipeline untested."),
+    }
+
+
+def gates_check(verdict: dict) -> dict:
+    gates = verdict.get("gates", [])
+    failing = [g for g in gates if g.get("block") and g.get("status") == "fail"]
+    missing = [g["gate"] for g in gates if g.get("status") == "missing"]
+    v = verdict.get("verdict")
+    return {
+        "id": "review.gates",
+        "title": f"Release gates applied: verdict {v}",
+        "status": "pass" if v == "go" else "fail",
+        "value": {"verdict": v, "gates": len(gates), "blocking_failed": len(failing),
+                  "missing_checks": len(missing)},
+        "threshold": {"blocking_failed": 0},
+        "evidence": ["artifacts/scorecard.html", "artifacts/scorecard.json"],
+        "why": ("The policy's gates decide whether the evidence supports a release; every failing blocking gate "
+                "is listed with its evidence in the scorecard."),
+    }
+
+
+def ml_test_score_check(result: dict, min_final: float) -> dict:
+    return {
+        "id": "review.ml_test_score",
+        "title": f"ML Test Score {result['final']:g} (lowest of the four sections)",
+        "status": "pass" if result["final"] >= min_final else "warn",
+        "value": {"final": result["final"], **{f"section.{k}": v for k, v in result["sections"].items()},
+                  "automated": result["counts"]["automated"], "manual": result["counts"]["manual"]},
+        "threshold": {"min": min_final},
+        "evidence": ["artifacts/ml_test_score.html", "artifacts/ml_test_score.json"],
+        "why": result["interpretation"] + " (Breck et al. 2017: the final score is the weakest section.)",
+    }
+
+
+def attestations_check(result: dict, attestations: dict) -> dict:
+    unknown = result.get("unknown_attestations", [])
+    manual = [t["id"] for t in result["tests"] if t["status"] == "manual"]
+    return {
+        "id": "review.attestations",
+        "title": "Manual tests attested with an owner and a link",
+        "status": "warn" if unknown else "pass",
+        "value": {"attested": sorted(attestations), "counted_as_manual": manual, "unknown_keys": unknown},
+        "threshold": None,
+        "evidence": ["artifacts/ml_test_score.html"],
+        "why": ("A test that cannot be automated still counts half a point when a named owner links to its documented "
+                "result (policy.attestations.<test id>)."
+                + (" Keys that name no ML Test Score test are ignored: " + ", ".join(unknown) + "." if unknown else "")),
+    }
+
+
+def scorecard_markdown(verdict: dict, checks: list[dict], base: str) -> str:
+    """The scorecard as Markdown: verdict, reasons with evidence links, gates, counts."""
+    doc = Doc("Readiness scorecard")
+    v = verdict["verdict"]
+    doc.p(f"**Verdict: {v.upper()}**", evidence=False)
+    doc.h2("Reasons")
+    if verdict["reasons"]:
+        lines = []
+        for r in verdict["reasons"]:
+            ev = r.get("evidence")
+            items = ev if isinstance(ev, list) else ([ev] if ev else [])
+            links = [link(e.rsplit("/", 1)[-1], relpath(f"{r['step_dir']}/{e}", base)) for e in items
+                     if isinstance(e, str) and r.get("step_dir")]
+            lines.append(f"- {esc(r['text'])}" + (" — evidence: " + ", ".join(links) if links else ""))
+        doc.p("\n".join(lines))
+    else:
+        doc.p("No blocking gate failed and every step ran.")
+    doc.h2("Gates")
+    rows = []
+    for g in sorted(verdict["gates"], key=lambda g: (not g["block"], g["status"] != "fail", g["gate"])):
+        rows.append([f"`{g['gate']}`", g.get("check") or "", g["status"], "yes" if g["block"] else "no",
+                     fmt_value(g.get("threshold")), fmt_value(g.get("value")), g.get("reason", "")])
+    doc.p(table(["gate", "check", "status", "blocks", "threshold", "value", "reason"], rows, raw_columns=(0,)))
+    doc.h2("Checks by status")
+    doc.p(table(["status", "checks"], sorted(verdict.get("counts", {}).items())))
+    return doc.markdown()
+
+
+def write_scorecard(step, ctx, verdict: dict, checks: list[dict]) -> None:
+    pl = place_of(step, ctx)
+    write_json_atomic(step.artifact("scorecard.json"), {"verdict": verdict["verdict"], "reasons": verdict["reasons"],
+                                                        "gates": verdict["gates"], "counts": verdict["counts"]})
+    md = scorecard_markdown(verdict, checks, pl.artifacts_base)
+    write_text(step.artifact("scorecard.md"), md)
+    write_text(step.artifact("scorecard.html"), markdown_to_html(md, "Readiness scorecard"))
+
+
+def write_ml_test_score(step, result: dict) -> None:
+    write_json_atomic(step.artifact("ml_test_score.json"), result)
+    md = mltestscore.to_markdown(result)
+    write_text(step.artifact("ml_test_score.md"), md)
+    write_text(step.artifact("ml_test_score.html"), markdown_to_html(md, "ML Test Score"))
+
+
+def write_compliance_map(step, ctx, ev: Evidence) -> dict:
+    pl = place_of(step, ctx)
+    cmap = compliance.build_map(ev, pack_files=bool(getattr(ctx, "pack_dir", None)))
+    write_json_atomic(step.artifact("compliance_map.json"), cmap)
+    md, _ = compliance.to_markdown(cmap, base=pl.artifacts_base)
+    write_text(step.artifact("compliance_map.md"), md)
+    write_text(step.artifact("compliance_map.html"), markdown_to_html(md, "Compliance evidence map"))
+    return cmap
+
+
+def model_card_link(ev: Evidence) -> str | None:
+    """Pack-root-relative path of the model card HTML, when the governance step wrote one."""
+    return ev.artifact_path("governance", "model_card.html")
+
+
+def compliance_check(cmap: dict) -> dict:
+    cov = cmap["coverage"]
+    return {
+        "id": "review.compliance_map",
+        "title": "Compliance evidence map (EU AI Act Art. 9-15, NIST AI RMF) written",
+        "status": "pass",
+        "value": cov,
+        "threshold": None,
+        "evidence": ["artifacts/compliance_map.html", "artifacts/compliance_map.json"],
+        "why": ("Reviewers see which checks and artifacts speak to each obligation and what is left to people; it is "
+                "a reviewer aid, not legal advice."),
+    }
+
+
+def timings_recorded(ev: Evidence, step_name: str = "model_evaluation") -> dict[str, Any] | None:
+    """The timings a step measured (timings.json), when present."""
+    if ev.root is None or step_name not in ev.dirs:
+        return None
+    p = ev.root / ev.dirs[step_name] / "timings.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8")).get("timings") or {}
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def compliance_summary(cmap: dict, link_path: str | None = None) -> dict:
+    """The ``compliance_map`` entry of summary.json."""
+    return compliance.summary_view(cmap, link_path)
+
+
+_LATENCY_KEYS = ("ms_p50", "ms_p95", "ms_p99", "latency")
+_THROUGHPUT_KEYS = ("rows_per_second", "throughput")
+
+
+def computing_performance_check(ev: Evidence, place_dirname: str, step_name: str = "model_evaluation") -> dict:
+    """Whether serving latency and throughput were measured (they live in the step's timings.json, the
+    non-deterministic part of the pack, so only *which* measurements exist is recorded here)."""
+    timings = timings_recorded(ev, step_name)
+    cid = "review.computing_performance"
+    title = "Serving latency and throughput measured"
+    why = ("Latency percentiles and throughput measured on every run make a regression in computing performance "
+           "visible before it reaches users (the values are in the evaluation step's timings.json).")
+    if timings is None:
+        return {"id": cid, "title": title, "status": "skip", "value": None, "threshold": None, "evidence": None,
+                "why": f"The {step_name} step did not run or wrote no timings.json, so nothing was measured."}
+    latency = sorted(k for k in timings if any(x in k for x in _LATENCY_KEYS))
+    throughput = sorted(k for k in timings if any(x in k for x in _THROUGHPUT_KEYS))
+    status = "pass" if latency and throughput else ("warn" if latency or throughput else "skip")
+    link = relpath(f"{ev.dirs[step_name]}/timings.json", place_dirname)
+    return {"id": cid, "title": title, "status": status,
+            "value": {"latency_measurements": latency, "throughput_measurements": throughput},
+            "threshold": {"latency_measurements": "at least one", "throughput_measurements": "at least one"},
+            "evidence": link,
+            "why": why if status != "skip" else "The model evaluation recorded no latency or throughput (e.g. predictions mode: no callable model)."}

@@ -1,0 +1,138 @@
+"""``playbook monitor``: check one production batch against a monitoring config.
+
+    playbook monitor --config monitoring.yaml --current batch.parquet [--labels labels.csv] [--out monitor/]
+
+Writes a JSON result and a Prometheus text-format metrics file (for node_exporter's textfile collector),
+prints a short summary, and exits 0 when the batch is healthy, 1 on any alert, 2 on bad input (a config
+or file that cannot be used; one sentence names the input and the fix).
+
+Also runnable as ``python -m playbook.monitoring.command ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+RESULT_NAME = "monitor_result.json"
+PROM_NAME = "playbook_monitor.prom"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--config", required=True, metavar="MONITORING_YAML",
+                        help="the monitoring.yaml written by the monitoring step (steps/NN_monitoring_setup/artifacts/)")
+    parser.add_argument("--current", required=True, metavar="BATCH",
+                        help="the production batch to check: CSV or parquet (file or folder of files)")
+    parser.add_argument("--labels", metavar="LABELS",
+                        help="labels for the batch (CSV/parquet with the target column, matched on id columns or by "
+                             "row order); the batch's own target column is used when present")
+    parser.add_argument("--out", metavar="PATH",
+                        help=f"folder for {RESULT_NAME} and {PROM_NAME}, or a .json file path (the .prom file is "
+                             "written next to it); default: print only")
+    parser.add_argument("--prom", metavar="FILE",
+                        help="write the Prometheus metrics to this file instead (e.g. into node_exporter's "
+                             "--collector.textfile.directory; name it *.prom)")
+    parser.add_argument("--metric-prefix", default="playbook_monitor", help="prefix of the Prometheus metric names")
+    parser.add_argument("--json", action="store_true", help="print the full JSON result instead of the summary")
+    return parser
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def output_paths(out: str | None, prom: str | None) -> tuple[Path | None, Path | None]:
+    """Where the JSON result and the Prometheus file go."""
+    json_path = prom_path = None
+    if out:
+        o = Path(out)
+        if o.suffix.lower() == ".json":
+            json_path, prom_path = o, o.with_suffix(".prom")
+        else:
+            json_path, prom_path = o / RESULT_NAME, o / PROM_NAME
+    if prom:
+        prom_path = Path(prom)
+    return json_path, prom_path
+
+
+def summary(result: dict) -> str:
+    lines = [f"{result['model']}: {result['status'].upper()} - batch of {result['rows']} rows, "
+             f"{len(result['alerts'])} alert(s)"]
+    for a in result["alerts"]:
+        lines.append(f"  ALERT [{a['kind']}] {a['message']}")
+    for n in result.get("notes", []):
+        lines.append(f"  note: {n}")
+    perf = result.get("performance") or {}
+
+    def fmt(d: dict, key: str) -> str:
+        v = (d or {}).get(key)
+        return "n/a" if v is None else f"{v:.3f}"
+
+    if perf.get("estimated"):
+        e = perf["estimated"]
+        txt = f"  estimated ROC AUC {fmt(e, 'roc_auc')}, accuracy {fmt(e, 'accuracy')} (label-free)"
+        if perf.get("realized"):
+            r = perf["realized"]
+            txt += f"; realized ROC AUC {fmt(r, 'roc_auc')}, accuracy {fmt(r, 'accuracy')}"
+        lines.append(txt)
+    if result.get("drift_share") is not None:
+        lines.append(f"  drift share: {result['drift_share']:.2f} of monitored features")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 healthy, 1 alert, 2 bad input."""
+    from playbook.monitoring.check import BatchInputError, align_labels, check_batch, prometheus_text, read_batch
+    from playbook.monitoring.spec import MonitoringConfigError, load_spec
+    from playbook.results import to_jsonable
+
+    try:
+        spec = load_spec(args.config)
+        batch = read_batch(args.current, "--current")
+        labels_df = read_batch(args.labels, "--labels") if getattr(args, "labels", None) else None
+        labels = align_labels(spec, batch, labels_df)
+    except (MonitoringConfigError, BatchInputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = to_jsonable(check_batch(spec, batch, labels))
+    json_path, prom_path = output_paths(getattr(args, "out", None), getattr(args, "prom", None))
+    try:
+        if json_path is not None:
+            _write_atomic(json_path, json.dumps(result, indent=2, sort_keys=True) + "\n")
+        if prom_path is not None:
+            _write_atomic(prom_path, prometheus_text(result, getattr(args, "metric_prefix", "playbook_monitor")))
+    except OSError as exc:
+        print(f"error: --out {args.out or args.prom}: cannot write the result ({exc.strerror}); "
+              "choose a writable folder.", file=sys.stderr)
+        return 2
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(summary(result))
+        if json_path is not None:
+            print(f"  result: {json_path}" + (f"; metrics: {prom_path}" if prom_path else ""))
+    return int(result["exit_code"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="playbook monitor", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""From a pack context to a calibrated, deployable monitor.
+
+:func:`prediction_settings` decides which model output the monitor watches; :func:`monitored_frame` builds
+the reference frame it is calibrated on (features plus **out-of-sample** model scores: a model scores its
+own training rows more confidently than production rows, so the baseline's reference scores come from
+cross-fitting); :func:`build_monitors` makes one monitor per column; :func:`labeled_floors` sets the
+performance floors for labeled batches; :func:`make_config` runs the whole calibration and returns the
+``monitoring.yaml`` mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from playbook.monitoring.calibrate import (
+    Calibration, DistributionMonitor, EstimatedPerformanceMonitor, RangeMonitor, calibrate, clopper_pearson_upper,
+)
+from playbook.monitoring.performance import Calibrator, batch_roc_auc, fit_calibrator
+from playbook.monitoring.stats import ColumnProfile
+
+SCORE_COLUMN = "score"
+PREDICTION_COLUMN = "prediction"
+
+
+@dataclass
+class PredictionSettings:
+    """Which model output the monitor watches and how to read it."""
+
+    column: str
+    kind: str  # probability | label | value
+    source: str  # model | data
+    positive_label: Any = None
+    decision_threshold: float = 0.5
+
+    def as_dict(self) -> dict:
+        return {"column": self.column, "kind": self.kind, "source": self.source,
+                "positive_label": self.positive_label, "decision_threshold": self.decision_threshold}
+
+
+def prediction_settings(roles, model=None, decision_threshold: float = 0.5) -> PredictionSettings | None:
+    """The monitored model output: the positive-class probability for binary classifiers that have one,
+    the predicted label for other classifiers, the predicted value for regression. The column is the data's
+    own (``data.probability`` / ``data.prediction``) in predictions mode, else ``score`` / ``prediction``:
+    the name the serving log must use."""
+    task = roles.task
+    in_data = model is not None and getattr(model, "mode", None) == "predictions"
+    if task == "binary":
+        probs = roles.probability
+        if isinstance(probs, str) or (isinstance(probs, list) and len(probs) == 1):
+            col = probs if isinstance(probs, str) else probs[0]
+            return PredictionSettings(col, "probability", "data", roles.positive_label, decision_threshold)
+        if model is not None and getattr(model, "has_proba", False) and not in_data:
+            return PredictionSettings(SCORE_COLUMN, "probability", "model", roles.positive_label, decision_threshold)
+    if roles.prediction:
+        kind = "value" if task == "regression" else "label"
+        return PredictionSettings(roles.prediction, kind, "data", roles.positive_label, decision_threshold)
+    if model is not None and getattr(model, "callable", False):
+        kind = "value" if task == "regression" else "label"
+        return PredictionSettings(PREDICTION_COLUMN, kind, "model", roles.positive_label, decision_threshold)
+    return None
+
+
+def model_output(model, frame: pd.DataFrame, pred: PredictionSettings) -> pd.Series:
+    """The monitored output of ``model`` on ``frame`` (a column named ``pred.column``)."""
+    if pred.source == "data":
+        return frame[pred.column]
+    if pred.kind == "probability":
+        values = model.positive_proba(frame)
+    else:
+        values = model.predict(frame)
+        if pred.kind == "label":
+            values = pd.Series(values).map(str).to_numpy()
+    return pd.Series(values, index=frame.index, name=pred.column)
+
+
+@dataclass
+class ScoreSource:
+    """Scores frames the way production would, without scoring a row with a model that trained on it.
+
+    ``parts`` pairs row labels of the reference with the model that scores them: for the baseline, the
+    model of each cross-fitting fold (fitted without those rows); otherwise one part with the model itself.
+    :meth:`apply` transforms each part (e.g. injects a shift) and scores the result with its part's model.
+    """
+
+    pred: PredictionSettings | None
+    parts: list = field(default_factory=list)  # [(row labels, ModelAdapter | None)]
+    how: str = ""
+
+    def apply(self, base: pd.DataFrame, transform=None) -> pd.DataFrame:
+        """``transform(frame, part_number) -> frame`` on each part, then the monitored output added."""
+        from playbook.modeling import ModelInputError
+
+        frames = []
+        for k, (rows, adapter) in enumerate(self.parts):
+            sub = base.loc[base.index.intersection(rows)]
+            out = transform(sub, k) if transform is not None else sub.copy()
+            p = self.pred
+            if p is not None and p.source == "model" and adapter is not None:
+                try:
+                    out[p.column] = model_output(adapter, out, p).to_numpy()
+                except (ModelInputError, KeyError, ValueError, TypeError):
+                    pass  # the model cannot score this data (e.g. a dropped column): no output column
+            frames.append(out)
+        return pd.concat(frames, ignore_index=False) if frames else base.iloc[0:0]
+
+
+def scorer(model, pred: PredictionSettings | None):
+    """A function adding the deployed model's monitored output to a frame (as the serving log would hold it).
+    When the model cannot score the frame (a dropped column, numbers as text) the column is left out: the
+    monitor then reports the contract problem instead."""
+    from playbook.modeling import ModelInputError
+
+    def add(frame: pd.DataFrame) -> pd.DataFrame:
+        if pred is None or pred.source == "data":
+            return frame
+        try:
+            return frame.assign(**{pred.column: model_output(model, frame, pred).to_numpy()})
+        except (ModelInputError, KeyError, ValueError, TypeError):
+            return frame
+
+    return add
+
+
+def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5) -> ScoreSource:
+    """How reference rows get their model output: cross-fitted baseline folds (so the reference scores look
+    like production scores, not like training scores), the model file, or the data's own column."""
+    import dataclasses
+
+    ref = ctx.reference
+    if pred is None or pred.source == "data":
+        return ScoreSource(pred, [(ref.index, None)], "the data's own prediction column" if pred else "none")
+    if getattr(model, "mode", None) != "baseline" or ctx.target not in ref.columns:
+        return ScoreSource(pred, [(ref.index, model)],
+                           "the model file's outputs on the reference (assumed not to be its training data)")
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from playbook.modeling import fit_baseline
+
+    y = ref[ctx.target]
+    rows = ref.index[y.notna()]
+    X = ref.loc[rows, list(model.features)]
+    yy = y.loc[rows]
+    classifier = ctx.task in ("binary", "multiclass")
+    k = int(max(2, min(folds, yy.value_counts().min() if classifier else len(yy))))
+    splitter = (StratifiedKFold(k, shuffle=True, random_state=ctx.seed) if classifier
+                else KFold(k, shuffle=True, random_state=ctx.seed))
+    parts = []
+    for train, test in splitter.split(X, yy.astype(str) if classifier else yy):
+        est = fit_baseline(X.iloc[train], yy.iloc[train], ctx.task, ctx.seed)
+        parts.append((X.index[test], dataclasses.replace(model, estimator=est)))
+    return ScoreSource(pred, parts, f"cross-fitted baseline ({k} folds: each row scored by a model fitted without it)")
+
+
+def monitored_frame(ctx, source: ScoreSource) -> tuple[pd.DataFrame, dict]:
+    """The reference features plus the monitored model output, and where the output came from."""
+    pred = source.pred
+    cols = list(ctx.features) + ([pred.column] if pred is not None and pred.source == "data" else [])
+    frame = source.apply(ctx.reference[cols]).reindex(columns=cols + (
+        [pred.column] if pred is not None and pred.source == "model" else []))
+    frame = frame.loc[[i for i in ctx.reference.index if i in frame.index]]
+    info: dict[str, Any] = {"rows": int(len(frame)), "prediction": source.how}
+    return frame, info
+
+
+def build_monitors(frame: pd.DataFrame, features: list[str], numeric: list[str], pred: PredictionSettings | None,
+                   *, bins: int = 50, max_categories: int = 50, hashed: list[str] | None = None,
+                   calibrator: Calibrator | None = None, estimate_metric: str | None = "roc_auc",
+                   range_monitors: bool = True) -> list:
+    """One drift monitor per feature (numeric: binned KS; categorical: Jensen-Shannon), one out-of-range
+    count per numeric feature, one on the model output, and (binary classifiers with a calibrator) one on
+    the label-free performance estimate."""
+    hashed = set(hashed or [])
+    monitors: list = []
+    for c in features:
+        kind = "numeric" if c in numeric else "categorical"
+        prof = ColumnProfile.build(frame[c], kind, bins=bins, max_categories=max_categories, hashed=c in hashed)
+        monitors.append(DistributionMonitor(prof, role="feature"))
+    if range_monitors:
+        for c in features:
+            if c in numeric:
+                rm = RangeMonitor.build(frame[c])
+                if rm is not None:
+                    monitors.append(rm)
+    if pred is not None and pred.column in frame.columns:
+        kind = "categorical" if pred.kind == "label" else "numeric"
+        prof = ColumnProfile.build(frame[pred.column], kind, bins=bins, max_categories=max_categories)
+        monitors.append(DistributionMonitor(prof, role="prediction"))
+        if pred.kind == "probability" and calibrator is not None and estimate_metric:
+            monitors.append(EstimatedPerformanceMonitor(pred.column, calibrator, metric=estimate_metric,
+                                                        decision_threshold=pred.decision_threshold))
+    return monitors
+
+
+def labeled_floors(y01, scores, batch_size: int, alpha: float, replicates: int = 4000, seed: int = 0,
+                   decision_threshold: float = 0.5) -> dict:
+    """Floors for ROC AUC and accuracy on a labeled batch of ``batch_size`` rows: the level a healthy model
+    falls below with probability ``alpha`` (shared by the two metrics), from bootstrap batches of the
+    out-of-sample labelled reference."""
+    y = np.asarray(y01, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    keep = np.isfinite(y) & np.isfinite(s)
+    y, s = y[keep], s[keep]
+    if len(y) < 10 or len(np.unique(y)) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    aucs, accs = [], []
+    chunk = max(1, 2_000_000 // max(batch_size, 1))
+    for start in range(0, replicates, chunk):
+        b = min(chunk, replicates - start)
+        idx = rng.integers(0, len(y), size=(b, batch_size))
+        yb, sb = y[idx], s[idx]
+        aucs.append(batch_roc_auc(yb, sb))
+        accs.append(np.mean(yb == (sb >= decision_threshold), axis=1))
+    auc = np.concatenate(aucs)
+    acc = np.concatenate(accs)
+    level = alpha / 2.0
+    out = {}
+    for name, v in (("roc_auc", auc), ("accuracy", acc)):
+        v = v[np.isfinite(v)]
+        if len(v):
+            out[name] = {"min": float(np.quantile(v, level)), "expected": float(np.median(v)),
+                         "level": float(level), "batch_size": int(batch_size)}
+    return out
+
+
+@dataclass
+class MonitorSetup:
+    """Everything :func:`make_config` produced."""
+
+    spec: dict
+    monitors: list
+    calibration: Calibration
+    frame: pd.DataFrame
+    prediction: PredictionSettings | None
+    calibrator: Calibrator | None
+    source: ScoreSource | None = None
+    info: dict = field(default_factory=dict)
+
+
+def _y01(y: pd.Series, positive) -> np.ndarray:
+    return np.array([np.nan if pd.isna(v) else float(v == positive or str(v) == str(positive)) for v in y], dtype=float)
+
+
+def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: float = 1, per_batches: float = 30,
+                correction: str = "min-p", replicates: int = 10000, holdout: int = 5000, margin: float = 0.9,
+                bins: int = 50, max_categories: int = 50, folds: int = 5, decision_threshold: float = 0.5,
+                calibration_method: str = "auto", pii_columns: list[str] | None = None) -> MonitorSetup:
+    """Calibrate the monitors for ``ctx`` and assemble ``monitoring.yaml`` (as a mapping)."""
+    from playbook.data import fingerprint_frame
+    from playbook.monitoring.spec import build_spec
+
+    alpha = float(false_alarms) / float(per_batches)
+    pred = prediction_settings(ctx.roles, model, decision_threshold)
+    source = score_source(ctx, model, pred, folds)
+    frame, finfo = monitored_frame(ctx, source)
+    calibrator = None
+    perf: dict[str, Any] = {}
+    y01 = None
+    if pred is not None and pred.kind == "probability" and ctx.target in ctx.reference.columns:
+        y01 = _y01(ctx.reference.loc[frame.index, ctx.target], ctx.positive_label)
+        scores = pd.to_numeric(frame[pred.column], errors="coerce").to_numpy(dtype=float)
+        calibrator = fit_calibrator(scores, y01, calibration_method)
+        perf["calibrator"] = calibrator.to_dict()
+        perf["label_column"] = ctx.target
+        perf["fitted_on"] = finfo.get("prediction")
+    monitors = build_monitors(frame, list(ctx.features), list(ctx.numeric_features), pred, bins=bins,
+                              max_categories=max_categories, hashed=pii_columns, calibrator=calibrator)
+    cal = calibrate(monitors, frame, batch_size, alpha, replicates=replicates, holdout=holdout,
+                    correction=correction, margin=margin, seed=ctx.seed)
+    if y01 is not None:
+        perf["labeled"] = labeled_floors(y01, frame[pred.column].to_numpy(dtype=float), batch_size, alpha,
+                                         seed=ctx.seed + 1, decision_threshold=pred.decision_threshold)
+        gate = (getattr(ctx.policy, "gates", {}) or {}).get("model.roc_auc") or {}
+        if "min" in gate and "roc_auc" in perf["labeled"]:
+            perf["labeled"]["roc_auc"]["release_gate_min"] = float(gate["min"])
+    ignore = [c for c, r in (contract.get("columns") or {}).items()
+              if (r or {}).get("role") in ("id", "timestamp", "excluded", "target", "prediction", "probability")]
+    spec = build_spec(
+        name=ctx.config.name, task=ctx.task, target=ctx.target, positive_label=ctx.positive_label,
+        classes=list(ctx.roles.classes or []), reference_rows=len(ctx.reference),
+        reference_fingerprint=contract.get("reference_fingerprint") or fingerprint_frame(ctx.reference),
+        batch_size=batch_size, false_alarms=false_alarms, per_batches=per_batches, calibration=cal,
+        contract=contract, monitors=monitors, prediction=pred.as_dict() if pred else {}, performance=perf,
+        ignore=ignore,
+    )
+    info = {"frame": finfo, "alpha": alpha, "monitors": len(monitors),
+            "false_alarm_upper_95": clopper_pearson_upper(cal.false_alarms_holdout, cal.holdout)}
+    return MonitorSetup(spec=spec, monitors=monitors, calibration=cal, frame=frame, prediction=pred,
+                        calibrator=calibrator, source=source, info=info)

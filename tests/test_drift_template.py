@@ -1,0 +1,72 @@
+"""The drift simulation template, executed with papermill on small parameters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from playbook.audit.contract import build_contract, save
+
+SMALL = dict(trials=2, severities=[0.5], timelines=["sudden", "recurring"], n_batches=6, onset=2, period=4,
+             power_batch_sizes=[50], power_trials=3)
+
+
+@pytest.fixture
+def audit_pack(tmp_path):
+    """A pack folder in which the data audit already wrote its contract."""
+    import playbook
+
+    ctx = playbook.load_context("")
+    pack = tmp_path / "pack"
+    save(build_contract(ctx.reference, ctx.roles), pack / "steps" / "01_data_audit" / "artifacts" / "data_contract.json")
+    return pack
+
+
+def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path):
+    res = run_template("02_drift_simulation.ipynb", pack_dir=str(audit_pack), **SMALL)
+    assert res["step"] == "drift_simulation"
+    checks = {c["id"]: c for c in res["checks"]}
+    for cid in ("drift.false_alarm_rate", "drift.silent_failures", "drift.noisy_alarms", "drift.min_batch_size",
+                "drift.time_to_detection.sudden", "drift.time_to_detection.recurring"):
+        assert cid in checks, cid
+    detects = [c for c in checks if c.startswith("drift.detects.")]
+    assert len(detects) == 17
+    # schema faults are always caught by the contract; concept drift never by a data monitor
+    assert checks["drift.detects.dropped_column"]["status"] == "pass"
+    assert checks["drift.detects.renamed_column"]["value"] == 1.0
+    assert checks["drift.detects.concept_drift"]["status"] in ("warn", "fail")
+    assert checks["drift.false_alarm_rate"]["threshold"] == {"max": 0.1}
+    assert res["info"]["contract_source"] == "data_audit"
+    assert res["info"]["model"] == "baseline model"
+    assert res["metrics"]["sweep.batches"] == 2 + 17 * 2
+    for c in res["checks"]:
+        ev = c["evidence"] if isinstance(c["evidence"], list) else [c["evidence"]]
+        for e in ev:
+            assert e in res["artifacts"], (c["id"], e)
+    for name in ("sensitivity.json", "sensitivity_heatmap.png", "sensitivity_trials.csv", "timelines.json",
+                 "timelines.png", "power.json", "power.png", "shifts.json", "evidently_example.html"):
+        assert f"artifacts/{name}" in res["artifacts"]
+    step_dir = tmp_path / "steps" / "02_drift_simulation"
+    matrix = json.loads((step_dir / "artifacts" / "sensitivity.json").read_text())
+    assert matrix["params"]["trials"] == 2 and len(matrix["matrix"]) == 1 + 17
+    timings = json.loads((step_dir / "timings.json").read_text())["timings"]
+    assert timings["sweep_seconds"] > 0
+    assert "seconds" not in json.dumps(res["metrics"])  # wall-clock values stay out of results.json
+
+    # same inputs, same bytes
+    first = (step_dir / "results.json").read_bytes()
+    again = tmp_path / "again"
+    from tests.conftest import execute
+
+    execute("02_drift_simulation.ipynb", again, pack_dir=str(audit_pack), **SMALL)
+    assert (again / "results.json").read_bytes() == first
+
+
+def test_unknown_shift_name_lists_the_valid_names(run_template):
+    from papermill.exceptions import PapermillExecutionError
+
+    with pytest.raises(PapermillExecutionError) as err:
+        run_template("02_drift_simulation.ipynb", shifts=["unit_change", "mean_shift"], trials=1)
+    assert "unknown shift 'unit_change'" in str(err.value)
+    assert "valid names are: mean_shift, scale_change, unit_change_up" in str(err.value)

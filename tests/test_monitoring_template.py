@@ -1,0 +1,173 @@
+"""The monitoring template on small parameters, `playbook monitor` on its monitoring.yaml, and the Evidently UI
+smoke test on its workspace."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import execute
+
+SMALL = dict(replicates=5000, holdout=1000, power_replicates=100, current_batches=10, timeline_days=4,
+             timeline_onset=3, label_delay_days=1, shifts=["mean_shift", "dropped_column", "concept_drift"])
+
+
+@pytest.fixture(scope="module")
+def step(tmp_path_factory):
+    """One run of templates/04_monitoring_setup.ipynb on the bundled data, shared by the tests below."""
+    folder = tmp_path_factory.mktemp("pack") / "steps" / "04_monitoring_setup"
+    results = execute("04_monitoring_setup.ipynb", folder, **SMALL)
+    return {"dir": folder, "results": results}
+
+
+def _checks(results: dict) -> dict:
+    return {c["id"]: c for c in results["checks"]}
+
+
+def test_template_records_the_monitoring_checks(step):
+    res = step["results"]
+    checks = _checks(res)
+    assert res["step"] == "monitoring_setup"
+    for cid in ("monitoring.false_alarm_budget_met", "monitoring.contract_covers_all_features",
+                "monitoring.config_roundtrip", "monitoring.current_batches_alert_rate",
+                "monitoring.detects_within_days.mean_shift", "monitoring.detects_within_days.dropped_column",
+                "monitoring.timeline_detection", "monitoring.dashboard_written",
+                "monitoring.performance_estimation_error"):
+        assert checks[cid]["status"] == "pass", checks[cid]
+    budget = checks["monitoring.false_alarm_budget_met"]
+    assert budget["value"] <= budget["threshold"]["max"] == pytest.approx(1 / 30)
+    # concept drift leaves the inputs unchanged: an honest blind spot for unlabeled monitors
+    concept = checks["monitoring.detects_within_days.concept_drift"]
+    assert concept["status"] == "warn" and "labels" in concept["why"]
+    assert res["metrics"]["held_out_alerts.evidently_defaults"] > res["metrics"]["held_out_alerts.calibrated"]
+    assert res["metrics"]["detection_power.no_drift"] < 0.1
+    for c in res["checks"]:
+        assert c["why"] and c["evidence"]
+
+
+def test_template_writes_the_deployable_artifacts(step):
+    arts = set(step["results"]["artifacts"])
+    for a in ("monitoring.yaml", "calibration.json", "detection_power.csv", "timeline.csv", "timeline.png",
+              "current_replay.csv", "examples/clean.json", "examples/clean.prom", "examples/unit_change.json"):
+        assert f"artifacts/{a}" in arts
+    snapshots = [a for a in arts if a.startswith("artifacts/evidently_workspace/") and "/snapshots/" in a]
+    assert len(snapshots) == SMALL["timeline_days"]
+    clean = json.loads((step["dir"] / "artifacts/examples/clean.json").read_text())
+    faulty = json.loads((step["dir"] / "artifacts/examples/unit_change.json").read_text())
+    assert clean["exit_code"] == 0 and faulty["exit_code"] == 1
+    timeline = pd.read_csv(step["dir"] / "artifacts/timeline.csv")
+    clean = timeline[timeline["day"] < SMALL["timeline_onset"]]
+    drifted = timeline[timeline["day"] >= SMALL["timeline_onset"]]
+    assert (drifted["status"] == "alert").all()
+    # clean days may raise a false alarm now and then (the budget allows 1 in 30), not a wall of them
+    assert (clean["status"] == "alert").sum() <= 1
+    assert drifted["drift_share"].min() > 3 * clean["drift_share"].max()
+
+
+def test_playbook_monitor_on_the_templates_config(step, tmp_path):
+    """`python -m playbook monitor` on held-out rows: healthy; after a unit change and a dropped column: alert."""
+    import playbook
+    from playbook.modeling import get_model
+
+    ctx = playbook.load_context("")
+    model = get_model(ctx)
+    batch = ctx.current.iloc[:200].drop(columns=[ctx.target]).copy()
+    batch["score"] = model.positive_proba(batch)
+    config = step["dir"] / "artifacts" / "monitoring.yaml"
+    cases = {"good": (batch, 0, "HEALTHY"),
+             "dropped": (batch.drop(columns=["credit_amount"]), 1, "missing from the batch: credit_amount")}
+    for name, (frame, code, needle) in cases.items():
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        proc = subprocess.run([sys.executable, "-m", "playbook", "monitor", "--config", str(config),
+                               "--current", str(path), "--out", str(tmp_path / name)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        assert needle in proc.stdout
+        assert (tmp_path / name / "playbook_monitor.prom").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, data: bytes | None = None, timeout: float = 5.0):
+    req = urllib.request.Request(url, data=data, headers={"content-type": "application/json"} if data else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+def test_evidently_ui_serves_the_workspace(step):
+    """Start `evidently ui` on the step's workspace (loopback, free port), check it lists the project and
+    serves the drift-share series of every simulated day, then stop it."""
+    cli = shutil.which("evidently", path=str(Path(sys.executable).parent)) or shutil.which("evidently")
+    assert cli, "the evidently command-line tool is not installed"
+    workspace = step["dir"] / "artifacts" / "evidently_workspace"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([cli, "ui", "--workspace", str(workspace), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        version = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                version = _get(f"{base}/api/version", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert version is not None, f"evidently ui did not answer on {base}"
+        projects = _get(f"{base}/api/projects")
+        mine = [p for p in projects if p["name"].endswith(": production monitor")]
+        assert len(mine) == 1, projects
+        query = {"series_filter": [{"tags": [], "metadata": {}, "metric": "evidently:metric_v2:DriftedColumnsCount",
+                                    "metric_labels": {"value_type": "share"}}]}
+        series = _get(f"{base}/api/v2/snapshots/{mine[0]['id']}/data_series_batch", json.dumps(query).encode())
+        values = series["series"][0]["values"]
+        assert len(values) == SMALL["timeline_days"]
+        onset = SMALL["timeline_onset"]
+        assert min(values[onset - 1:]) > 3 * max(values[: onset - 1])   # drift shows from the onset day
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def test_workspace_survives_malformed_days(step, tmp_path):
+    """A day with a dropped column, one with numbers as text and no labels, one without the model output."""
+    import datetime as dt
+
+    import playbook
+    from playbook.drift.shifts import apply
+    from playbook.modeling import get_model
+    from playbook.monitoring.dashboard import Day, build_workspace, list_projects
+    from playbook.monitoring.spec import load_spec
+
+    spec = load_spec(step["dir"] / "artifacts" / "monitoring.yaml")
+    ctx = playbook.load_context("")
+    model = get_model(ctx)
+    ref = ctx.reference.assign(score=model.positive_proba(ctx.reference))
+    base = ctx.current.head(120).assign(score=lambda f: model.positive_proba(f))
+    dropped, _ = apply("dropped_column", base, 1.0, roles=ctx.roles, seed=0)
+    as_text, _ = apply("type_change", base, 0.5, roles=ctx.roles, seed=0)
+    frames = [dropped, as_text.assign(**{ctx.target: None}), base.drop(columns=["score"])]
+    days = [Day(dt.date(2025, 1, 1) + dt.timedelta(days=i), f, f"case {i}") for i, f in enumerate(frames)]
+    info = build_workspace(tmp_path / "ws", name="robust", monitors=spec.monitors, reference=ref, days=days,
+                           features=list(ctx.features), numeric=list(ctx.numeric_features), score="score",
+                           target=ctx.target, positive_label=ctx.positive_label, calibrator=spec.calibrator)
+    assert list_projects(tmp_path / "ws") == [{"id": info["project_id"], "name": "robust: production monitor",
+                                                "snapshots": 3}]

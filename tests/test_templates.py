@@ -1,0 +1,44 @@
+"""Template hygiene: the conventions every notebook of templates/ must follow."""
+
+import json
+
+import papermill as pm
+import pytest
+
+from .conftest import TEMPLATES
+
+NOTEBOOKS = sorted(TEMPLATES.glob("[0-9][0-9]_*.ipynb"))
+WIRING = ["config", "output_dir", "pack_dir"]
+
+
+def test_there_are_templates():
+    assert len(NOTEBOOKS) >= 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_template_conventions(path):
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    cells = nb["cells"]
+    assert cells[0]["cell_type"] == "markdown"
+    first = "".join(cells[0]["source"])
+    assert first.lstrip().startswith("# "), "first cell starts with the title"
+    assert "papermill" in first or "playbook run" in first, "first cell says how to run it headlessly"
+    code = [c for c in cells if c["cell_type"] == "code"]
+    for c in code:
+        assert c.get("outputs", []) == [], f"outputs not cleared in {path.name}"
+        assert c.get("execution_count") is None
+    tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged parameters"
+    params = pm.inspect_notebook(str(path))
+    assert list(params)[:3] == WIRING
+    for name, p in params.items():
+        assert p["help"], f"{path.name}: parameter {name} has no '# help' comment"
+        assert p["inferred_type_name"] != "None", f"{path.name}: parameter {name} has no type annotation"
+    markdown = [c for c in cells if c["cell_type"] == "markdown"]
+    assert len(markdown) >= len(code) // 2, "narrative between code cells"
+    longest = max(len("".join(c["source"]).splitlines()) for c in code)
+    assert longest <= 40, f"{path.name}: a code cell of {longest} lines belongs in the library"
+    assert any("step.save()" in "".join(c["source"]) for c in code)
+    text = json.dumps(nb).lower()
+    assert "exercise" in text, "templates end with exercises for self-study"
