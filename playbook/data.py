@@ -31,20 +31,20 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-def _read_one(path: Path, kind: str) -> pd.DataFrame:
+def _read_one(path: Path, kind: str, role: str = "data") -> pd.DataFrame:
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
         sep = "\t" if path.name.lower().endswith(".tsv") else ","
         return pd.read_csv(path, sep=sep, low_memory=False)
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; export the data with a header row and at least one row.") from None
+        raise DataError(f"data.{role}: {path}: the file is empty; export the data with a header row and at least one row.") from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: could not be parsed as CSV ({str(exc).splitlines()[0]}); check the delimiter and quoting.") from None
+        raise DataError(f"data.{role}: {path}: could not be parsed as CSV ({str(exc).splitlines()[0]}); check the delimiter and quoting.") from None
     except UnicodeDecodeError:
-        raise DataError(f"{path}: is not UTF-8 text; re-export it as UTF-8 CSV or parquet.") from None
+        raise DataError(f"data.{role}: {path}: is not UTF-8 text; re-export it as UTF-8 CSV or parquet.") from None
     except (OSError, ValueError) as exc:  # pyarrow errors derive from these
-        raise DataError(f"{path}: could not be read as {kind} ({str(exc).splitlines()[0]}); check the file.") from None
+        raise DataError(f"data.{role}: {path}: could not be read as {kind} ({str(exc).splitlines()[0]}); check the file.") from None
 
 
 def load_table(path: str | Path, role: str = "data") -> pd.DataFrame:
@@ -56,7 +56,7 @@ def load_table(path: str | Path, role: str = "data") -> pd.DataFrame:
         files = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) and not f.name.startswith("."))
         if not files:
             raise DataError(f"data.{role}: folder {p} holds no CSV or parquet files; point to a file or a folder of them.")
-        frames = [_read_one(f, _kind(f)) for f in files]  # type: ignore[arg-type]
+        frames = [_read_one(f, _kind(f), role) for f in files]  # type: ignore[arg-type]
         cols = list(frames[0].columns)
         for f, fr in zip(files, frames):
             if list(fr.columns) != cols:
@@ -66,7 +66,7 @@ def load_table(path: str | Path, role: str = "data") -> pd.DataFrame:
         kind = _kind(p)
         if kind is None:
             raise DataError(f"data.{role}: {p.name} is neither CSV nor parquet; use a .csv(.gz) or .parquet file.")
-        df = _read_one(p, kind)
+        df = _read_one(p, kind, role)
     if df.shape[1] == 0:
         raise DataError(f"data.{role}: {p} has no columns; export the data with a header row.")
     if len(df) == 0:

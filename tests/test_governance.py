@@ -306,7 +306,10 @@ def test_governance_template_on_planted_pii(run_template, tmp_path):
     assert checks["governance.pii.scan"]["status"] == "warn"
     assert checks["governance.pii.scan"]["value"]["columns"] == {
         "card_number": ["payment_card"], "email": ["email"], "phone": ["phone"], "ssn": ["us_ssn"]}
-    assert checks["governance.pii.features"]["status"] == "warn"
+    # flagged columns are left out of the model features automatically, and the check says so
+    assert checks["governance.pii.features"]["status"] == "pass"
+    assert checks["governance.pii.features"]["value"] == {
+        "used": [], "excluded_automatically": ["card_number", "email", "phone", "ssn"]}
     assert checks["governance.pii.redacted"]["status"] == "pass"
     assert checks["governance.model_card"]["status"] == "pass"
     assert checks["governance.model_card"]["value"]["human_prompts"] >= 9

@@ -99,12 +99,12 @@ def test_verify_passes_then_fails_after_one_byte_changes(bundled_pack, tmp_path)
     assert "extra: extra.txt" in bad.stdout and "missing: config.yaml" in bad.stdout
 
 
-def test_same_config_gives_identical_results(bundled_pack):
-    out = bundled_pack["out"]
-    proc = run_cli("run", str(ROOT / "tests" / "data" / "small.yaml"), "--out", str(out), "--name", "again", "-q",
+def test_same_config_gives_identical_results(bundled_pack, tmp_path):
+    out = tmp_path / "second"  # same config, same pack name, another output folder
+    proc = run_cli("run", str(ROOT / "tests" / "data" / "small.yaml"), "--out", str(out), "--name", "bundled", "-q",
                    timeout=1800)
     assert proc.returncode == bundled_pack["proc"].returncode, proc.stderr[-2000:]
     for step in STEPS:
         a = (bundled_pack["pack"] / "steps" / step / "results.json").read_bytes()
-        b = (out / "again" / "steps" / step / "results.json").read_bytes()
+        b = (out / "bundled" / "steps" / step / "results.json").read_bytes()
         assert a == b, f"{step}/results.json differs between two runs of the same config"

@@ -324,7 +324,7 @@ def test_pii_checks_statuses():
     checks = {c["id"]: c for c in pii.pii_checks(scan, features=["amount", "contact"])}
     assert checks["governance.pii.scan"]["status"] == "warn"
     assert checks["governance.pii.scan"]["value"]["columns"]["card"] == ["payment_card"]
-    assert checks["governance.pii.features"]["value"] == ["contact"]
+    assert checks["governance.pii.features"]["value"] == {"used": ["contact"], "excluded_automatically": []}
     clean = pii.scan_context(fake_ctx(df[["amount", "purpose"]]), refresh=True)
     checks = {c["id"]: c for c in pii.pii_checks(clean, features=["amount"])}
     assert checks["governance.pii.scan"]["status"] == "pass"

@@ -832,7 +832,8 @@ def scan_files(root: str | Path, needles: dict[str, list[str]], *, exclude: Iter
 
 
 # --- checks ------------------------------------------------------------------------------------------
-def pii_checks(scan: ContextScan, *, features: Iterable[str] = (), evidence: str | None = None) -> list[dict]:
+def pii_checks(scan: ContextScan, *, features: Iterable[str] = (), excluded: Iterable[str] = (),
+               evidence: str | None = None) -> list[dict]:
     """What was found (``governance.pii.scan``) and whether personal data feeds the model
     (``governance.pii.features``). Whether raw values reach the pack is ``governance.pii.redacted``
     (:func:`playbook.governance.documents.leak_check`)."""
@@ -856,17 +857,24 @@ def pii_checks(scan: ContextScan, *, features: Iterable[str] = (), evidence: str
                 "pack can show data rows without masking."),
     }]
     feats = [c for c in features if c in set(flagged)]
+    left_out = sorted(str(c) for c in excluded)
+    if feats:
+        why = ("Identifiers such as e-mails or card numbers as features let a model memorise individuals, leak "
+               "them through its parameters and fail on unseen people; exclude them (data.exclude) unless justified.")
+    elif left_out:
+        why = (f"The flagged columns {', '.join(left_out)} were left out of the model features automatically "
+               "(a model fitted on them would store them in its encoders); list them in data.features to use them "
+               "on purpose.")
+    else:
+        why = "No flagged personal-data column is a model feature."
     checks.append({
         "id": "governance.pii.features",
         "title": "Personal identifiers used as model features",
         "status": "warn" if feats else "pass",
-        "value": feats,
+        "value": {"used": feats, "excluded_automatically": left_out},
         "threshold": {"max": 0},
         "evidence": evidence,
-        "why": ("Identifiers such as e-mails or card numbers as features let a model memorise individuals, leak "
-                "them through its parameters and fail on unseen people; exclude them (data.exclude) unless justified."
-                if feats else
-                "No flagged personal-data column is a model feature."),
+        "why": why,
     })
     return checks
 
