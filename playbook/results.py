@@ -53,12 +53,18 @@ def interactive_dir(name: str) -> Path:
     return root / name
 
 
-def to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any, round_floats: bool = True) -> Any:
     """Convert numpy / pandas scalars and containers to plain, deterministic JSON values.
 
     Floats are rounded to 10 significant digits so that results do not depend on the last bits
     of floating point summation order; NaN and infinities become ``None`` / strings.
+    ``round_floats=False`` keeps floats exact: for values that are compared against data later
+    (a contract's min / max must not move inward by rounding).
     """
+    return _convert(value, _FLOAT_DIGITS if round_floats else None)
+
+
+def _convert(value: Any, digits: int | None) -> Any:
     try:  # numpy is always present in practice, but keep this module importable without it
         import numpy as np
     except ImportError:  # pragma: no cover
@@ -73,7 +79,7 @@ def to_jsonable(value: Any) -> Any:
         if isinstance(value, np.floating):
             value = float(value)
         elif isinstance(value, np.ndarray):
-            return [to_jsonable(v) for v in value.tolist()]
+            return [_convert(v, digits) for v in value.tolist()]
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -83,26 +89,26 @@ def to_jsonable(value: Any) -> Any:
             return "inf" if value > 0 else "-inf"
         if value == 0:
             return 0.0
-        return float(f"{value:.{_FLOAT_DIGITS}g}")
+        return value if digits is None else float(f"{value:.{digits}g}")
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): _convert(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = [to_jsonable(v) for v in value]
+        items = [_convert(v, digits) for v in value]
         return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
     if isinstance(value, Path):
         return value.as_posix()
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if hasattr(value, "item"):
-        return to_jsonable(value.item())
+        return _convert(value.item(), digits)
     return str(value)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, round_floats: bool = True) -> None:
     """Write JSON deterministically (sorted keys, 2-space indent) via a temp file + rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_jsonable(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    text = json.dumps(to_jsonable(data, round_floats), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,14 +192,21 @@ def _error_line(exc: BaseException) -> str:
     return f"{ename}: {first}" if first else ename
 
 
-def _kernel_manager_class():
+def _kernel_manager_class(log_path: Path | None = None):
     """Kernels of a pack run talk over local IPC sockets, not loopback TCP (no port races when many packs
-    run at once on one host, and no plain-text TCP warning)."""
+    run at once on one host, and no plain-text TCP warning). The kernel process's own log (not the
+    notebook's output, which the notebook keeps) goes to ``log_path``: jupyter_client interrupts a kernel
+    before shutting it down, which the kernel logs as an error that is noise on a terminal."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if log_path is not None:
+                kw["stderr"] = open(log_path, "ab")  # noqa: SIM115 - the kernel process owns it
+            await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return IPCKernelManager
 
@@ -214,17 +222,23 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     started = _now()
     t0 = time.perf_counter()
     error = None
+    kernel_log = Path(tempfile.mkstemp(prefix="playbook-kernel-", suffix=".log")[1])
     env_backup = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "Agg"
     try:
         pm.execute_notebook(
             str(t.path), str(step_dir / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
             cwd=str(step_dir), progress_bar=progress, execution_timeout=timeout, log_output=False,
-            request_save_on_cell_execute=False, kernel_manager_class=_kernel_manager_class(),
+            request_save_on_cell_execute=False, kernel_manager_class=_kernel_manager_class(kernel_log),
         )
     except Exception as exc:  # papermill wraps notebook errors; anything else (timeout, kernel death) too
         error = _error_line(exc)
+        if "DeadKernel" in error or "died" in error.lower():
+            tail = kernel_log.read_text(errors="replace").strip().splitlines()[-5:]
+            if tail:
+                error += " | kernel log: " + " / ".join(tail)
     finally:
+        kernel_log.unlink(missing_ok=True)
         if env_backup is None:
             os.environ.pop("MPLBACKEND", None)
         else:

@@ -178,3 +178,19 @@ def test_column_kind_text_vs_categorical():
     assert dc.column_kind(pd.Series(["a", "b"] * 150)) == "categorical"
     assert dc.column_kind(pd.Series(["2024-01-01", "2024-02-03"] * 5)) == "datetime"
     assert dc.column_kind(pd.Series(["radio/television", "car (new)"] * 5)) == "categorical"
+
+
+def test_saved_contract_keeps_the_reference_valid(tmp_path):
+    """Floats in a saved contract are exact: rounding a min / max inward would turn the reference's own
+    extreme values into range violations (seen with values like -0.0763945037500033)."""
+    import numpy as np
+    import pandas as pd
+
+    from playbook.audit.contract import build_contract, load, save, validate
+
+    rng = np.random.default_rng(0)
+    vals = np.round(rng.normal(size=50), 16)
+    vals[:10] = -0.0763945037500033 - 1.0  # a repeated extreme value with many significant digits
+    ref = pd.DataFrame({"x": vals, "y": rng.normal(size=50) / 3.0})
+    c = load(save(build_contract(ref), tmp_path / "c.json"))
+    assert [v for v in validate(ref, c) if v["kind"] == "range"] == []

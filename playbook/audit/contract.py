@@ -264,9 +264,10 @@ def build_contract(df: pd.DataFrame, roles=None, *, missing_markers: Iterable[An
 
 
 def save(contract: dict, path: str | Path) -> Path:
-    """Write the contract as deterministic JSON (sorted keys)."""
+    """Write the contract as deterministic JSON (sorted keys), floats exact: a rounded min / max would
+    move inside the reference range and turn the reference's own extreme values into violations."""
     path = Path(path)
-    write_json_atomic(path, contract)
+    write_json_atomic(path, contract, round_floats=False)
     return path
 
 

@@ -217,11 +217,20 @@ class Monitors:
     def _alarming(self, v: dict, n_rows: int) -> bool:
         """Does a contract violation raise the alarm? Range and category violations by at most
         ``ceil(contract_tolerance * rows)`` rows do not (a continuous feature's reference min / max
-        is exceeded by a row or two of almost any new sample)."""
+        is exceeded by a row or two of almost any new sample). For range violations the allowance is
+        also at least the 99.9 % binomial quantile of what clean data gives: a new value of an
+        exchangeable sample falls outside the min-max of ``n`` reference values with probability
+        ``2 / (n + 1)``, which matters for small references (300 rows: 0.7 % of every batch).
+        ``contract_tolerance = 0`` is strict: any violation raises the alarm."""
         if self.contract_kinds is not None and v.get("kind") not in self.contract_kinds:
             return False
         if v.get("kind") in ("range", "category") and v.get("count") is not None:
-            return int(v["count"]) > math.ceil(self.contract_tolerance * n_rows - 1e-9)
+            allowed = math.ceil(self.contract_tolerance * n_rows - 1e-9)
+            if v.get("kind") == "range" and len(self.reference) and self.contract_tolerance > 0:
+                from scipy.stats import binom
+
+                allowed = max(allowed, int(binom.ppf(0.999, n_rows, 2.0 / (len(self.reference) + 1))))
+            return int(v["count"]) > allowed
         return True
 
     # -- the model ----------------------------------------------------------------------------------
