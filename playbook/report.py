@@ -114,7 +114,7 @@ th{background:#eef0f3}
 .card b{display:block;font-size:22px}
 a{color:#0b5cad} .broken{color:#8c1c10;text-decoration:line-through}
 code{background:#eef0f3;padding:1px 4px;border-radius:3px}
-details{margin:6px 0} summary{cursor:pointer;font-weight:600}
+details{margin:6px 0} td ul{margin:0;padding-left:18px} summary{cursor:pointer;font-weight:600}
 """
 
 _TEMPLATE = jinja2.Template(
@@ -154,14 +154,16 @@ _TEMPLATE = jinja2.Template(
 {% for st in steps %}<section class="step" id="step-{{ st.name }}">
 <h3>{{ st.dir }} <span class="s s-{{ st.status }}">{{ st.status }}</span></h3>
 <div class="meta">{% if st.html %}<a href="{{ st.html }}">read the notebook</a> &middot; {% endif %}{% if st.notebook %}<a href="{{ st.notebook }}">notebook.ipynb</a> &middot; {% endif %}{% if st.results %}<a href="{{ st.results }}">results.json</a>{% endif %}{% if st.error %} &middot; <b>error:</b> {{ st.error }}{% endif %}</div>
-{% if st.checks %}<table><tr><th>check</th><th>status</th><th>value</th><th>threshold</th><th>evidence</th></tr>
-{% for c in st.checks %}<tr><td><code>{{ c.id }}</code><br>{{ c.title }}<div class="why">{{ c.why }}</div></td><td><span class="s s-{{ c.status }}">{{ c.status }}</span></td><td>{{ c.value_text }}</td><td>{{ c.threshold_text }}</td><td>{% for l in c.links %}<a href="{{ l.href }}"{% if not l.ok %} class="broken"{% endif %}>{{ l.label }}</a><br>{% endfor %}</td></tr>{% endfor %}</table>{% endif %}
+{% if st.checks %}<table><tr><th style="width:34%">check</th><th>status</th><th style="width:26%">value</th><th style="width:16%">threshold</th><th>evidence</th></tr>
+{% for c in st.checks %}<tr><td><code>{{ c.id }}</code><br>{{ c.title }}<div class="why">{{ c.why }}</div></td><td><span class="s s-{{ c.status }}">{{ c.status }}</span></td><td>{{ c.value_text }}</td><td>{{ c.threshold_text }}</td><td class="nw">{% for l in c.links %}<a href="{{ l.href }}"{% if not l.ok %} class="broken"{% endif %}>{{ l.label }}</a><br>{% endfor %}</td></tr>{% endfor %}</table>{% endif %}
 </section>{% endfor %}
 
-{% if model_card %}<h2 id="model-card">Model card</h2><p><a href="{{ model_card.href }}">{{ model_card.label }}</a></p>{% endif %}
+{% if model_card or documents %}<h2 id="model-card">Model card and documents</h2><ul>
+{% if model_card %}<li><a href="{{ model_card.href }}">Model card</a> (Mitchell et al.): filled from this pack's evidence, with the parts only people can write marked as prompts</li>{% endif %}
+{% for d in documents %}<li><a href="{{ d.href }}">{{ d.label }}</a></li>{% endfor %}</ul>{% endif %}
 {% if cmap %}<h2 id="compliance">Compliance evidence map</h2><p class="why">{{ cmap.disclaimer }}</p>
-<table><tr><th>framework</th><th>item</th><th>evidence in this pack</th><th>left to people</th></tr>
-{% for it in cmap.rows %}<tr><td>{{ it.framework }}</td><td>{{ it.item }}</td><td>{{ it.evidence }}</td><td>{{ it.manual }}</td></tr>{% endfor %}</table>{% endif %}
+<table><tr><th class="nw">framework</th><th style="width:18%">item</th><th style="width:40%">evidence in this pack</th><th>left to people</th></tr>
+{% for it in cmap.rows %}<tr><td class="nw">{{ it.framework }}</td><td>{{ it.item }}</td><td class="why">{{ it.evidence }}</td><td class="why">{% if it.manual is string %}{{ it.manual }}{% else %}<ul>{% for m in it.manual %}<li>{{ m }}</li>{% endfor %}</ul>{% endif %}</td></tr>{% endfor %}</table>{% endif %}
 <p class="meta">Integrity: run <code>playbook verify {{ s.pack }}</code> to recompute every file hash in manifest.json.</p>
 </main></body></html>
 """,
@@ -190,7 +192,7 @@ def _compliance_rows(cmap: Any) -> dict | None:
             "framework": it.get("framework", ""),
             "item": " ".join(str(x) for x in (it.get("id", ""), it.get("title", "")) if x),
             "evidence": ", ".join(map(str, list(ev) + list(arts))) if isinstance(ev, list) else str(ev),
-            "manual": "; ".join(manual) if isinstance(manual, list) else str(manual),
+            "manual": [str(m) for m in manual] if isinstance(manual, list) else str(manual),
         })
     disclaimer = cmap.get("disclaimer", "") if isinstance(cmap, dict) else ""
     return {"rows": rows, "disclaimer": disclaimer or "A reviewer aid, not legal advice."}
@@ -221,7 +223,13 @@ def render_index(pack: Path, summary: dict) -> str:
     model_card = None
     if isinstance(mc, str) and mc:
         model_card = {"href": mc, "label": Path(mc).name}
-    return _TEMPLATE.render(
+    documents = []
+    labels = {"datasheet.html": "Datasheet for the data (Gebru et al.)", "scorecard.html": "Readiness scorecard",
+              "ml_test_score.html": "ML Test Score, all 28 tests", "compliance_map.html": "Compliance evidence map"}
+    for name, label in labels.items():
+        for f in sorted(pack.glob(f"steps/*/artifacts/{name}")):
+            documents.append({"href": f.relative_to(pack).as_posix(), "label": label})
+    return _TEMPLATE.render(documents=documents,
         s=summary, css=_CSS, steps=steps, findings=findings, gates=gates, reasons=reasons, missing_gates=missing_gates,
         verdict_text=_VERDICT_TEXT.get(summary.get("verdict"), ""),
         mts=summary.get("ml_test_score"), model_card=model_card,
