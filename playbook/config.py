@@ -240,7 +240,7 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
     bus_raw = _expect("business", raw.get("business"), dict) or {}
     _check_keys("business", bus_raw, set(BusinessSettings.__dataclass_fields__))
     bus_kwargs = {}
-    for k, f in BusinessSettings.__dataclass_fields__.items():
+    for k in BusinessSettings.__dataclass_fields__:
         if k in bus_raw:
             t = str if k == "currency" else float
             bus_kwargs[k] = _expect(f"business.{k}", bus_raw[k], t, allow_none=False)

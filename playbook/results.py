@@ -104,11 +104,10 @@ def _convert(value: Any, digits: int | None) -> Any:
     return str(value)
 
 
-def write_json_atomic(path: Path, data: Any, round_floats: bool = True) -> None:
-    """Write JSON deterministically (sorted keys, 2-space indent) via a temp file + rename."""
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write a text file via a temp file in the same folder + rename: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_jsonable(data, round_floats), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -119,6 +118,13 @@ def write_json_atomic(path: Path, data: Any, round_floats: bool = True) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
+
+
+def write_json_atomic(path: Path, data: Any, round_floats: bool = True) -> None:
+    """Write JSON deterministically (sorted keys, 2-space indent) via a temp file + rename."""
+    text = json.dumps(to_jsonable(data, round_floats), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_text_atomic(path, text)
 
 
 @dataclass

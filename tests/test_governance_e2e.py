@@ -4,7 +4,6 @@ gate turns a passing pack into no-go."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

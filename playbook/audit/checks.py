@@ -400,7 +400,7 @@ def schema_checks(data: AuditData) -> list[dict]:
 # -- completeness --------------------------------------------------------------------------------------
 def missing_table(data: AuditData, dataset: str) -> pd.DataFrame:
     """Per column: null cells, disguised missing cells (markers), total missing share."""
-    raw, clean = data.raw[dataset], data.clean[dataset]
+    raw = data.raw[dataset]
     n = max(len(raw), 1)
     disguised: dict[str, int] = {}
     for f in data.markers[dataset]:

@@ -4,7 +4,6 @@ Test Score, map the evidence to the EU AI Act and NIST AI RMF, and write the sco
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from playbook.governance import compliance, mltestscore

@@ -36,8 +36,6 @@ performance:                       # for labeled batches and the label-free esti
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ import yaml
 from playbook.monitoring.calibrate import DistributionMonitor, EstimatedPerformanceMonitor, RangeMonitor
 from playbook.monitoring.performance import Calibrator
 from playbook.monitoring.stats import ColumnProfile
+from playbook.results import write_text_atomic
 
 SCHEMA = "playbook.monitoring"
 SCHEMA_VERSION = 1
@@ -225,19 +224,8 @@ HEADER = """\
 
 def save_spec(spec: dict, path: str | Path) -> Path:
     """Write the config as YAML (atomic rename), keys in schema order."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = HEADER + yaml.safe_dump(_plain(spec), sort_keys=False, allow_unicode=True, width=120)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomic(path, text)
 
 
 def _need(d: dict, key: str, where: str, types=None) -> Any:
