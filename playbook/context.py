@@ -13,9 +13,7 @@ setup in JupyterLab.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,6 @@ class Context:
     current: pd.DataFrame
     roles: Roles
     pack_dir: Path | None = None
-    _steps: dict[str, Path] = field(default_factory=dict)
 
     # convenient shortcuts -------------------------------------------------------------------
     @property
@@ -121,10 +118,6 @@ class Context:
         p = d / "artifacts" / relpath
         return p if p.exists() else None
 
-    @cached_property
-    def is_pack_run(self) -> bool:
-        return self.pack_dir is not None
-
     @classmethod
     def build(cls, cfg: config_mod.PackConfig, reference: pd.DataFrame, current: pd.DataFrame,
               pack_dir: str | Path | None = None) -> "Context":
@@ -178,7 +171,3 @@ def load_context(config: str | Path | dict | None = "", pack_dir: str | Path | N
     ref = load_table(cfg.data.reference, "reference")
     cur = load_table(cfg.data.current, "current")
     return Context.build(cfg, ref, cur, pack_dir)
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

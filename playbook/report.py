@@ -7,7 +7,6 @@ card and the compliance map when the governance steps produced them.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -235,7 +234,3 @@ def render_index(pack: Path, summary: dict) -> str:
         mts=summary.get("ml_test_score"), model_card=model_card,
         cmap=_compliance_rows(summary.get("compliance_map")),
     )
-
-
-def escape(text: str) -> str:
-    return html.escape(text)

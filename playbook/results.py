@@ -225,9 +225,6 @@ class Step:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def artifact_link(self, relpath: str) -> str:
-        return f"artifacts/{Path(relpath).as_posix()}"
-
     # -- output ----------------------------------------------------------------------------
     def as_dict(self) -> dict:
         artifacts = []

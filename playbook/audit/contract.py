@@ -141,12 +141,9 @@ def parse_datetime(s: pd.Series) -> pd.Series:
 
 def column_kind(s: pd.Series, role: str | None = None) -> str:
     """numeric | categorical | boolean | datetime | text, inferred from a column's dtype and values."""
-    if pd.api.types.is_bool_dtype(s):
-        return "boolean"
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return "datetime"
-    if pd.api.types.is_numeric_dtype(s):
-        return "numeric"
+    family = _family(s)
+    if family != "text":
+        return family
     vals = s.dropna()
     if len(vals) == 0:
         return "categorical"
@@ -303,6 +300,7 @@ def _violation(column, kind, detail, count=None, share=None) -> dict:
 
 
 def _family(s: pd.Series) -> str:
+    """The kind a column's dtype alone tells: boolean, datetime, numeric, else text (object / string)."""
     if pd.api.types.is_bool_dtype(s):
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(s):

@@ -10,7 +10,7 @@ from pathlib import Path
 from playbook.governance import datasheet, modelcard, pii
 from playbook.governance.evidence import STEP_ORDER, Evidence
 from playbook.governance.facts import facts_from_context
-from playbook.results import write_json_atomic
+from playbook.results import write_json_atomic, write_text_atomic
 
 
 @dataclass
@@ -84,12 +84,6 @@ def leak_check(ctx, scan: pii.ContextScan, root: Path, *, exclude: list[Path] | 
     return check, hits
 
 
-def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def write_documents(step, ctx, ev: Evidence, scan: pii.ContextScan, *, needles: dict | None = None) -> dict:
     """Write the model card and datasheet (Markdown + HTML) into the step's artifacts; return their checks
     and stats. ``needles`` are raw values to scrub from the documents as a last safety net."""
@@ -106,10 +100,10 @@ def write_documents(step, ctx, ev: Evidence, scan: pii.ContextScan, *, needles: 
     card_md, card_html, card_stats = modelcard.render(ev, facts, base=base, pii_findings=findings,
                                                       datasheet_link="datasheet.html")
     ds_md, ds_html, ds_stats = datasheet.render(ev, facts, base=base, pii_findings=findings)
-    write_text(step.artifact("model_card.md"), scrub(card_md))
-    write_text(step.artifact("model_card.html"), scrub(card_html))
-    write_text(step.artifact("datasheet.md"), scrub(ds_md))
-    write_text(step.artifact("datasheet.html"), scrub(ds_html))
+    write_text_atomic(step.artifact("model_card.md"), scrub(card_md))
+    write_text_atomic(step.artifact("model_card.html"), scrub(card_html))
+    write_text_atomic(step.artifact("datasheet.md"), scrub(ds_md))
+    write_text_atomic(step.artifact("datasheet.html"), scrub(ds_html))
     write_json_atomic(step.artifact("facts.json"), {k: v for k, v in facts.items() if k != "datasheet_source"})
 
     eval_present = ev.present("model_evaluation")

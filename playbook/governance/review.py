@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from playbook.governance import compliance, mltestscore
-from playbook.governance.documents import place_of, write_text
+from playbook.governance.documents import place_of
 from playbook.governance.evidence import STEP_ORDER, Evidence, fmt_value
 from playbook.governance.render import Doc, esc, link, markdown_to_html, relpath, table
-from playbook.results import write_json_atomic
+from playbook.results import write_json_atomic, write_text_atomic
 
 #: The steps before the review that make up the whole playbook pipeline.
 PIPELINE = tuple(s for s in STEP_ORDER if s != "readiness_review")
@@ -146,15 +146,15 @@ def write_scorecard(step, ctx, verdict: dict, checks: list[dict]) -> None:
     write_json_atomic(step.artifact("scorecard.json"), {"verdict": verdict["verdict"], "reasons": verdict["reasons"],
                                                         "gates": verdict["gates"], "counts": verdict["counts"]})
     md = scorecard_markdown(verdict, checks, pl.artifacts_base)
-    write_text(step.artifact("scorecard.md"), md)
-    write_text(step.artifact("scorecard.html"), markdown_to_html(md, "Readiness scorecard"))
+    write_text_atomic(step.artifact("scorecard.md"), md)
+    write_text_atomic(step.artifact("scorecard.html"), markdown_to_html(md, "Readiness scorecard"))
 
 
 def write_ml_test_score(step, result: dict) -> None:
     write_json_atomic(step.artifact("ml_test_score.json"), result)
     md = mltestscore.to_markdown(result)
-    write_text(step.artifact("ml_test_score.md"), md)
-    write_text(step.artifact("ml_test_score.html"), markdown_to_html(md, "ML Test Score"))
+    write_text_atomic(step.artifact("ml_test_score.md"), md)
+    write_text_atomic(step.artifact("ml_test_score.html"), markdown_to_html(md, "ML Test Score"))
 
 
 def write_compliance_map(step, ctx, ev: Evidence) -> dict:
@@ -162,8 +162,8 @@ def write_compliance_map(step, ctx, ev: Evidence) -> dict:
     cmap = compliance.build_map(ev, pack_files=bool(getattr(ctx, "pack_dir", None)))
     write_json_atomic(step.artifact("compliance_map.json"), cmap)
     md, _ = compliance.to_markdown(cmap, base=pl.artifacts_base)
-    write_text(step.artifact("compliance_map.md"), md)
-    write_text(step.artifact("compliance_map.html"), markdown_to_html(md, "Compliance evidence map"))
+    write_text_atomic(step.artifact("compliance_map.md"), md)
+    write_text_atomic(step.artifact("compliance_map.html"), markdown_to_html(md, "Compliance evidence map"))
     return cmap
 
 

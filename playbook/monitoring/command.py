@@ -40,10 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    write_text_atomic(path, text)
-
-
 def output_paths(out: str | None, prom: str | None) -> tuple[Path | None, Path | None]:
     """Where the JSON result and the Prometheus file go."""
     json_path = prom_path = None
@@ -101,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
     json_path, prom_path = output_paths(getattr(args, "out", None), getattr(args, "prom", None))
     try:
         if json_path is not None:
-            _write_atomic(json_path, json.dumps(result, indent=2, sort_keys=True) + "\n")
+            write_text_atomic(json_path, json.dumps(result, indent=2, sort_keys=True) + "\n")
         if prom_path is not None:
-            _write_atomic(prom_path, prometheus_text(result, getattr(args, "metric_prefix", "playbook_monitor")))
+            write_text_atomic(prom_path, prometheus_text(result, getattr(args, "metric_prefix", "playbook_monitor")))
     except OSError as exc:
         print(f"error: --out {args.out or args.prom}: cannot write the result ({exc.strerror}); "
               "choose a writable folder.", file=sys.stderr)
