@@ -33,7 +33,8 @@ def cmd_run(args) -> int:
         return _err("interrupted; no pack was written.")
     s = res.summary
     failing = [r["text"] for r in s.get("reasons", [])]
-    print(f"verdict: {res.verdict}  ({', '.join(f'{k} {v}' for k, v in s.get('counts', {}).items())})")
+    partial = " (partial run)" if s.get("partial") else ""
+    print(f"verdict: {res.verdict}{partial}  ({', '.join(f'{k} {v}' for k, v in s.get('counts', {}).items())})")
     for line in failing:
         print(f"  - {line}")
     print(f"pack: {res.pack}")
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"playbook {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    r = sub.add_parser("run", help="run the playbook and write an evidence pack (exit 0 go, 1 no-go, 2 error)",
+    r = sub.add_parser("run", help="run the playbook and write an evidence pack (exit 0 go, 1 no-go or incomplete, 2 error)",
                        description="Run the templates in order and assemble the evidence pack. Without CONFIG, runs on the bundled German credit data.")
     r.add_argument("config", nargs="?", default=None, help="pack config YAML (default: the bundled German credit data)")
     r.add_argument("--out", default="evidence", help="folder that receives the pack folder (default: ./evidence)")

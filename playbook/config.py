@@ -106,6 +106,7 @@ class PackConfig:
     name: str = "pack"
     seed: int = 0
     source: str | None = None  # the file it was loaded from (None = bundled defaults)
+    previous: str | None = None  # an earlier pack to compare with (`playbook run --previous PACK`)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -122,9 +123,9 @@ _SECTIONS = {
     "business": BusinessSettings,
     "policy": PolicySettings,
 }
-_TOP_KEYS = {"name", "seed", "steps", *_SECTIONS}
+_TOP_KEYS = {"name", "seed", "steps", "previous", *_SECTIONS}
 _STEP_KEYS = {"enabled", "timeout", "params"}
-_GATE_KEYS = {"min", "max", "block", "status"}
+_GATE_KEYS = {"min", "max", "block", "status", "on"}
 
 
 def _type_name(t: Any) -> str:
@@ -240,10 +241,14 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
     bus_raw = _expect("business", raw.get("business"), dict) or {}
     _check_keys("business", bus_raw, set(BusinessSettings.__dataclass_fields__))
     bus_kwargs = {}
+    import math
+
     for k in BusinessSettings.__dataclass_fields__:
         if k in bus_raw:
             t = str if k == "currency" else float
             bus_kwargs[k] = _expect(f"business.{k}", bus_raw[k], t, allow_none=False)
+            if t is float and not math.isfinite(bus_kwargs[k]):
+                raise ConfigError(f"business.{k}: {bus_raw[k]!r} is not a finite number; give an amount such as 1.0.")
     business = BusinessSettings(**bus_kwargs)
     if business.volume_per_day < 0:
         raise ConfigError("business.volume_per_day: must be zero or more.")
@@ -252,6 +257,8 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
     _check_keys("policy", pol_raw, set(PolicySettings.__dataclass_fields__))
     gates_raw = _expect("policy.gates", pol_raw.get("gates"), dict) or {}
     gates = {}
+    from playbook.catalogue import validate_gate
+
     for gid, g in gates_raw.items():
         key = f"policy.gates.{gid}"
         if isinstance(g, bool):
@@ -261,12 +268,21 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
         for bound in ("min", "max"):
             if bound in g:
                 _expect(f"{key}.{bound}", g[bound], float, allow_none=False)
+                g[bound] = float(g[bound])
         if "block" in g:
             _expect(f"{key}.block", g["block"], bool, allow_none=False)
+        problem = validate_gate(str(gid), g)
+        if problem:
+            raise ConfigError(f"{key}: {problem}.")
         gates[str(gid)] = dict(g)
     att_raw = _expect("policy.attestations", pol_raw.get("attestations"), dict) or {}
+    from playbook.governance.mltestscore import TESTS_BY_ID, normalize_test_id
+
     for aid, a in att_raw.items():
         key = f"policy.attestations.{aid}"
+        if normalize_test_id(str(aid)) is None:
+            raise ConfigError(f"{key}: not an ML Test Score test; use a test id such as data_6, model_3, infra_6 "
+                              f"or infra_7 (the 28 ids: {', '.join(TESTS_BY_ID)}).")
         _expect(key, a, dict, allow_none=False)
         _check_keys(key, a, {"owner", "link", "note"})
         if not a.get("owner") or not a.get("link"):
@@ -302,8 +318,13 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ConfigError(f"name: {name!r} must be letters, digits, '.', '_' or '-' (it names the pack folder).")
     seed = _expect("seed", raw.get("seed", 0), int, allow_none=False)
+    if not 0 <= seed < 2 ** 32:
+        raise ConfigError(f"seed: {seed} is not a valid seed; use a whole number from 0 to {2 ** 32 - 1}.")
+    previous = _expect("previous", raw.get("previous"), str)
+    if previous:
+        previous = resolve_path(previous, base if base is not None else Path.cwd())
     return PackConfig(data=data, model=model, business=business, policy=policy, steps=steps,
-                      name=name, seed=seed, source=source)
+                      name=name, seed=seed, source=source, previous=previous)
 
 
 def set_dotted(raw: dict, dotted: str, value: Any) -> None:

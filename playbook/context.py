@@ -78,8 +78,22 @@ class Context:
         return dict(self.config.step(step).params)
 
     def step(self, name: str, output_dir: str | Path | None = "") -> Step:
-        """The results recorder for this step (writes into output_dir, or evidence/_interactive)."""
-        return Step(name, output_dir or None)
+        """The results recorder for this step (writes into output_dir, or evidence/_interactive). It judges each
+        check under the gate the policy puts in force for it."""
+        return Step(name, output_dir or None, policy=self.config.policy)
+
+    # gates -------------------------------------------------------------------------------------
+    def gate(self, check_id: str) -> dict | None:
+        """The gate in force for a check id (:func:`playbook.catalogue.gate_for`)."""
+        from playbook.catalogue import gate_for
+
+        return gate_for(check_id, self.config.policy)
+
+    def limit(self, check_id: str, key: str, default: float | None) -> float | None:
+        """The bound ``key`` ("min" / "max") the gate in force sets for a check, else ``default``."""
+        from playbook.catalogue import limit
+
+        return limit(check_id, key, default, self.config.policy)
 
     # earlier steps -----------------------------------------------------------------------------
     def _step_dirs(self) -> dict[str, Path]:

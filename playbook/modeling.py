@@ -724,7 +724,8 @@ def preflight(ctx) -> dict:
     if mode == "predictions":
         adapter = get_model(ctx)
         _check_prediction_columns(ctx, adapter)
-        return {"mode": mode, "prediction": adapter.prediction_column, "probability": adapter.probability_columns}
+        return {"mode": mode, "prediction": adapter.prediction_column, "probability": adapter.probability_columns,
+                "probabilities": adapter.has_proba, "refittable": False}
     if mode == "file":
         adapter = get_model(ctx)
         sample = labelled(ctx.current, ctx.target)
@@ -746,18 +747,35 @@ def preflight(ctx) -> dict:
                     "it must return one probability per class."
                 )
         return {"mode": mode, "file": adapter.info.get("file"), "format": adapter.info.get("format"),
-                "allow_pickle": adapter.info.get("allow_pickle")}
+                "allow_pickle": adapter.info.get("allow_pickle"), "probabilities": adapter.has_proba,
+                "refittable": refittable(adapter)}
     # baseline: nothing to load; the features must be usable and there must be rows to fit on
     train, _ = baseline_training_frame(ctx)
     if ctx.task in ("binary", "multiclass") and train[ctx.target].nunique() < 2:
         raise ModelError(f"data.target: column {ctx.target!r} has a single class in the rows the baseline is fitted on; it needs at least two.")
     if len(train) < 10:
         raise ModelError(f"data.reference: only {len(train)} labelled rows to fit the baseline on; provide at least 10 (ideally hundreds).")
-    return {"mode": mode}
+    return {"mode": mode, "probabilities": ctx.task != "regression", "refittable": True}
+
+
+def refittable(adapter: ModelAdapter) -> bool:
+    """Whether the model can be trained again here: the baseline, or a scikit-learn estimator that clones."""
+    if adapter.mode == "baseline":
+        return True
+    est = getattr(adapter, "estimator", None)
+    if est is None or not hasattr(est, "fit"):
+        return False
+    try:
+        from sklearn.base import clone
+
+        clone(est)
+    except Exception:  # noqa: BLE001 - not a scikit-learn estimator
+        return False
+    return True
 
 
 __all__ = [
     "BASELINE_DESCRIPTION", "MODES", "ModelAdapter", "ModelError", "ModelInputError", "baseline_frame",
     "baseline_training_frame", "evaluation_frame", "fit_baseline", "get_model", "labelled", "load_model_file",
-    "preflight", "save_baseline", "select_mode",
+    "preflight", "refittable", "save_baseline", "select_mode",
 ]

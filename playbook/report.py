@@ -60,14 +60,18 @@ def _fmt(value: Any) -> str:
 
 def _threshold_text(t: Any) -> str:
     """Gate and check thresholds in words: {"min": 0.7} -> ">= 0.7"; {"status": "fail"} -> "not fail"."""
-    if isinstance(t, dict) and t and set(t) <= {"min", "max", "status"}:
+    if isinstance(t, dict) and t and ({"min", "max", "status"} & set(t)):
+        on = {"ci": " (on the CI bound)", "interval": " (on the whole CI)", "estimate": ""}.get(t.get("on"), "")
         parts = []
         if "min" in t:
-            parts.append(f">= {_fmt(t['min'])}")
+            parts.append(f">= {_fmt(t['min'])}{on}")
         if "max" in t:
-            parts.append(f"<= {_fmt(t['max'])}")
+            parts.append(f"<= {_fmt(t['max'])}{on}")
         if "status" in t:
             parts.append("status pass" if t["status"] == "warn" else "status not fail")
+        rest = {k: v for k, v in t.items() if k not in ("min", "max", "status", "on")}
+        if rest:
+            parts.append(", ".join(f"{k} {_fmt(v)}" for k, v in sorted(rest.items())))
         return ", ".join(parts)
     return _fmt(t)
 
@@ -100,6 +104,7 @@ h1{margin:0 0 4px 0;font-size:26px} h2{margin-top:32px;border-bottom:1px solid #
 .v-go{background:#dff5e3;color:#11642a;border:2px solid #2e9d4c}
 .v-no-go{background:#fde4e1;color:#8c1c10;border:2px solid #d0402f}
 .v-error{background:#fff1d6;color:#7a4b00;border:2px solid #e0a100}
+.v-incomplete{background:#fff1d6;color:#7a4b00;border:2px solid #e0a100}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:14px;margin:8px 0}
 th,td{border:1px solid #e1e4e8;padding:6px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#eef0f3}
@@ -107,7 +112,7 @@ th{background:#eef0f3}
 .s{font-weight:700;text-transform:uppercase;font-size:12px;padding:2px 6px;border-radius:4px;white-space:nowrap}
 .s-pass,.s-go,.s-automated{background:#dff5e3;color:#11642a}.s-warn,.s-manual{background:#fff1d6;color:#7a4b00}
 .s-fail,.s-no-go,.s-missing{background:#fde4e1;color:#8c1c10}.s-error{background:#f3d6ff;color:#5b1576}
-.s-skip,.s-skipped{background:#e8eaed;color:#49505a}
+.s-skip,.s-skipped,.s-na{background:#e8eaed;color:#49505a}
 .why{color:#49505a;font-size:13px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid #e1e4e8;border-radius:8px;padding:12px 16px;min-width:140px}
 .card b{display:block;font-size:22px}
@@ -126,7 +131,7 @@ _TEMPLATE = jinja2.Template(
  &middot; target <code>{{ s.target }}</code> &middot; playbook {{ s.playbook_version }}
  &middot; <a href="summary.json">summary.json</a> &middot; <a href="manifest.json">manifest.json</a>
  &middot; <a href="config.yaml">config.yaml</a></div>
-<div id="verdict" class="verdict v-{{ s.verdict }}">Verdict: {{ s.verdict | upper }}</div>
+<div id="verdict" class="verdict v-{{ s.verdict }}">Verdict: {{ s.verdict | upper }}{% if s.partial %} (partial run){% endif %}</div>
 <p>{{ verdict_text }}</p>
 {% if s.reasons %}<h2 id="reasons">Why</h2><table><tr><th>reason</th><th>check</th><th>evidence</th></tr>
 {% for r in reasons %}<tr><td>{{ r.text }}</td><td>{{ r.check or r.step or "" }}</td><td>{% for l in r.links %}<a href="{{ l.href }}"{% if not l.ok %} class="broken"{% endif %}>{{ l.label }}</a> {% endfor %}</td></tr>{% endfor %}</table>{% endif %}
@@ -146,15 +151,15 @@ _TEMPLATE = jinja2.Template(
 <h2 id="gates">Gates</h2>
 <p class="why">The policy's gates decide the verdict: a failing gate that blocks makes it no-go. Checks without a gate are findings for people to weigh.</p>
 <table><tr><th style="width:30%">check (gate)</th><th>status</th><th>blocks</th><th>threshold</th><th style="width:18%">value</th><th style="width:30%">reason</th></tr>
-{% for g in gates %}<tr><td><code>{{ g.check or g.gate }}</code>{% if g.check and g.check != g.gate %}<div class="why">via <code>{{ g.gate }}</code></div>{% endif %}</td><td><span class="s s-{{ g.status }}">{{ g.status }}</span></td><td class="nw">{{ "yes" if g.block else "no" }}</td><td class="nw">{{ g.threshold_text }}</td><td>{{ g.value_text }}</td><td>{{ g.reason }}</td></tr>{% endfor %}</table>
-{% if missing_gates %}<p class="why">Gates with no matching check in this pack (their step did not run or does not record them): {% for m in missing_gates %}<code>{{ m }}</code> {% endfor %}</p>{% endif %}
+{% for g in gates %}<tr><td><code>{{ g.check or g.gate }}</code>{% if g.check and g.check != g.gate %}<div class="why">via <code>{{ g.gate }}</code></div>{% endif %}</td><td><span class="s s-{{ g.css }}">{{ g.status }}</span></td><td class="nw">{{ "yes" if g.block else "no" }}</td><td class="nw">{{ g.threshold_text }}</td><td>{{ g.value_text }}</td><td>{{ g.reason }}</td></tr>{% endfor %}</table>
+{% if na_gates %}<p class="why">Gates that do not apply to this pack: {% for m in na_gates %}<code>{{ m }}</code> {% endfor %}</p>{% endif %}
 
 <h2 id="steps">Steps</h2>
 {% for st in steps %}<section class="step" id="step-{{ st.name }}">
 <h3>{{ st.dir }} <span class="s s-{{ st.status }}">{{ st.status }}</span></h3>
 <div class="meta">{% if st.html %}<a href="{{ st.html }}">read the notebook</a> &middot; {% endif %}{% if st.notebook %}<a href="{{ st.notebook }}">notebook.ipynb</a> &middot; {% endif %}{% if st.results %}<a href="{{ st.results }}">results.json</a>{% endif %}{% if st.error %} &middot; <b>error:</b> {{ st.error }}{% endif %}</div>
 {% if st.checks %}<table><tr><th style="width:34%">check</th><th>status</th><th style="width:26%">value</th><th style="width:16%">threshold</th><th>evidence</th></tr>
-{% for c in st.checks %}<tr><td><code>{{ c.id }}</code><br>{{ c.title }}<div class="why">{{ c.why }}</div></td><td><span class="s s-{{ c.status }}">{{ c.status }}</span></td><td>{{ c.value_text }}</td><td>{{ c.threshold_text }}</td><td class="nw">{% for l in c.links %}<a href="{{ l.href }}"{% if not l.ok %} class="broken"{% endif %}>{{ l.label }}</a><br>{% endfor %}</td></tr>{% endfor %}</table>{% endif %}
+{% for c in st.checks %}<tr><td><code>{{ c.id }}</code><br>{{ c.title }}<div class="why">{{ c.why }}</div></td><td><span class="s s-{{ c.status }}">{{ c.status }}</span>{% if c.not_applicable %}<div class="why">not applicable</div>{% endif %}</td><td>{{ c.value_text }}</td><td>{{ c.threshold_text }}</td><td class="nw">{% for l in c.links %}<a href="{{ l.href }}"{% if not l.ok %} class="broken"{% endif %}>{{ l.label }}</a><br>{% endfor %}</td></tr>{% endfor %}</table>{% endif %}
 </section>{% endfor %}
 
 {% if model_card or documents %}<h2 id="model-card">Model card and documents</h2><ul>
@@ -173,6 +178,7 @@ _VERDICT_TEXT = {
     "go": "No blocking gate failed: the evidence supports releasing this model, subject to the human reviews listed in the model card and compliance map.",
     "no-go": "At least one blocking gate failed: do not release until the reasons below are addressed or the policy is changed on record.",
     "error": "At least one step could not run to the end, so the evidence is incomplete: fix the error shown for that step and run the pack again.",
+    "incomplete": "The evidence is incomplete: a blocking gate has no check to judge (its step did not run, or the check was skipped or could not be computed), so the pack cannot support a release. Run the missing steps or fix the reasons below; do not read this as a go.",
 }
 
 
@@ -208,16 +214,26 @@ def render_index(pack: Path, summary: dict) -> str:
             cs.append({**c, "value_text": _fmt(c.get("value")), "threshold_text": _threshold_text(c.get("threshold")),
                        "links": _evidence_links(pack, st.get("dir"), c.get("evidence"))})
         steps.append({**st, "checks": cs})
-    gates = [{**g, "threshold_text": _threshold_text(g.get("threshold")), "value_text": _fmt(g.get("value"))}
-             for g in summary.get("gates", []) if g["status"] != "missing"]
-    missing_gates = [g["gate"] for g in summary.get("gates", []) if g["status"] == "missing"]
-    order = {"fail": 0, "error": 1, "missing": 3, "skip": 4, "pass": 5}
+    from playbook import catalogue
+
+    gates = [{**g, "threshold_text": _threshold_text(g.get("threshold")),
+              "value_text": _fmt(g.get("value")) + (f" (95% CI {_fmt(g['ci'][0])} to {_fmt(g['ci'][1])})"
+                                                   if isinstance(g.get("ci"), list) and len(g["ci"]) == 2 else ""),
+              "css": "na" if g["status"] == "n/a" else g["status"]}
+             for g in summary.get("gates", []) if g["status"] != "n/a"]
+    na_gates = [g["gate"] for g in summary.get("gates", []) if g["status"] == "n/a"]
+    order = {"missing": 0, "error": 0, "skip": 0, "fail": 1, "warn": 2, "pass": 3}
     gates.sort(key=lambda g: (not g["block"], order.get(g["status"], 2), g["gate"], g.get("check") or ""))
     reasons = [{**r, "links": _evidence_links(pack, r.get("step_dir"), r.get("evidence"))}
                for r in summary.get("reasons", [])]
     blocking = {g["check"] for g in summary.get("gates", []) if g.get("block") and g["status"] == "fail"}
+
+    def _meta(cid: str) -> bool:
+        sp = catalogue.spec(cid)
+        return bool(sp and sp.meta)
+
     findings = [{**c, "value_text": _fmt(c.get("value"))} for c in summary.get("checks", [])
-                if c.get("status") == "fail" and c["id"] not in blocking]
+                if c.get("status") == "fail" and c["id"] not in blocking and not _meta(c["id"])]
     mc = summary.get("model_card")
     model_card = None
     if isinstance(mc, str) and mc:
@@ -229,7 +245,7 @@ def render_index(pack: Path, summary: dict) -> str:
         for f in sorted(pack.glob(f"steps/*/artifacts/{name}")):
             documents.append({"href": f.relative_to(pack).as_posix(), "label": label})
     return _TEMPLATE.render(documents=documents,
-        s=summary, css=_CSS, steps=steps, findings=findings, gates=gates, reasons=reasons, missing_gates=missing_gates,
+        s=summary, css=_CSS, steps=steps, findings=findings, gates=gates, reasons=reasons, na_gates=na_gates,
         verdict_text=_VERDICT_TEXT.get(summary.get("verdict"), ""),
         mts=summary.get("ml_test_score"), model_card=model_card,
         cmap=_compliance_rows(summary.get("compliance_map")),

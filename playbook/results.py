@@ -8,13 +8,14 @@ A step writes two files into its folder:
 
 and puts its reports and plots under ``artifacts/``.
 
-A check is ``{id, title, status, value, threshold, evidence, why}`` with a stable dotted id.
+A check is ``{id, title, status, value, threshold, evidence, why}`` (plus ``ci``, ``inconclusive``,
+``not_applicable`` when set) with a stable dotted id declared in :mod:`playbook.catalogue`.
 
 Usage from a notebook::
 
     from playbook.results import Step
     step = Step("data_audit", output_dir)      # output_dir "" -> evidence/_interactive/<name>
-    step.check("data.missing_share", "Overall missing share", "pass", value=0.01,
+    step.check("data.completeness.missing_share.reference", "Overall missing share", "pass", value=0.01,
                threshold={"max": 0.05}, evidence="artifacts/missing.json",
                why="Models trained on gaps fail silently when serving fills them differently.")
     step.metric("rows.reference", 700)
@@ -136,9 +137,18 @@ class Check:
     threshold: Any = None
     evidence: Any = None
     why: str = ""
+    ci: Any = None
+    inconclusive: str | None = None
+    not_applicable: bool = False
+
+    @classmethod
+    def from_dict(cls, c: dict) -> "Check":
+        return cls(c["id"], c.get("title") or c["id"], c["status"], c.get("value"), c.get("threshold"),
+                   c.get("evidence"), c.get("why", ""), c.get("ci"), c.get("inconclusive"),
+                   bool(c.get("not_applicable", False)))
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "id": self.id,
             "title": self.title,
             "status": self.status,
@@ -147,6 +157,13 @@ class Check:
             "evidence": to_jsonable(self.evidence),
             "why": self.why,
         }
+        if self.ci is not None:
+            out["ci"] = to_jsonable(list(self.ci))
+        if self.inconclusive:
+            out["inconclusive"] = self.inconclusive
+        if self.not_applicable:
+            out["not_applicable"] = True
+        return out
 
 
 @dataclass
@@ -160,6 +177,7 @@ class Step:
     timings: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    policy: Any = None  # the pack's policy: the gate in force decides each check's status (playbook.catalogue)
 
     def __post_init__(self) -> None:
         if not self.name or not str(self.name).replace("_", "").isalnum():
@@ -179,25 +197,33 @@ class Step:
         threshold: Any = None,
         evidence: Any = None,
         why: str = "",
+        *,
+        ci: Any = None,
+        inconclusive: str | None = None,
+        not_applicable: bool = False,
     ) -> dict:
         """Record a check. ``status`` is one of pass, warn, fail, error, skip.
 
-        Re-recording an id replaces the earlier record (so re-running a notebook cell is safe).
+        The id must be declared in :mod:`playbook.catalogue`; the gate in force for it (the policy's, else the
+        catalogue's default) decides the recorded status, exactly as the verdict will. Re-recording an id replaces
+        the earlier record (so re-running a notebook cell is safe).
         """
-        if status not in STATUSES:
-            raise ValueError(f"check {id!r}: status {status!r} is not one of {', '.join(STATUSES)}")
-        if not id or " " in id:
-            raise ValueError(f"check id {id!r} must be a dotted identifier without spaces")
-        check = Check(id, title, status, value, threshold, evidence, why)
-        self.checks = [c for c in self.checks if c.id != id] + [check]
+        from playbook import catalogue
+
+        c = catalogue.check(id, status, value, title=title or None, threshold=threshold, evidence=evidence, why=why,
+                            ci=ci, inconclusive=inconclusive, not_applicable=not_applicable)
+        c = catalogue.settle(c, self.policy)
+        check = Check.from_dict(c)
+        self.checks = [x for x in self.checks if x.id != id] + [check]
         return check.as_dict()
 
     def add_checks(self, checks: Iterable[dict]) -> None:
-        """Record checks given as dicts (as returned by the domain modules)."""
+        """Record checks given as dicts (as made by :func:`playbook.catalogue.check`)."""
         for c in checks:
             self.check(
                 c["id"], c.get("title", c["id"]), c["status"], c.get("value"),
-                c.get("threshold"), c.get("evidence"), c.get("why", ""),
+                c.get("threshold"), c.get("evidence"), c.get("why", ""), ci=c.get("ci"),
+                inconclusive=c.get("inconclusive"), not_applicable=bool(c.get("not_applicable", False)),
             )
 
     def metric(self, name: str, value: Any) -> None:

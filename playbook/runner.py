@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from playbook import __version__
+from playbook import __version__, catalogue
 from playbook import config as config_mod
 from playbook import pack as pack_mod
 from playbook.data import DataError, fingerprint_file
@@ -144,7 +144,9 @@ def check_params(cfg: config_mod.PackConfig, steps: list[Template]) -> dict[str,
 
 
 def preflight(cfg: config_mod.PackConfig):
-    """Load data and roles and run the domain preflight (model inputs). Raises on bad input."""
+    """Load data and roles and run the domain preflight (model inputs). Raises on bad input.
+
+    Returns ``(ctx, model_info)``; ``model_info`` describes the model (mode, probabilities, refittable)."""
     from playbook.context import Context
     from playbook.data import load_table
 
@@ -155,9 +157,8 @@ def preflight(cfg: config_mod.PackConfig):
         from playbook.modeling import preflight as model_preflight
     except ImportError:  # modeling module absent: nothing more to check
         model_preflight = None
-    if model_preflight is not None:
-        model_preflight(ctx)
-    return ctx
+    info = model_preflight(ctx) if model_preflight is not None else {}
+    return ctx, dict(info or {})
 
 
 @dataclass
@@ -246,11 +247,9 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     seconds = time.perf_counter() - t0
     res = load_results(step_dir)
     if error is not None:
-        check = {
-            "id": f"{t.name}.executed", "title": f"Step {t.name} ran to the end", "status": "error",
-            "value": error, "threshold": None, "evidence": "notebook.html",
-            "why": "A step that cannot run leaves its part of the evidence missing; the error is shown in its notebook.",
-        }
+        check = catalogue.check(
+            f"{t.name}.executed", "error", error, title=f"Step {t.name} ran to the end", evidence="notebook.html",
+            why="A step that cannot run leaves its part of the evidence missing; the error is shown in its notebook.")
         if res is None:
             res = {"schema_version": 1, "step": t.name, "checks": [], "metrics": {}, "info": {}, "summary": {},
                    "artifacts": []}
@@ -260,9 +259,9 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     elif res is None:
         error = "the notebook ran but recorded no results (it must call step.save())"
         res = {"schema_version": 1, "step": t.name, "status": "error", "metrics": {}, "info": {}, "summary": {},
-               "artifacts": [], "checks": [{"id": f"{t.name}.executed", "title": f"Step {t.name} recorded its results",
-                                            "status": "error", "value": error, "threshold": None,
-                                            "evidence": "notebook.html", "why": "Without results the step gives no evidence."}]}
+               "artifacts": [], "checks": [catalogue.check(
+                   f"{t.name}.executed", "error", error, title=f"Step {t.name} recorded its results",
+                   evidence="notebook.html", why="Without results the step gives no evidence.")]}
         write_json_atomic(step_dir / "results.json", res)
     if not (step_dir / "timings.json").exists():
         write_json_atomic(step_dir / "timings.json", {"step": t.name, "timings": {}})
@@ -286,14 +285,33 @@ def _render_html(step_dir: Path) -> str | None:
     return None
 
 
+def pack_facts(ctx, model_info: dict | None = None) -> dict:
+    """What decides which checks apply to this pack (see :data:`playbook.catalogue.FACTS`)."""
+    info = dict(model_info or {})
+    r = ctx.roles
+    mode = info.get("mode")
+    return {
+        "task": r.task,
+        "timestamp": bool(r.timestamp),
+        "id": bool(r.id),
+        "sensitive": bool(r.sensitive),
+        "callable": mode != "predictions" if mode else True,
+        "probabilities": bool(info.get("probabilities", r.task != "regression")),
+        "refittable": bool(info.get("refittable", mode == "baseline")),
+        "previous": bool(getattr(ctx.config, "previous", None)),
+    }
+
+
 def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list[StepOutcome],
-                  all_templates: list[Template]) -> dict:
+                  all_templates: list[Template], model_info: dict | None = None) -> dict:
     from playbook import scorecard
 
     checks = scorecard.collect(staging)
     step_statuses = {o.template.name: ("error" if o.status == "error" else "ok") for o in outcomes}
-    verdict = scorecard.evaluate(checks, cfg.policy, step_statuses)
     ran = {o.template.name: o for o in outcomes}
+    not_run = [t.name for t in all_templates if t.name not in ran]
+    facts = pack_facts(ctx, model_info)
+    verdict = scorecard.evaluate(checks, cfg.policy, step_statuses, facts=facts, steps_not_run=not_run)
     steps = []
     extras: dict[str, Any] = {}
     for t in all_templates:
@@ -331,6 +349,9 @@ def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list
         "gates": verdict["gates"],
         "reasons": verdict["reasons"],
         "counts": verdict["counts"],
+        "partial": bool(not_run),
+        "steps_not_run": not_run,
+        "facts": facts,
     }
     for k, v in extras.items():
         summary.setdefault(k, v)
@@ -360,7 +381,7 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
         raise RunError(f"{final}: a pack already exists there; pass --force to replace it or --name to choose another name.")
     if final.exists() and not final.is_dir():
         raise RunError(f"{final}: exists and is not a folder; choose another --out or --name.")
-    ctx = preflight(cfg)
+    ctx, model_info = preflight(cfg)
 
     started = _now()
     staging = pack_mod.staging_dir(final)
@@ -388,7 +409,7 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
             err = _render_html(staging / "steps" / o.template.dirname)
             if err:
                 log(f"warning: could not render {o.template.dirname}/notebook.html ({err})")
-        summary = build_summary(cfg, ctx, staging, outcomes, templates)
+        summary = build_summary(cfg, ctx, staging, outcomes, templates, model_info)
         write_json_atomic(staging / "summary.json", summary)
         from playbook.report import render_index
 

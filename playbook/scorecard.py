@@ -1,68 +1,36 @@
 """Gates and the verdict: which checks block a release, and at what threshold.
 
-A gate maps a check id (or a glob like ``drift.detects.*``) to ``{min, max, status, block}``:
+The gate in force for a check comes from :func:`playbook.catalogue.gate_for` (the catalogue's default, overlaid by
+``policy.gates``: globs, then the exact id); its judgement is :func:`playbook.catalogue.judge`, the same function
+the results API applied when the step recorded the check, so a check's status is the same in its step, in the gates
+table, on the page and in ``summary.json``.
 
-* ``min`` / ``max``: the check's numeric ``value`` must lie within the bounds, else the gate fails;
-* neither: the gate fails when the check's own status is ``fail`` (``status: warn`` makes warnings fail too);
-* ``block: true`` (default) makes a failing gate turn the verdict to ``no-go``; ``block: false`` only reports it.
+Verdict, in this order:
 
-Verdict: ``error`` when any step could not run (or a gated check is in error), else ``no-go`` when a blocking
-gate fails, else ``go``. The policy's gates are merged over :data:`DEFAULT_GATES` unless
-``policy.use_default_gates`` is false.
+* ``error``: a step could not run to the end;
+* ``no-go``: a blocking gate failed;
+* ``incomplete``: a blocking gate has no evidence (its check is missing, skipped while applicable, or in error), or
+  the run was partial (some steps did not run): the evidence cannot support a release;
+* ``go``: every blocking gate passed (or warned) on complete evidence.
+
+Exit codes: 0 go, 1 no-go or incomplete, 2 error.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable, Mapping
 
-# Sensible defaults: the checks that, when they fail, mean a model should not ship.
-DEFAULT_GATES: dict[str, dict] = {
-    # data: a broken label, a leaking feature or a broken contract makes every later number meaningless
-    "data.target.missing": {"block": True},
-    "data.leakage.single_feature": {"block": True},
-    "data.contract.written": {"block": True},
-    "data.contract.current_valid": {"block": True},
-    "data.contamination": {"block": False},
-    "data.target.unseen_labels": {"block": False},
-    "data.validity.infinite.*": {"block": False},
-    # drift: monitors that cry wolf get switched off; schema-breaking faults must never pass unseen
-    "drift.false_alarm_rate": {"max": 0.1, "block": True},
-    "drift.detects.dropped_column": {"block": True},
-    "drift.detects.renamed_column": {"block": True},
-    "drift.detects.type_change": {"block": True},
-    "drift.detects.unit_change_up": {"block": True},
-    "drift.silent_failures": {"block": False},
-    # model: better than no model, reproducible, safe on malformed input, good enough to rank
-    "model.beats_baseline": {"block": True},
-    "model.reproducible": {"block": True},
-    "model.serving.input_validation": {"block": True},
-    "model.roc_auc": {"min": 0.7, "block": True},
-    "model.r2": {"min": 0.0, "block": True},
-    "model.fairness.*": {"block": False},
-    "model.calibration_ece": {"block": False},
-    "model.loaded_safely": {"status": "warn", "block": False},
-    # monitoring: the deployable monitor must respect its alert budget and cover every feature
-    "monitoring.false_alarm_budget_met": {"block": True},
-    "monitoring.contract_covers_all_features": {"block": True},
-    "monitoring.config_roundtrip": {"block": True},
-    "monitoring.detects_within_days.*": {"block": False},
-    # governance: no raw personal data anywhere in the pack
-    "governance.pii.redacted": {"block": True},
-    "review.pii.redacted": {"block": True},
-}
+from playbook import catalogue
+
+VERDICTS = ("go", "no-go", "incomplete", "error")
+EXIT_CODES = {"go": 0, "no-go": 1, "incomplete": 1, "error": 2}
 
 
 def merged_gates(policy) -> dict[str, dict]:
-    """The gates in force: defaults (unless switched off) overlaid with the policy's own."""
-    gates: dict[str, dict] = {}
-    if policy is None or getattr(policy, "use_default_gates", True):
-        gates.update({k: dict(v) for k, v in DEFAULT_GATES.items()})
-    for k, v in (getattr(policy, "gates", None) or {}).items():
-        gates[k] = {**gates.get(k, {}), **v}
-    return gates
+    """Every gate key in force: the catalogue's defaults (unless switched off) overlaid with the policy's own."""
+    return catalogue.gate_keys(policy)
 
 
 def collect(pack_dir: str | Path) -> list[dict]:
@@ -82,84 +50,88 @@ def collect(pack_dir: str | Path) -> list[dict]:
     return out
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, dict):
-        for k in ("value", "estimate", "point"):
-            if k in value and isinstance(value[k], (int, float)) and not isinstance(value[k], bool):
-                return float(value[k])
-    return None
+def _missing_row(key: str, gate: dict, facts: Mapping | None, steps_run: set[str] | None) -> dict:
+    """A gate that matched no check: ``missing`` (evidence absent) or ``n/a`` (it does not apply to this pack)."""
+    specs = catalogue.specs_matching(key)
+    block = bool(gate.get("block", True))
+    row = {"gate": key, "check": None, "block": block, "threshold": catalogue.gate_threshold(gate) or {"status": "fail"},
+           "value": None, "evidence": None, "step": None, "step_dir": None}
+    if specs and not any(catalogue.applicable(s, facts) for s in specs):
+        return {**row, "status": "n/a", "step": specs[0].step,
+                "reason": f"{key} does not apply to this pack ({specs[0].conditional})"}
+    step = specs[0].step if specs else None
+    if steps_run is not None and step is not None and step not in steps_run and step != "runner":
+        reason = f"no check {key}: step {step} did not run"
+    else:
+        reason = f"no check {key} in this pack" + (f" (step {step} ran but did not record it)" if step else "")
+    return {**row, "status": "missing", "step": step, "reason": reason}
 
 
-def _judge(check: dict, gate: dict) -> tuple[str, str]:
-    """(gate status, reason) for one check under one gate: pass | fail | error | skip."""
-    status = check.get("status")
-    if status == "error":
-        return "error", f"{check['id']} could not be computed"
-    if status == "skip":
-        return "skip", f"{check['id']} was skipped: {check.get('why', '')}".strip()
-    lo, hi = gate.get("min"), gate.get("max")
-    if lo is not None or hi is not None:
-        v = _as_number(check.get("value"))
-        if v is None:
-            return "fail", f"{check['id']} has no numeric value to compare with the gate"
-        if lo is not None and v < lo:
-            return "fail", f"{check['id']} = {v:g} is below the minimum {lo:g}"
-        if hi is not None and v > hi:
-            return "fail", f"{check['id']} = {v:g} is above the maximum {hi:g}"
-        return "pass", f"{check['id']} = {v:g} is within the gate"
-    bad = {"fail", "warn"} if gate.get("status") == "warn" else {"fail"}
-    if status in bad:
-        return "fail", f"{check['id']} {status}ed: {check.get('title', '')}".strip()
-    return "pass", f"{check['id']} {status}"
-
-
-def evaluate(checks: Iterable[dict], policy=None, step_statuses: dict[str, str] | None = None) -> dict:
+def evaluate(checks: Iterable[dict], policy=None, step_statuses: dict[str, str] | None = None,
+             facts: Mapping | None = None, steps_not_run: Iterable[str] = ()) -> dict:
     """Apply the gates to the checks. Returns ``{verdict, gates, reasons, counts}``.
 
-    ``step_statuses`` maps step name to ``ok`` / ``error`` / ``skipped``: a step in error makes the verdict
-    ``error`` whatever the gates say.
+    ``step_statuses`` maps step name to ``ok`` / ``error``: a step in error makes the verdict ``error``.
+    ``facts`` (task, and the facts of :data:`playbook.catalogue.FACTS`) decide which missing gates do not apply.
+    ``steps_not_run`` lists the playbook's steps that this run left out: a partial run is never ``go``.
     """
     checks = list(checks)
-    gates_cfg = merged_gates(policy)
-    results = []
-    for pattern, gate in sorted(gates_cfg.items()):
-        matched = [c for c in checks if fnmatch.fnmatchcase(c["id"], pattern)]
-        block = bool(gate.get("block", True))
-        threshold = {k: gate[k] for k in ("min", "max", "status") if k in gate} or {"status": "fail"}
-        if not matched:
-            results.append({"gate": pattern, "check": None, "status": "missing", "block": block,
-                            "threshold": threshold, "reason": f"no check {pattern} in this pack",
-                            "evidence": None, "step": None, "value": None})
+    statuses = dict(step_statuses or {})
+    steps_run = set(statuses) if statuses else None
+    rows = []
+    matched_keys: set[str] = set()
+    keys = catalogue.gate_keys(policy)
+    import fnmatch
+
+    for c in checks:
+        gate = catalogue.gate_for(c["id"], policy)
+        if gate is None:
             continue
-        for c in matched:
-            st, reason = _judge(c, gate)
-            results.append({"gate": pattern, "check": c["id"], "status": st, "block": block,
-                            "threshold": threshold, "reason": reason, "value": c.get("value"),
-                            "evidence": c.get("evidence"), "step": c.get("step"),
-                            "step_dir": c.get("step_dir")})
-    errored_steps = sorted(s for s, st in (step_statuses or {}).items() if st == "error")
-    blocking_fail = [g for g in results if g["block"] and g["status"] == "fail"]
-    blocking_error = [g for g in results if g["block"] and g["status"] == "error"]
+        for k in keys:
+            if fnmatch.fnmatchcase(c["id"], k):
+                matched_keys.add(k)
+        st, reason = catalogue.judge(c, gate)
+        if st == "skip" and c.get("not_applicable"):
+            st = "n/a"
+        best = max((k for k in keys if fnmatch.fnmatchcase(c["id"], k)),
+                   key=lambda k: (k == c["id"], len(k.replace("*", ""))), default=c["id"])
+        rows.append({"gate": best, "check": c["id"], "status": st, "block": bool(gate.get("block", True)),
+                     "threshold": catalogue.gate_threshold(gate) or {"status": "fail"}, "reason": reason,
+                     "value": c.get("value"), "ci": c.get("ci"), "evidence": c.get("evidence"),
+                     "step": c.get("step"), "step_dir": c.get("step_dir")})
+    for k in sorted(set(keys) - matched_keys):
+        rows.append(_missing_row(k, keys[k], facts, steps_run))
+    errored_steps = sorted(s for s, st in statuses.items() if st == "error")
+    blocking = [g for g in rows if g["block"]]
+    failed = [g for g in blocking if g["status"] == "fail"]
+    unevidenced = [g for g in blocking if g["status"] in ("missing", "skip", "error")]
+    not_run = sorted(set(steps_not_run))
     reasons = []
     for s in errored_steps:
         reasons.append({"kind": "step_error", "step": s, "text": f"step {s} could not run to the end"})
-    for g in blocking_error + blocking_fail:
-        reasons.append({"kind": "gate_" + g["status"], "check": g["check"], "step": g.get("step"),
+    if not_run:
+        reasons.append({"kind": "partial_run", "step": None, "check": None,
+                        "text": f"partial run: {len(not_run)} step(s) did not run ({', '.join(not_run)})"})
+    for g in unevidenced:
+        reasons.append({"kind": "gate_" + g["status"], "check": g["check"] or g["gate"], "step": g.get("step"),
+                        "step_dir": g.get("step_dir"), "evidence": g.get("evidence"),
+                        "text": "no evidence for a blocking gate: " + g["reason"]})
+    for g in failed:
+        reasons.append({"kind": "gate_fail", "check": g["check"], "step": g.get("step"),
                         "step_dir": g.get("step_dir"), "evidence": g.get("evidence"), "text": g["reason"]})
-    if errored_steps or blocking_error:
+    if errored_steps:
         verdict = "error"
-    elif blocking_fail:
+    elif failed:
         verdict = "no-go"
+    elif unevidenced or not_run:
+        verdict = "incomplete"
     else:
         verdict = "go"
     counts: dict[str, int] = {}
     for c in checks:
         counts[c.get("status", "?")] = counts.get(c.get("status", "?"), 0) + 1
-    return {"verdict": verdict, "gates": results, "reasons": reasons, "counts": dict(sorted(counts.items()))}
+    return {"verdict": verdict, "gates": rows, "reasons": reasons, "counts": dict(sorted(counts.items())),
+            "steps_not_run": not_run}
 
 
-EXIT_CODES = {"go": 0, "no-go": 1, "error": 2}
+__all__ = ["EXIT_CODES", "VERDICTS", "collect", "evaluate", "merged_gates"]

@@ -884,56 +884,11 @@ def contract_violations(df: pd.DataFrame, contract: dict, kinds: Iterable[str] |
     return [v for v in found if v.get("kind") in keep]
 
 
-#: metrics where lower is better
-LOWER_IS_BETTER = {"mae", "rmse", "log_loss"}
+from playbook.metrics import LOWER_IS_BETTER, metric_value, relative_drop, roc_auc  # noqa: E402,F401 - shared vocabulary
 
 
 def default_metric(task: str) -> str:
-    """The metric the simulation tracks per task."""
-    return {"binary": "roc_auc", "multiclass": "accuracy", "regression": "mae"}.get(task, "accuracy")
+    """The metric the simulation tracks per task: the task's primary metric (:func:`playbook.metrics.primary`)."""
+    from playbook.metrics import primary
 
-
-def metric_value(metric: str, y_true, y_pred=None, y_score=None) -> float | None:
-    """A performance metric of one labeled batch; None when it is undefined (e.g. one class only)."""
-    from sklearn import metrics as skm
-
-    y_true = np.asarray(y_true)
-    try:
-        if metric == "roc_auc":
-            if y_score is None or len(np.unique(y_true)) < 2:
-                return None
-            return roc_auc(y_true, y_score)
-        if metric == "accuracy":
-            return float(skm.accuracy_score(y_true, y_pred))
-        if metric == "f1_macro":
-            return float(skm.f1_score(y_true, y_pred, average="macro"))
-        if metric == "mae":
-            return float(skm.mean_absolute_error(y_true, y_pred))
-        if metric == "rmse":
-            return float(np.sqrt(skm.mean_squared_error(y_true, y_pred)))
-        if metric == "r2":
-            return float(skm.r2_score(y_true, y_pred))
-    except ValueError:
-        return None
-    raise ValueError(f"unknown metric {metric!r}; use roc_auc, accuracy, f1_macro, mae, rmse or r2")
-
-
-def roc_auc(y_true, y_score) -> float:
-    """Binary ROC AUC (labels 0/1) as the Mann-Whitney statistic with average ranks for ties:
-    the value of ``sklearn.metrics.roc_auc_score`` without its per-call overhead."""
-    y = np.asarray(y_true).astype(bool)
-    ranks = stats.rankdata(np.asarray(y_score, dtype=float))
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    if n1 == 0 or n0 == 0:
-        raise ValueError("ROC AUC needs both classes")
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
-
-
-def relative_drop(metric: str, baseline: float | None, value: float | None) -> float | None:
-    """How much worse ``value`` is than ``baseline``, as a share of the baseline (positive = worse)."""
-    if baseline is None or value is None or baseline == 0:
-        return None
-    if metric in LOWER_IS_BETTER:
-        return (value - baseline) / abs(baseline)
-    return (baseline - value) / abs(baseline)
+    return primary(task)

@@ -16,47 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-# which direction is better, and the human name of each metric
-HIGHER_IS_BETTER = {
-    "roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False, "f1": True, "accuracy": True,
-    "precision": True, "recall": True, "balanced_accuracy": True,
-    "roc_auc_macro": True, "roc_auc_weighted": True, "pr_auc_macro": True, "f1_macro": True,
-    "f1_weighted": True, "precision_macro": True, "recall_macro": True,
-    "mae": False, "rmse": False, "r2": True, "mape": False, "median_ae": False,
-}
-TITLES = {
-    "roc_auc": "ROC AUC", "pr_auc": "PR AUC (average precision)", "log_loss": "Log loss", "brier": "Brier score",
-    "f1": "F1 at the operating threshold", "accuracy": "Accuracy at the operating threshold",
-    "precision": "Precision at the operating threshold", "recall": "Recall at the operating threshold",
-    "balanced_accuracy": "Balanced accuracy at the operating threshold",
-    "roc_auc_macro": "ROC AUC (one-vs-rest, macro)", "roc_auc_weighted": "ROC AUC (one-vs-rest, weighted)",
-    "pr_auc_macro": "PR AUC (one-vs-rest, macro)", "f1_macro": "F1 (macro)", "f1_weighted": "F1 (weighted)",
-    "precision_macro": "Precision (macro)", "recall_macro": "Recall (macro)",
-    "mae": "Mean absolute error", "rmse": "Root mean squared error", "r2": "R squared",
-    "mape": "Mean absolute percentage error", "median_ae": "Median absolute error",
-}
-WHY = {
-    "roc_auc": "How well the model ranks positives above negatives, whatever the threshold; 0.5 is chance.",
-    "pr_auc": "Precision averaged over recall levels: the honest ranking metric when positives are rare.",
-    "log_loss": "Penalises confident wrong probabilities; what downstream decisions built on the scores pay for.",
-    "brier": "Mean squared error of the probabilities: accuracy and calibration of the scores in one number.",
-    "f1": "Balance of precision and recall at the threshold the decisions are made with.",
-    "accuracy": "Share of correct decisions at the threshold the decisions are made with.",
-    "roc_auc_macro": "Ranking quality per class, averaged so that every class counts equally.",
-    "roc_auc_weighted": "Ranking quality per class, weighted by how often each class occurs.",
-    "f1_macro": "F1 per class averaged equally: a rare class the model ignores shows up here.",
-    "f1_weighted": "F1 per class weighted by frequency: the view of the average decision.",
-    "mae": "The typical size of an error, in the target's units.",
-    "rmse": "Error size with large misses weighted more: what an occasional big miss costs.",
-    "r2": "Share of the target's variance the model explains; 0 is no better than predicting the mean.",
-    "mape": "Error relative to the true value; defined only when no true value is zero.",
-}
-PRIMARY = {"binary": "roc_auc", "multiclass": "roc_auc_macro", "regression": "mae"}
-CHECKED = {
-    "binary": ["roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy"],
-    "multiclass": ["roc_auc_macro", "roc_auc_weighted", "log_loss", "brier", "f1_macro", "f1_weighted", "accuracy"],
-    "regression": ["mae", "rmse", "r2", "mape"],
-}
+from playbook.metrics import CHECKED, HIGHER_IS_BETTER, PRIMARY, TITLES, WHY  # noqa: F401 - re-exported
+
 MAPE_MIN_ABS = 1e-9  # MAPE is reported only when every |y| exceeds this
 
 

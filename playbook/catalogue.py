@@ -1,0 +1,807 @@
+"""The check catalogue: every check id the playbook can record, declared once.
+
+A readiness verdict is only worth the evidence under it, so every check has one declaration here:
+
+* its id, or an id family with placeholders (``drift.detects.<shift>``, ``data.validity.constant.<dataset>``);
+* its default title, the step that records it and what its value measures;
+* its default gate (``{block, min, max, status, on}``, or none: a finding for people to weigh);
+* the ML Test Score tests it evidences, fully or partially, with one sentence why;
+* when it applies (tasks, and the facts it needs such as a timestamp or a callable model).
+
+One constructor (:func:`check`, :func:`skip`) makes every check dict; one function (:func:`gate_for`) returns the
+gate in force for an id (catalogue default, then the policy's globs, then its exact id); one function
+(:func:`judge`) decides a check's status under that gate. The results API applies it when a step records a check
+(:meth:`playbook.results.Step.check`), and the scorecard applies the same function to compute the verdict, so a
+check's status in its step is the status the verdict uses. ``docs/checks.md`` is generated from this module
+(``python -m playbook.catalogue > docs/checks.md``); a test fails when it is stale.
+
+Gates on uncertainty: a ``min`` / ``max`` gate on a check that carries a confidence interval (``ci``) is judged on
+the bound of the interval that the gate protects (a ``min`` on the lower bound, a ``max`` on the upper bound):
+``on: ci`` (the default), ``on: estimate`` (the point estimate), or ``on: interval`` (fail only when the whole
+interval is past the bound, pass only when it is all within it, warn when it straddles the bound).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+STATUSES = ("pass", "warn", "fail", "error", "skip")
+TASKS = ("binary", "multiclass", "regression")
+GATE_KEYS = ("min", "max", "block", "status", "on")
+GATE_ON = ("ci", "estimate", "interval")
+
+#: the facts a check may need to apply (see :func:`applicable`)
+FACTS = {
+    "timestamp": "a timestamp column is configured (data.timestamp)",
+    "id": "identifier columns are configured (data.id)",
+    "sensitive": "sensitive columns are configured (data.sensitive)",
+    "callable": "the model can score new rows (a model file or the baseline, not predictions in the data)",
+    "probabilities": "the model gives class probabilities",
+    "refittable": "the model can be trained again here (the baseline, or a scikit-learn model file that can be cloned)",
+    "previous": "a previous pack is given (`playbook run --previous PACK`)",
+}
+
+# -- declarations ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidences:
+    """A link from a check to an ML Test Score test (Breck et al. 2017).
+
+    ``strength`` is ``full`` (the check measures what the rubric item asks) or ``partial`` (it measures something
+    weaker; shown, never counted). A test counts as automated when every ``group`` of its full links has a check
+    that passed or warned. ``members`` restricts a family's link to some of its members (e.g. three shifts).
+    """
+
+    test: str
+    strength: str
+    why: str
+    group: str = "main"
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    title: str
+    step: str
+    measures: str
+    gate: Mapping[str, Any] | None = None
+    member_gates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    mts: tuple[Evidences, ...] = ()
+    tasks: tuple[str, ...] = TASKS
+    needs: tuple[str, ...] = ()
+    when: str = ""
+    meta: bool = False          # about the verdict itself (never a gate, never a finding)
+    deterministic: bool = True  # False: the value depends on wall-clock measurements
+
+    @property
+    def is_family(self) -> bool:
+        return "<" in self.id
+
+    @property
+    def pattern(self) -> str:
+        """The id as a glob (placeholders become ``*``)."""
+        return re.sub(r"<[a-z_]+>", "*", self.id)
+
+    @property
+    def conditional(self) -> str:
+        """When this check is recorded ("" = whenever its step runs)."""
+        parts = []
+        if tuple(self.tasks) != TASKS:
+            parts.append("task " + " or ".join(self.tasks))
+        parts += [FACTS[n] for n in self.needs]
+        if self.when:
+            parts.append(self.when)
+        return "; ".join(parts)
+
+
+def _mts(test, strength, why, group="main", members=()):
+    return Evidences(test, strength, why, group, tuple(members))
+
+
+def _c(id, title, step, measures, gate=None, *, mts=(), tasks=TASKS, needs=(), when="", member_gates=None,
+       meta=False, deterministic=True) -> CheckSpec:
+    return CheckSpec(id, title, step, measures, None if gate is None else dict(gate), dict(member_gates or {}),
+                     tuple(mts), tuple(tasks), tuple(needs), when, meta, deterministic)
+
+
+BLOCK = {"block": True}
+REPORT = {"block": False}
+CLASSIFICATION = ("binary", "multiclass")
+DS = "<dataset>"  # reference | current
+
+_AUDIT = "data_audit"
+_DRIFT = "drift_simulation"
+_EVAL = "model_evaluation"
+_MON = "monitoring_setup"
+_GOV = "governance"
+_REV = "readiness_review"
+
+CATALOGUE: tuple[CheckSpec, ...] = (
+    # ---- 01 data audit -------------------------------------------------------------------------------------------
+    _c("data.schema.types", "Inferred column types agree between datasets", _AUDIT,
+       "Number of columns per inferred kind; warns when a column's kind differs between reference and current.",
+       mts=[_mts("data_1", "partial", "Column kinds are one part of a schema; the contract holds the rest.")]),
+    _c(f"data.schema.mixed_types.{DS}", "Mixed value types in one column", _AUDIT,
+       "Number of text columns mixing kinds of values (numbers and words, objects of several types)."),
+    _c(f"data.schema.numeric_as_text.{DS}", "Numbers stored as text", _AUDIT,
+       "Number of text columns whose values are (almost) all numbers."),
+    _c(f"data.completeness.missing_share.{DS}", "Missing cells overall", _AUDIT,
+       "Share of missing cells (nulls and disguised placeholders) over every column but the target."),
+    _c(f"data.completeness.column_missing.{DS}", "Worst column missing share", _AUDIT,
+       "The emptiest column's share of missing values."),
+    _c(f"data.completeness.disguised_missing.{DS}", "Disguised missing values", _AUDIT,
+       "Share of cells holding a missing marker such as '?', 'NA' or -999."),
+    _c(f"data.uniqueness.duplicate_rows.{DS}", "Exact duplicate rows", _AUDIT,
+       "Share of rows that repeat an earlier row exactly."),
+    _c(f"data.uniqueness.duplicate_ids.{DS}", "Duplicate ids", _AUDIT,
+       "Share of rows whose configured id repeats.", needs=("id",)),
+    _c(f"data.uniqueness.conflicting_labels.{DS}", "Identical features with conflicting labels", _AUDIT,
+       "Share of labelled rows whose features equal another row's while the label differs.", tasks=CLASSIFICATION),
+    _c(f"data.validity.constant.{DS}", "Constant features", _AUDIT,
+       "Number of features with at most one distinct value."),
+    _c(f"data.validity.near_constant.{DS}", "Near-constant features", _AUDIT,
+       "Number of features whose most frequent value covers at least the near-constant share of rows."),
+    _c(f"data.validity.high_cardinality.{DS}", "High-cardinality categoricals", _AUDIT,
+       "Number of categorical features with more distinct values than the limit."),
+    _c(f"data.validity.outliers.{DS}", "Out-of-range numeric values", _AUDIT,
+       "Number of numeric features with too many values beyond robust quantile fences of the reference."),
+    _c(f"data.validity.infinite.{DS}", "Infinite values", _AUDIT,
+       "Number of cells holding +/- infinity.", REPORT,
+       mts=[_mts("monitor_5", "partial", "Infinite inputs are caught, but numerical stability concerns the model's "
+                 "outputs too.")]),
+    _c(f"data.validity.unparseable_timestamps.{DS}", "Unparseable timestamps", _AUDIT,
+       "Worst share of values of a date column that do not parse as dates.",
+       when="a timestamp column is configured or a column holds dates"),
+    _c(f"data.validity.future_timestamps.{DS}", "Timestamps in the future", _AUDIT,
+       "Worst share of dates after the run date (or today).",
+       when="a timestamp column is configured or a column holds dates"),
+    _c("data.target.missing", "Missing target values", _AUDIT,
+       "The larger share of rows without a label in the reference or the current data.", BLOCK),
+    _c(f"data.target.balance.{DS}", "Class balance", _AUDIT,
+       "Share of the rarest class among labelled rows.", tasks=CLASSIFICATION),
+    _c(f"data.target.distribution.{DS}", "Target distribution", _AUDIT,
+       "Skewness of the target.", tasks=("regression",)),
+    _c("data.target.unseen_labels", "Current labels all seen in the reference", _AUDIT,
+       "Number of labels of the current data absent from the reference.", REPORT, tasks=CLASSIFICATION),
+    _c("data.leakage.single_feature", "No feature alone predicts the target", _AUDIT,
+       "Best out-of-fold score of a one-feature model (ROC AUC, or R squared for regression).", BLOCK,
+       mts=[_mts("data_4", "full", "Leaked target information is one of the meta-level rules features must "
+                 "respect; every feature is tested against it.", group="leakage")]),
+    _c("data.leakage.id_correlation", "Id-like columns and row order unrelated to the target", _AUDIT,
+       "Largest absolute rank correlation of an id-like column, or of the row order, with the target."),
+    _c("data.contamination", "Current rows also in the reference", _AUDIT,
+       "Share of current rows identical to a reference row (label included).", REPORT),
+    _c("data.contamination.ids", "Current ids also in the reference", _AUDIT,
+       "Share of current rows whose id occurs in the reference.", needs=("id",)),
+    _c("data.freshness.coverage", "Current data follows the reference in time", _AUDIT,
+       "Days the current data starts before the reference ends.", needs=("timestamp",)),
+    _c(f"data.freshness.gaps.{DS}", "Gaps in time", _AUDIT,
+       "Largest gap between consecutive timestamps, as a multiple of the median gap.", needs=("timestamp",)),
+    _c("data.freshness.staleness", "Reference data is recent", _AUDIT,
+       "Age in days of the newest reference row at the as-of date.", needs=("timestamp",)),
+    _c("data.contract.written", "Data contract written", _AUDIT,
+       "Number of columns the data contract (names, kinds, ranges, categories, nullability) describes.", BLOCK,
+       mts=[_mts("data_1", "full", "The contract is the written schema of every feature's expectations.",
+                 group="schema")]),
+    _c("data.contract.current_valid", "Current data honours the data contract", _AUDIT,
+       "Number of contract violations of the current data (missing columns or type changes fail).", BLOCK,
+       mts=[_mts("data_1", "full", "The data is checked against the schema, not only described by it.",
+                 group="validated"),
+            _mts("monitor_2", "full", "The schema's invariants are checked on the most recent, serving-like data.",
+                 group="holds")]),
+    _c("data.summary_report", "Evidently data summary report", _AUDIT,
+       "Number of columns in Evidently's DataSummaryPreset report of current vs reference."),
+    # ---- 02 drift simulation -------------------------------------------------------------------------------------
+    _c("drift.false_alarm_rate", "False-alarm rate of the monitors on unshifted batches", _DRIFT,
+       "Share of clean batches on which the rehearsed monitors raise an alarm.", {"max": 0.1, "block": True}),
+    _c("drift.silent_failures", "Faults that degrade the model with no alarm", _DRIFT,
+       "Number of (fault, severity) cells where the model degrades in most trials while no monitor fires.", REPORT,
+       needs=("callable",), mts=[_mts("model_4", "partial", "Quality under simulated faults, not decay with the "
+                                     "model's age.")]),
+    _c("drift.noisy_alarms", "Share of alarmed faults that did not hurt the model", _DRIFT,
+       "Share of alarmed (fault, severity) cells in which the model did not degrade.", needs=("callable",)),
+    _c("drift.detects.<shift>", "Monitors detect a simulated fault", _DRIFT,
+       "Share of trials in which the monitors raise an alarm at the detection severity.",
+       member_gates={"dropped_column": BLOCK, "renamed_column": BLOCK, "type_change": BLOCK,
+                     "unit_change_up": BLOCK},
+       mts=[_mts("monitor_1", "partial", "Rehearses upstream schema changes against the simulation's monitors; the "
+                 "deployed monitor's own test is monitoring.detects_within_days.",
+                 members=("dropped_column", "renamed_column", "type_change"))]),
+    _c("drift.time_to_detection.<timeline>", "Median batches from onset to alarm", _DRIFT,
+       "Median number of batches between a fault's onset and the first alarm on a sudden, gradual or recurring "
+       "timeline.", mts=[_mts("model_4", "partial", "Detection delay under drift, not the quality decay with model "
+                              "age.")]),
+    _c("drift.min_batch_size", "Rows per batch needed to detect every detectable fault", _DRIFT,
+       "Smallest batch size at which every detectable fault reaches the power target."),
+    # ---- 03 model evaluation -------------------------------------------------------------------------------------
+    _c("model.evaluation_set", "The rows the model is evaluated on", _EVAL,
+       "Where the evaluation rows come from: current (held out) or a held-out split of the reference."),
+    _c("model.loaded_safely", "Model loaded without running untrusted code", _EVAL,
+       "How the model was loaded (skops with its type check, baseline, predictions, or pickle).",
+       {"status": "warn", "block": False}),
+    _c("model.roc_auc", "ROC AUC", _EVAL, "ROC AUC of the positive class, with its 95% bootstrap CI.",
+       {"min": 0.7, "block": True}, tasks=("binary",), needs=("probabilities",),
+       mts=[_mts("model_6", "partial", "The overall metric; slices are model.slices.worst_gap.")]),
+    _c("model.pr_auc", "PR AUC (average precision)", _EVAL, "Average precision, with its 95% CI.",
+       tasks=("binary",), needs=("probabilities",)),
+    _c("model.log_loss", "Log loss", _EVAL, "Log loss of the probabilities, with its 95% CI.",
+       tasks=CLASSIFICATION, needs=("probabilities",)),
+    _c("model.brier", "Brier score", _EVAL, "Mean squared error of the probabilities, with its 95% CI.",
+       tasks=CLASSIFICATION, needs=("probabilities",)),
+    _c("model.f1", "F1 at the operating threshold", _EVAL, "F1 of the positive class, with its 95% CI.",
+       tasks=("binary",)),
+    _c("model.accuracy", "Accuracy at the operating threshold", _EVAL, "Share of correct decisions, with its 95% CI.",
+       tasks=CLASSIFICATION),
+    _c("model.roc_auc_macro", "ROC AUC (one-vs-rest, macro)", _EVAL,
+       "Macro one-vs-rest ROC AUC, with its 95% CI.", {"min": 0.7, "block": True}, tasks=("multiclass",),
+       needs=("probabilities",)),
+    _c("model.roc_auc_weighted", "ROC AUC (one-vs-rest, weighted)", _EVAL,
+       "Weighted one-vs-rest ROC AUC, with its 95% CI.", tasks=("multiclass",), needs=("probabilities",)),
+    _c("model.f1_macro", "F1 (macro)", _EVAL, "Macro F1, with its 95% CI.", tasks=("multiclass",)),
+    _c("model.f1_weighted", "F1 (weighted)", _EVAL, "Weighted F1, with its 95% CI.", tasks=("multiclass",)),
+    _c("model.mae", "Mean absolute error", _EVAL, "Mean absolute error in the target's units, with its 95% CI.",
+       tasks=("regression",)),
+    _c("model.rmse", "Root mean squared error", _EVAL, "RMSE in the target's units, with its 95% CI.",
+       tasks=("regression",)),
+    _c("model.r2", "R squared", _EVAL, "Share of the target's variance explained, with its 95% CI.",
+       {"min": 0.0, "block": True}, tasks=("regression",)),
+    _c("model.mape", "Mean absolute percentage error", _EVAL, "MAPE, with its 95% CI (skipped when a true value is 0).",
+       tasks=("regression",)),
+    _c("model.beats_baseline", "Beats a model without features beyond the 95% CI", _EVAL,
+       "Improvement over a model without features on a proper score (Brier, accuracy or MAE), with its paired "
+       "bootstrap CI.", BLOCK,
+       mts=[_mts("model_5", "full", "The model is compared with the simplest baseline (no features) and must beat "
+                 "it beyond the interval.")]),
+    _c("model.calibration_ece", "Expected calibration error", _EVAL,
+       "Expected calibration error of the probabilities (reliability curve).", REPORT, tasks=CLASSIFICATION,
+       needs=("probabilities",)),
+    _c("model.slices.worst_gap", "Worst slice", _EVAL,
+       "How much worse the primary metric is on the worst large-enough slice than overall.",
+       mts=[_mts("model_6", "full", "Quality is computed per value of every categorical and binned numeric feature, "
+                 "with the slice sizes.")]),
+    _c("model.fairness.configured", "Fairness across sensitive groups", _EVAL,
+       "Recorded as skipped when no sensitive column is configured.", when="no sensitive column is configured"),
+    _c("model.fairness.<column>.<measure>", "Fairness across a sensitive column", _EVAL,
+       "A fairness measure (demographic parity or equalized odds difference, accuracy difference, MAE ratio) "
+       "across the groups of one sensitive column.", REPORT, needs=("sensitive",),
+       mts=[_mts("model_7", "full", "Outcomes and error rates are compared across the groups of every sensitive "
+                 "column.")]),
+    _c("model.business.value_per_day", "Value per day at the best threshold", _EVAL,
+       "Value of the model's decisions per day against the best trivial policy.", tasks=("binary",),
+       needs=("probabilities",),
+       mts=[_mts("model_2", "partial", "Offline metrics translated into business value, not correlated with an "
+                 "online metric.")]),
+    _c("model.robustness", "Metric under simulated shifts", _EVAL,
+       "Recorded as skipped when the model cannot score shifted rows.", when="the model cannot score new rows"),
+    _c("model.robustness.<shift>", "Metric under a simulated shift", _EVAL,
+       "Primary metric on the evaluation rows after the shift.", needs=("callable",),
+       mts=[_mts("model_4", "partial", "Quality under simulated shifts, not decay with the model's age.")]),
+    _c("model.importance.near_zero", "Features that add nothing", _EVAL,
+       "Number of features whose permutation importance (with its spread) is near zero.", needs=("callable",),
+       mts=[_mts("data_2", "full", "Every feature's contribution is measured (permutation importance with its "
+                 "spread) and features that add nothing are flagged.")]),
+    _c("model.importance.dominant_feature", "One feature dominates", _EVAL,
+       "Largest share of the total permutation importance held by one feature.", needs=("callable",)),
+    _c("model.reproducible", "Reproducible predictions", _EVAL,
+       "Whether scoring the same rows again, and from the saved artifact, gives identical predictions.", BLOCK,
+       needs=("callable",),
+       mts=[_mts("infra_1", "partial", "Scoring twice is inference determinism, not training reproducibility.")]),
+    _c("model.serving.input_validation", "Malformed-row probes", _EVAL,
+       "Number of malformed inputs (missing column, wrong type, NaN, unseen category, extra column) the model "
+       "handles badly.", BLOCK, needs=("callable",),
+       mts=[_mts("data_7", "partial", "Probes the model's own preprocessing, not the code that computes the features "
+                 "upstream."),
+            _mts("infra_2", "partial", "Malformed rows at prediction time are one edge case of a model spec's tests."),
+            _mts("monitor_5", "partial", "NaN inputs are probed; numerical stability of the outputs is wider.")]),
+    _c("model.serving.size", "Serialized model size", _EVAL, "Size of the serialized model in MB.",
+       needs=("callable",)),
+    # ---- 04 monitoring setup -------------------------------------------------------------------------------------
+    _c("monitoring.false_alarm_budget_met", "Calibrated monitor keeps the false-alarm budget", _MON,
+       "Share of fresh no-drift batches on which the calibrated whole monitor alarms.", BLOCK),
+    _c("monitoring.contract_covers_all_features", "Contract and monitors cover every model feature", _MON,
+       "Share of model features that are in the contract and have a calibrated monitor.", BLOCK,
+       mts=[_mts("monitor_2", "full", "The deployed monitor checks every serving batch against the contract's "
+                 "invariants and alerts.", group="monitor")]),
+    _c("monitoring.config_roundtrip", "monitoring.yaml is deployable as written", _MON,
+       "Number of differences between the written monitoring.yaml and the in-memory monitors.", BLOCK),
+    _c("monitoring.detects_within_days.<shift>", "Monitor catches a fault within days", _MON,
+       "Probability that the deployed monitor alerts on the fault within the target number of daily batches.",
+       REPORT,
+       mts=[_mts("monitor_1", "full", "Upstream changes that drop, rename or retype a column make the deployed "
+                 "monitor alert the owners within days.",
+                 members=("dropped_column", "renamed_column", "type_change"))]),
+    _c("monitoring.current_batches_alert_rate", "Monitor is quiet on batches of the recent data", _MON,
+       "Share of batches of the recent data on which the monitor alerts.",
+       mts=[_mts("monitor_3", "partial", "Compares recent data with the training data, not the features the serving "
+                 "path computes with those the training pipeline computes.")]),
+    _c("monitoring.timeline_detection", "Simulated production days: the fault is flagged in time", _MON,
+       "Days from the simulated fault's onset to the first alert."),
+    _c("monitoring.performance_estimation_error", "Label-free performance estimate tracks the realized one", _MON,
+       "Mean absolute error of the label-free ROC AUC estimate against the realized one.", tasks=("binary",),
+       needs=("probabilities",),
+       mts=[_mts("monitor_7", "full", "Until labels arrive, live prediction quality is estimated and compared with "
+                 "the realized quality.")]),
+    _c("monitoring.dashboard_written", "Evidently workspace with the monitoring dashboard", _MON,
+       "Number of daily snapshots in the Evidently workspace."),
+    # ---- 05 governance -------------------------------------------------------------------------------------------
+    _c("governance.pii.scan", "Personal data found by value", _GOV,
+       "Number of columns flagged as personal data by their values.",
+       mts=[_mts("data_5", "full", "Every column is scanned for personal data by value.", group="scan")]),
+    _c("governance.pii.features", "No personal data used as a model feature", _GOV,
+       "Number of flagged columns used as model features.",
+       mts=[_mts("data_4", "full", "Personal data is a meta-level rule every feature is checked against.",
+                 group="pii")]),
+    _c("governance.pii.redacted", "No raw personal data in the evidence pack", _GOV,
+       "Number of files of the pack holding raw values of flagged columns.", BLOCK,
+       mts=[_mts("data_5", "full", "Flagged values are masked and every file is searched for raw values.",
+                 group="redacted")]),
+    _c("governance.model_card", "Model card written", _GOV,
+       "Sections of the model card filled from the evidence.",
+       mts=[_mts("model_1", "partial", "A card generated from the evidence is input to a review, not the review.")]),
+    _c("governance.datasheet", "Datasheet written", _GOV, "Sections of the datasheet filled from the evidence."),
+    # ---- 06 readiness review -------------------------------------------------------------------------------------
+    _c("review.pipeline_integration", "Every step of the playbook ran end to end", _REV,
+       "Steps that ran, were missing or errored.",
+       mts=[_mts("infra_3", "partial", "The playbook's own steps ran end to end; the production pipeline is not "
+                 "exercised.")]),
+    _c("review.gates", "Release gates judged on complete evidence", _REV,
+       "The verdict and the number of gates judged, failed and missing.", meta=True),
+    _c("review.quality_gate", "Model quality validated by a blocking gate before release", _REV,
+       "The blocking gates on model quality that were judged before the verdict.",
+       mts=[_mts("infra_4", "full", "A blocking gate on model quality decides the verdict, and the exit code stops "
+                 "the release pipeline.")]),
+    _c("review.pii.redacted", "No raw personal data in the evidence pack (final search)", _REV,
+       "Number of files of the pack holding raw values of flagged columns.", BLOCK,
+       mts=[_mts("data_5", "full", "The final search covers every file of the finished pack.", group="redacted")]),
+    _c("review.computing_performance", "Serving latency and throughput measured", _REV,
+       "Which latency and throughput measurements the evaluation recorded.", needs=("callable",),
+       mts=[_mts("monitor_6", "partial", "Measured on every run, but not compared with a previous run.")]),
+    _c("review.ml_test_score", "ML Test Score", _REV, "The final ML Test Score (the lowest section).", meta=True),
+    _c("review.attestations", "Manual tests attested with an owner and a link", _REV,
+       "The ML Test Score tests attested by people.", meta=True),
+    _c("review.compliance_map", "Compliance evidence map written", _REV,
+       "Coverage of the EU AI Act / NIST AI RMF evidence map.", meta=True),
+    # ---- the runner ----------------------------------------------------------------------------------------------
+    _c("<step>.executed", "Step ran to the end", "runner",
+       "The error of a step that could not run (recorded by the runner, status error).",
+       when="a step could not run to the end"),
+)
+
+# -- look-up --------------------------------------------------------------------------------------------------------
+_PLACEHOLDER = re.compile(r"<([a-z_]+)>")
+_VALUE = {"dataset": "(?:reference|current)"}
+
+
+def _regex(spec_id: str) -> re.Pattern:
+    parts, pos = [], 0
+    for m in _PLACEHOLDER.finditer(spec_id):
+        parts.append(re.escape(spec_id[pos:m.start()]))
+        parts.append(f"(?P<{m.group(1)}>{_VALUE.get(m.group(1), '[A-Za-z0-9_]+')})")
+        pos = m.end()
+    parts.append(re.escape(spec_id[pos:]))
+    return re.compile("".join(parts))
+
+
+_EXACT: dict[str, CheckSpec] = {}
+_FAMILIES: list[tuple[re.Pattern, CheckSpec]] = []
+
+
+def _index(specs: Iterable[CheckSpec]) -> None:
+    for s in specs:
+        if s.id in _EXACT or any(f.id == s.id for _, f in _FAMILIES):
+            raise ValueError(f"check id {s.id!r} is declared twice")
+        if s.is_family:
+            _FAMILIES.append((_regex(s.id), s))
+        else:
+            _EXACT[s.id] = s
+
+
+_index(CATALOGUE)
+_EXTRA: list[CheckSpec] = []
+
+
+def register(spec: CheckSpec) -> CheckSpec:
+    """Declare a check of an extension template (ids under ``custom.*`` need no declaration)."""
+    _index([spec])
+    _EXTRA.append(spec)
+    return spec
+
+
+def all_specs() -> list[CheckSpec]:
+    return list(CATALOGUE) + list(_EXTRA)
+
+
+def spec(check_id: str) -> CheckSpec | None:
+    """The declaration of an id (an exact entry first, then the families)."""
+    s = _EXACT.get(check_id)
+    if s is not None:
+        return s
+    for rx, fam in _FAMILIES:
+        if rx.fullmatch(check_id):
+            return fam
+    return None
+
+
+def member(check_id: str) -> dict[str, str]:
+    """The placeholder values of an id in a family (``drift.detects.mean_shift`` -> ``{"shift": "mean_shift"}``)."""
+    for rx, _ in _FAMILIES:
+        m = rx.fullmatch(check_id)
+        if m:
+            return m.groupdict()
+    return {}
+
+
+def is_declared(check_id: str) -> bool:
+    return check_id.startswith("custom.") or spec(check_id) is not None
+
+
+def specs_matching(pattern: str) -> list[CheckSpec]:
+    """Declarations a gate key (exact id or glob) can apply to."""
+    out = []
+    for s in all_specs():
+        rep = _PLACEHOLDER.sub("x", s.id)
+        if fnmatch.fnmatchcase(rep, pattern) or fnmatch.fnmatchcase(s.pattern, pattern) or \
+                (s.is_family and _regex(s.id).fullmatch(pattern)) or s.id == pattern:
+            out.append(s)
+    return out
+
+
+def _suggest(check_id: str) -> str:
+    import difflib
+
+    names = sorted({s.id for s in all_specs()})
+    close = difflib.get_close_matches(check_id, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class CatalogueError(ValueError):
+    """A check id that the catalogue does not declare."""
+
+
+def require(check_id: str) -> CheckSpec | None:
+    if not check_id or " " in check_id:
+        raise CatalogueError(f"check id {check_id!r} must be a dotted identifier without spaces")
+    s = spec(check_id)
+    if s is None and not check_id.startswith("custom."):
+        raise CatalogueError(f"check id {check_id!r} is not declared in playbook/catalogue.py{_suggest(check_id)}; "
+                             "declare it there (or use an id under custom.* in an extension template)")
+    return s
+
+
+# -- the constructor ------------------------------------------------------------------------------------------------
+def check(id: str, status: str, value: Any = None, *, title: str | None = None, threshold: Any = None,
+          evidence: Any = None, why: str = "", ci: Any = None, details: Any = None, inconclusive: str | None = None,
+          not_applicable: bool = False) -> dict:
+    """Make a check dict: ``{id, title, status, value, threshold, evidence, why}`` plus, when given, ``ci``
+    (``[low, high]`` of a 95% interval around ``value``), ``inconclusive`` (why the data cannot decide: the check
+    stays ``warn`` whatever its gate), ``not_applicable`` (a skip because the check has no meaning here, not because
+    evidence is missing) and ``details`` (rows for an artifact; the results API does not store them).
+
+    ``title`` defaults to the catalogue's title. Raises :class:`CatalogueError` for an undeclared id.
+    """
+    s = require(id)
+    if status not in STATUSES:
+        raise ValueError(f"check {id!r}: status {status!r} is not one of {', '.join(STATUSES)}")
+    out = {"id": id, "title": title or (s.title if s else id), "status": status, "value": value,
+           "threshold": threshold, "evidence": evidence, "why": why}
+    if ci is not None:
+        lo, hi = ci
+        out["ci"] = [lo, hi]
+    if inconclusive:
+        out["inconclusive"] = str(inconclusive)
+    if not_applicable:
+        out["not_applicable"] = True
+    if details is not None:
+        out["details"] = details
+    return out
+
+
+def skip(id: str, why: str, *, title: str | None = None, threshold: Any = None, evidence: Any = None,
+         not_applicable: bool = False) -> dict:
+    """A skipped check: ``not_applicable`` when it has no meaning for this data or model (a blocking gate then does
+    not count it as missing evidence), otherwise evidence that could not be produced."""
+    return check(id, "skip", None, title=title, threshold=threshold, evidence=evidence, why=why,
+                 not_applicable=not_applicable)
+
+
+# -- gates ----------------------------------------------------------------------------------------------------------
+def default_gate(check_id: str) -> dict | None:
+    """The catalogue's default gate for an id (a family member's own gate first)."""
+    s = spec(check_id)
+    if s is None:
+        return None
+    if s.member_gates:
+        vals = list(member(check_id).values())
+        for v in vals:
+            if v in s.member_gates:
+                return dict(s.member_gates[v])
+    return None if s.gate is None or s.meta else dict(s.gate)
+
+
+def default_gates() -> dict[str, dict]:
+    """Every default gate keyed by the id or glob it covers (what ``policy.use_default_gates`` switches on)."""
+    out: dict[str, dict] = {}
+    for s in all_specs():
+        if s.meta:
+            continue
+        if s.gate is not None:
+            out[s.pattern] = dict(s.gate)
+        for v, g in s.member_gates.items():
+            out[_PLACEHOLDER.sub(v, s.id, count=1)] = dict(g)
+    return out
+
+
+def _specificity(pattern: str, check_id: str) -> tuple:
+    return (pattern == check_id, len(pattern.replace("*", "").replace("?", "")), pattern)
+
+
+def _policy_gates(policy) -> dict[str, dict]:
+    if policy is None:
+        return {}
+    if isinstance(policy, Mapping):
+        return dict(policy.get("gates") or {})
+    return dict(getattr(policy, "gates", None) or {})
+
+
+def _use_defaults(policy) -> bool:
+    if policy is None:
+        return True
+    if isinstance(policy, Mapping):
+        return bool(policy.get("use_default_gates", True))
+    return bool(getattr(policy, "use_default_gates", True))
+
+
+def gate_for(check_id: str, policy=None) -> dict | None:
+    """The gate in force for a check id: the catalogue default (unless ``policy.use_default_gates`` is false),
+    overlaid by the policy's matching globs (least specific first) and its exact id. None: no gate."""
+    s = spec(check_id)
+    if s is not None and s.meta:
+        return None
+    gate: dict = {}
+    found = False
+    if _use_defaults(policy):
+        d = default_gate(check_id)
+        if d is not None:
+            gate.update(d)
+            found = True
+    pol = _policy_gates(policy)
+    for pattern in sorted((p for p in pol if fnmatch.fnmatchcase(check_id, p)), key=lambda p: _specificity(p, check_id)):
+        gate.update(pol[pattern])
+        found = True
+    return gate if found else None
+
+
+def gate_keys(policy=None) -> dict[str, dict]:
+    """Every gate key in force (defaults and the policy's own), for the gates that match no check."""
+    keys = default_gates() if _use_defaults(policy) else {}
+    for k, v in _policy_gates(policy).items():
+        keys[k] = {**keys.get(k, {}), **v}
+    return keys
+
+
+def limit(check_id: str, key: str, default: float | None, policy=None) -> float | None:
+    """The bound ``key`` (``min`` / ``max``) the gate in force sets for an id, else ``default`` (the step's
+    parameter): the policy decides the limit, the step parameter is the fallback."""
+    g = gate_for(check_id, policy) or {}
+    v = g.get(key)
+    return default if v is None else float(v)
+
+
+def validate_gate(key: str, gate: Mapping[str, Any]) -> str | None:
+    """A problem with a gate (for the config's message), or None."""
+    for k in gate:
+        if k not in GATE_KEYS:
+            return f"unknown key {k!r}; a gate takes {', '.join(GATE_KEYS)}"
+    for b in ("min", "max"):
+        if b in gate:
+            v = gate[b]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+                return f"{b} must be a finite number, got {v!r}"
+    if "min" in gate and "max" in gate and float(gate["min"]) > float(gate["max"]):
+        return f"min {gate['min']!r} is above max {gate['max']!r}"
+    if "block" in gate and not isinstance(gate["block"], bool):
+        return f"block must be true or false, got {gate['block']!r}"
+    if "status" in gate and gate["status"] not in ("fail", "warn"):
+        return f"status must be fail or warn, got {gate['status']!r}"
+    if "on" in gate and gate["on"] not in GATE_ON:
+        return f"on must be one of {', '.join(GATE_ON)}, got {gate['on']!r}"
+    if not specs_matching(str(key)) and not str(key).startswith("custom."):
+        return f"no check has this id{_suggest(str(key))}; see docs/checks.md for the ids"
+    return None
+
+
+# -- judging --------------------------------------------------------------------------------------------------------
+def number(value: Any) -> float | None:
+    """A check value as a number (booleans count 0 / 1; a dict's ``value`` / ``estimate`` entry)."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, dict):
+        for k in ("value", "estimate", "point"):
+            if k in value and isinstance(value[k], (int, float)) and not isinstance(value[k], bool):
+                return number(value[k])
+    return None
+
+
+def _interval(check: Mapping[str, Any]) -> tuple[float, float] | None:
+    ci = check.get("ci")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        lo, hi = number(ci[0]), number(ci[1])
+        if lo is not None and hi is not None:
+            return (min(lo, hi), max(lo, hi))
+    return None
+
+
+def _g(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def judge(check: Mapping[str, Any], gate: Mapping[str, Any] | None) -> tuple[str, str]:
+    """``(status, reason)`` of a check under a gate.
+
+    * ``error`` / ``skip`` stay as they are (evidence that could not be produced);
+    * a gate with ``min`` / ``max`` decides by the bound (on the CI by default, see the module docstring): past the
+      bound is ``fail``, undecided (``on: interval``) or ``inconclusive`` is ``warn``, within keeps the step's own
+      pass or warn (a warn is never turned into a pass);
+    * a gate without bounds fails a check whose status is ``fail`` (with ``status: warn``, ``warn`` too).
+    """
+    cid = check.get("id", "?")
+    st = check.get("status")
+    if st == "error":
+        return "error", f"{cid} could not be computed"
+    if st == "skip":
+        na = " (not applicable)" if check.get("not_applicable") else ""
+        return "skip", f"{cid} was skipped{na}: {check.get('why', '')}".strip()
+    if gate is None:
+        return st, f"{cid} {st}"
+    lo_b, hi_b = gate.get("min"), gate.get("max")
+    if lo_b is not None or hi_b is not None:
+        if check.get("inconclusive"):
+            return "warn", f"{cid} is inconclusive: {check['inconclusive']}"
+        est = number(check.get("value"))
+        if est is None:
+            return "fail", f"{cid} has no numeric value to compare with the gate"
+        on = gate.get("on", "ci")
+        iv = _interval(check) if on != "estimate" else None
+        lo, hi = iv if iv else (est, est)
+        shown = f"{_g(est)}" + (f" (95% CI {_g(lo)} to {_g(hi)})" if iv else "")
+        if lo_b is not None:
+            lo_b = float(lo_b)
+            judged = hi if on == "interval" else lo
+            if judged < lo_b:
+                what = "the whole CI is" if (iv and on == "interval") else ("its lower CI bound is" if iv else "it is")
+                return "fail", f"{cid} = {shown}: {what} below the minimum {_g(lo_b)}"
+            if on == "interval" and iv and lo < lo_b:
+                return "warn", f"{cid} = {shown}: the CI straddles the minimum {_g(lo_b)}; more data would decide"
+        if hi_b is not None:
+            hi_b = float(hi_b)
+            judged = lo if on == "interval" else hi
+            if judged > hi_b:
+                what = "the whole CI is" if (iv and on == "interval") else ("its upper CI bound is" if iv else "it is")
+                return "fail", f"{cid} = {shown}: {what} above the maximum {_g(hi_b)}"
+            if on == "interval" and iv and hi > hi_b:
+                return "warn", f"{cid} = {shown}: the CI straddles the maximum {_g(hi_b)}; more data would decide"
+        own = "warn" if st == "warn" else "pass"
+        return own, f"{cid} = {shown} is within the gate" + (" (the step warns: see why)" if own == "warn" else "")
+    bad = {"fail", "warn"} if gate.get("status") == "warn" else {"fail"}
+    if st in bad:
+        extra = " (warnings fail this gate)" if st == "warn" else ""
+        return "fail", f"{cid} {'failed' if st == 'fail' else 'warned'}{extra}: {check.get('title', '')}".strip()
+    return st, f"{cid} {st}"
+
+
+def gate_threshold(gate: Mapping[str, Any] | None) -> dict | None:
+    """The part of a gate a check records as its threshold."""
+    if not gate:
+        return None
+    out = {k: gate[k] for k in ("min", "max") if k in gate}
+    if out:
+        out["on"] = gate.get("on", "ci")
+    elif gate.get("status") == "warn":
+        out["status"] = "warn"
+    return out or None
+
+
+def settle(check: dict, policy=None) -> dict:
+    """Apply the gate in force to a check: its status becomes the gate's judgement, and a bound gate's limits are
+    recorded as its threshold (context keys of the step's own threshold are kept)."""
+    gate = gate_for(check["id"], policy)
+    if gate is None:
+        return check
+    status, _ = judge(check, gate)
+    out = dict(check)
+    out["status"] = status
+    bounds = gate_threshold(gate)
+    if bounds and ("min" in bounds or "max" in bounds):
+        own = check.get("threshold")
+        ctx = {k: v for k, v in own.items() if k not in ("min", "max", "on")} if isinstance(own, dict) else {}
+        out["threshold"] = {**ctx, **bounds}
+    return out
+
+
+# -- applicability --------------------------------------------------------------------------------------------------
+def applicable(s: CheckSpec, facts: Mapping[str, Any] | None) -> bool:
+    """Whether a declared check applies to a pack with these facts (``task`` and the :data:`FACTS` as booleans).
+    Unknown facts count as present."""
+    if not facts:
+        return True
+    task = facts.get("task")
+    if task and task not in s.tasks:
+        return False
+    return all(facts.get(n, True) for n in s.needs)
+
+
+# -- documentation --------------------------------------------------------------------------------------------------
+_STEP_TITLES = {
+    _AUDIT: "01 data audit", _DRIFT: "02 drift simulation", _EVAL: "03 model evaluation",
+    _MON: "04 monitoring setup", _GOV: "05 governance", _REV: "06 readiness review", "runner": "the runner",
+}
+
+
+def _gate_text(s: CheckSpec) -> str:
+    parts = []
+    if s.meta:
+        return "never a gate (about the verdict itself)"
+    for g, label in [(s.gate, "")] + [(g, f"`{v}`: ") for v, g in s.member_gates.items()]:
+        if not g:
+            continue
+        bits = []
+        if "min" in g:
+            bits.append(f"min {g['min']:g}")
+        if "max" in g:
+            bits.append(f"max {g['max']:g}")
+        if "min" in g or "max" in g:
+            bits.append(f"on {g.get('on', 'ci')}")
+        if g.get("status") == "warn":
+            bits.append("warn fails")
+        bits.append("blocks" if g.get("block", True) else "reported")
+        parts.append(label + ", ".join(bits))
+    return "; ".join(parts) or "none (a finding)"
+
+
+def to_markdown() -> str:
+    """``docs/checks.md``: every check id, grouped by step."""
+    lines = ["# Check catalogue", "",
+             "Generated from `playbook/catalogue.py` by `python -m playbook.catalogue > docs/checks.md`; do not edit by "
+             "hand (a test fails when this file is stale).", "",
+             "A check is `{id, title, status, value, threshold, evidence, why}` (plus `ci`, `inconclusive`, "
+             "`not_applicable` where they apply). Placeholders: `<dataset>` is `reference` or `current`, `<shift>` a "
+             "fault of the drift catalogue, `<column>` a column name made id-safe, `<timeline>` sudden, gradual or "
+             "recurring, `<step>` a step name.", "",
+             "**Default gate**: the gate in force unless `policy.use_default_gates: false`; `policy.gates` overlays it "
+             "(globs, then the exact id). A `min` / `max` gate judges the CI's bound (`on: ci`), the point estimate "
+             "(`on: estimate`), or the whole interval (`on: interval`). A blocking gate whose check is missing, "
+             "skipped (and applicable) or in error makes the verdict `incomplete`.", ""]
+    for step, title in _STEP_TITLES.items():
+        specs = [s for s in all_specs() if s.step == step]
+        if not specs:
+            continue
+        lines += [f"## {title}", "", "| id | what it measures | default gate | ML Test Score | recorded when |",
+                  "|---|---|---|---|---|"]
+        for s in specs:
+            mts = "; ".join(f"{e.test} ({e.strength}" + (f": {', '.join(e.members)}" if e.members else "") + f"): {e.why}"
+                            for e in s.mts) or ""
+            lines.append(f"| `{s.id}` | **{s.title}.** {s.measures} | {_gate_text(s)} | {mts} | "
+                         f"{s.conditional or 'always'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "CATALOGUE", "CatalogueError", "CheckSpec", "Evidences", "FACTS", "GATE_KEYS", "STATUSES", "all_specs",
+    "applicable", "check", "default_gate", "default_gates", "gate_for", "gate_keys", "gate_threshold", "is_declared",
+    "judge", "limit", "member", "number", "register", "require", "settle", "skip", "spec", "specs_matching",
+    "to_markdown", "validate_gate",
+]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(to_markdown(), end="")
