@@ -758,6 +758,30 @@ def preflight(ctx) -> dict:
     return {"mode": mode, "probabilities": ctx.task != "regression", "refittable": True}
 
 
+def facts(ctx, info: dict | None = None) -> dict:
+    """What decides which checks apply to a pack (:data:`playbook.catalogue.FACTS`), from the config and, when
+    given, the preflight's model description; cheap (no model is loaded or fitted). Unknown facts are True."""
+    info = dict(info or {})
+    r = ctx.roles
+    mode = info.get("mode") or select_mode(ctx)
+    if "probabilities" in info:
+        proba = bool(info["probabilities"])
+    elif mode == "predictions":
+        proba = bool(r.probability)
+    else:
+        proba = r.task != "regression"
+    return {
+        "task": r.task,
+        "timestamp": bool(r.timestamp),
+        "id": bool(r.id),
+        "sensitive": bool(r.sensitive),
+        "callable": mode != "predictions",
+        "probabilities": proba,
+        "refittable": bool(info.get("refittable", mode != "predictions")),
+        "previous": bool(getattr(ctx.config, "previous", None)),
+    }
+
+
 def refittable(adapter: ModelAdapter) -> bool:
     """Whether the model can be trained again here: the baseline, or a scikit-learn estimator that clones."""
     if adapter.mode == "baseline":
@@ -777,5 +801,5 @@ def refittable(adapter: ModelAdapter) -> bool:
 __all__ = [
     "BASELINE_DESCRIPTION", "MODES", "ModelAdapter", "ModelError", "ModelInputError", "baseline_frame",
     "baseline_training_frame", "evaluation_frame", "fit_baseline", "get_model", "labelled", "load_model_file",
-    "preflight", "refittable", "save_baseline", "select_mode",
+    "facts", "preflight", "refittable", "save_baseline", "select_mode",
 ]

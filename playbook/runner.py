@@ -285,23 +285,6 @@ def _render_html(step_dir: Path) -> str | None:
     return None
 
 
-def pack_facts(ctx, model_info: dict | None = None) -> dict:
-    """What decides which checks apply to this pack (see :data:`playbook.catalogue.FACTS`)."""
-    info = dict(model_info or {})
-    r = ctx.roles
-    mode = info.get("mode")
-    return {
-        "task": r.task,
-        "timestamp": bool(r.timestamp),
-        "id": bool(r.id),
-        "sensitive": bool(r.sensitive),
-        "callable": mode != "predictions" if mode else True,
-        "probabilities": bool(info.get("probabilities", r.task != "regression")),
-        "refittable": bool(info.get("refittable", mode == "baseline")),
-        "previous": bool(getattr(ctx.config, "previous", None)),
-    }
-
-
 def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list[StepOutcome],
                   all_templates: list[Template], model_info: dict | None = None) -> dict:
     from playbook import scorecard
@@ -310,7 +293,9 @@ def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list
     step_statuses = {o.template.name: ("error" if o.status == "error" else "ok") for o in outcomes}
     ran = {o.template.name: o for o in outcomes}
     not_run = [t.name for t in all_templates if t.name not in ran]
-    facts = pack_facts(ctx, model_info)
+    from playbook.modeling import facts as model_facts
+
+    facts = model_facts(ctx, model_info)
     verdict = scorecard.evaluate(checks, cfg.policy, step_statuses, facts=facts, steps_not_run=not_run)
     steps = []
     extras: dict[str, Any] = {}

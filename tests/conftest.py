@@ -55,3 +55,70 @@ def bundled_pack(tmp_path_factory):
     cfg = ROOT / "tests" / "data" / "small.yaml"
     proc = run_cli("run", str(cfg), "--out", str(out), "--name", "bundled", timeout=1800)
     return {"proc": proc, "pack": out / "bundled", "out": out}
+
+
+SMALL_PARAMS = [  # command-line overrides that keep a whole pack fast (the config keeps only what it needs)
+    "steps.drift_simulation.params.trials=3", "steps.drift_simulation.params.severities=[0.5, 1.0]",
+    "steps.drift_simulation.params.timelines=[sudden]", "steps.drift_simulation.params.power_batch_sizes=[]",
+    "steps.model_evaluation.params.n_bootstrap=30", "steps.model_evaluation.params.importance_repeats=2",
+    "steps.monitoring_setup.params.replicates=2000", "steps.monitoring_setup.params.holdout=500",
+    "steps.monitoring_setup.params.power_replicates=50", "steps.monitoring_setup.params.current_batches=5",
+    "steps.monitoring_setup.params.timeline_days=4", "steps.monitoring_setup.params.timeline_onset=2",
+]
+
+
+def own_pack(folder: Path, name: str, reference, current, data: dict, params=SMALL_PARAMS) -> dict:
+    """Write two frames as CSV, a config with ``data`` (plus the file paths), run the whole playbook."""
+    import yaml
+
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    reference.to_csv(folder / "data" / "reference.csv", index=False)
+    current.to_csv(folder / "data" / "current.csv", index=False)
+    cfg = folder / f"{name}.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"reference": "data/reference.csv", "current": "data/current.csv", **data}}))
+    out = folder / "evidence"
+    args = ["run", str(cfg), "--out", str(out), "-q"]
+    for p in params:
+        args += ["-p", p]
+    proc = run_cli(*args, timeout=1800)
+    return {"proc": proc, "pack": out / name, "out": out, "config": cfg}
+
+
+@pytest.fixture(scope="session")
+def multiclass_pack(tmp_path_factory):
+    """A newcomer's own multiclass CSV (wine cultivars) with only the three required keys."""
+    from sklearn.datasets import load_wine
+
+    df = load_wine(as_frame=True).frame.sample(frac=1, random_state=0)
+    df = df.rename(columns={"target": "Cultivar Name"})
+    df["Cultivar Name"] = df["Cultivar Name"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    return own_pack(tmp_path_factory.mktemp("wine"), "wine", df.iloc[:120], df.iloc[120:],
+                    {"target": "Cultivar Name"})
+
+
+def house_prices(n: int = 900, seed: int = 0):
+    """A regression frame that looks like a real housing export: prices in large units, a sale date, a constant
+    column, an id column, categorical neighbourhoods."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    sqft = rng.normal(1800, 500, n).clip(400, 6000).round()
+    beds = rng.integers(1, 6, n)
+    hood = rng.choice(["Old Town", "Riverside", "Hillcrest", "Northgate"], n, p=[0.3, 0.3, 0.2, 0.2])
+    built = rng.integers(1920, 2020, n)
+    premium = pd.Series(hood).map({"Old Town": 40_000, "Riverside": 25_000, "Hillcrest": 60_000, "Northgate": 0})
+    price = 30_000 + 140 * sqft + 9_000 * beds + 800 * (built - 1920) + premium.to_numpy() + rng.normal(0, 25_000, n)
+    return pd.DataFrame({
+        "Parcel ID": [f"P-{100000 + i}" for i in range(n)], "SqFt Living": sqft, "Bedrooms": beds,
+        "Neighborhood": hood, "Year Built": built, "Country": "US",
+        "Sale Price": price.round(-2),
+    })
+
+
+@pytest.fixture(scope="session")
+def regression_pack(tmp_path_factory):
+    """A regression pack on a housing-like frame (target in large units), split at random: no drift."""
+    df = house_prices()
+    return own_pack(tmp_path_factory.mktemp("houses"), "houses", df.iloc[:600], df.iloc[600:],
+                    {"target": "Sale Price", "id": ["Parcel ID"]})

@@ -251,14 +251,25 @@ def test_review_checks_on_a_fake_pack(fake_pack):
     from playbook.config import PolicySettings
 
     checks = ev.checks()
-    go = review.apply_gates(checks, PolicySettings(), review.step_statuses(ev))
-    assert go["verdict"] == "go"
-    strict = review.apply_gates(checks, PolicySettings(gates={"model.roc_auc": {"min": 0.9}}), review.step_statuses(ev))
+    statuses = review.step_statuses(ev)
+    not_run = review.steps_not_run(ev)
+    assert not_run == ["drift_simulation", "monitoring_setup", "governance"]
+    partial = review.apply_gates(checks, PolicySettings(), statuses, steps_not_run=not_run)
+    assert partial["verdict"] == "incomplete"  # three steps did not run: their blocking gates have no evidence
+    assert review.gates_check(partial)["status"] == "warn"
+    own = PolicySettings(use_default_gates=False, gates={"model.roc_auc": {"min": 0.7}, "data.contract.*": {}})
+    go = review.apply_gates(checks, own, statuses)
+    assert go["verdict"] == "go" and review.gates_check(go)["status"] == "pass"
+    assert review.quality_gate_check(go)["status"] == "pass"
+    assert review.quality_gate_check(review.apply_gates(checks, PolicySettings(use_default_gates=False), statuses)
+                                     )["status"] == "fail"  # nothing validates model quality
+    strict = review.apply_gates(checks, PolicySettings(gates={"model.roc_auc": {"min": 0.9}}, use_default_gates=False),
+                                statuses)
     assert strict["verdict"] == "no-go" and [r["check"] for r in strict["reasons"]] == ["model.roc_auc"]
-    assert review.gates_check(strict)["status"] == "fail"
+    assert review.gates_check(strict)["status"] == "pass"  # judged on complete evidence, whatever the verdict
     md = review.scorecard_markdown(strict, checks, "steps/06_readiness_review/artifacts")
     assert "**Verdict: NO-GO**" in md
-    assert "model.roc_auc = 0.81 is below the minimum 0.9" in md
+    assert "model.roc_auc = 0.81 is within" not in md and "model.roc_auc = 0.81: it is below the minimum 0.9" in md
 
 
 def test_leak_check_statuses(tmp_path):
@@ -344,13 +355,16 @@ def test_review_template_on_a_fake_pack(run_template, tmp_path):
     run_template("05_governance.ipynb", pack_dir=str(tmp_path))
     res = run_template("06_readiness_review.ipynb", pack_dir=str(tmp_path))
     checks = {c["id"]: c for c in res["checks"]}
-    assert checks["review.gates"]["value"]["verdict"] == res["info"]["verdict"]
+    assert checks["review.gates"]["value"]["verdict"] == res["info"]["verdict"] == "incomplete"
+    assert checks["review.gates"]["status"] == "warn"
     assert checks["review.pipeline_integration"]["status"] == "warn"     # drift and monitoring absent
     mts = res["summary"]["ml_test_score"]
     assert len(mts["tests"]) == 28 and set(mts["sections"]) == {"data", "model", "infrastructure", "monitoring"}
     assert mts["final"] == min(mts["sections"].values())
     auto = {t["id"] for t in mts["tests"] if t["status"] == "automated"}
-    assert {"data_1", "model_5", "infra_3", "infra_4", "model_1"} <= auto
+    assert {"model_5", "infra_4"} <= auto
+    assert not {"infra_3", "model_1", "infra_1"} & auto  # weaker evidence never counts
+    assert "data_1" not in auto  # the contract was written but the data was never checked against it
     cm = res["summary"]["compliance_map"]
     assert "not legal advice" in cm["disclaimer"] and len(cm["items"]) == 11
     assert res["summary"]["model_card"] == "steps/05_governance/artifacts/model_card.html"
@@ -368,13 +382,12 @@ def test_review_template_attestations_count_half(run_template, tmp_path):
     cfg.write_text(yaml.safe_dump({
         "data": {"reference": str(src / "reference.csv"), "current": str(src / "current.csv"),
                  "target": "creditability", "positive_label": "bad"},
-        "policy": {"attestations": {"infra_7": {"owner": "platform team", "link": "https://wiki.example/rollback"},
-                                    "model_99": {"owner": "x", "link": "y"}}}}))
+        "policy": {"attestations": {"infra_7": {"owner": "platform team", "link": "https://wiki.example/rollback"}}}}))
     res = run_template("06_readiness_review.ipynb", config=str(cfg), pack_dir=str(tmp_path))
     t = {x["id"]: x for x in res["summary"]["ml_test_score"]["tests"]}
     assert t["infra_7"]["status"] == "manual" and t["infra_7"]["points"] == 0.5
     att = next(c for c in res["checks"] if c["id"] == "review.attestations")
-    assert att["status"] == "warn" and att["value"]["unknown_keys"] == ["model_99"]
+    assert att["status"] == "pass" and att["value"]["counted_as_manual"] == ["infra_7"]
 
 
 def test_interactive_folder_layout_is_reviewed(tmp_path):

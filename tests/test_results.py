@@ -9,8 +9,8 @@ from playbook.results import Step, to_jsonable
 def test_step_writes_deterministic_results(tmp_path):
     def record(d):
         s = Step("demo", d)
-        s.check("b.second", "B", "warn", value=np.float64(0.1) + np.float64(0.2), threshold={"max": 0.3})
-        s.check("a.first", "A", "pass", value=np.int64(3))
+        s.check("custom.b_second", "B", "warn", value=np.float64(0.1) + np.float64(0.2), threshold={"max": 0.3})
+        s.check("custom.a_first", "A", "pass", value=np.int64(3))
         s.metric("m", np.array([1.0, 2.0]))
         s.timing("seconds", 1.234)
         with open(s.artifact("sub/x.txt"), "w") as fh:
@@ -21,7 +21,7 @@ def test_step_writes_deterministic_results(tmp_path):
     a, b = record(tmp_path / "1"), record(tmp_path / "2")
     assert a == b
     res = json.loads(a)
-    assert [c["id"] for c in res["checks"]] == ["a.first", "b.second"]
+    assert [c["id"] for c in res["checks"]] == ["custom.a_first", "custom.b_second"]
     assert res["status"] == "warn" and res["artifacts"] == ["artifacts/sub/x.txt"]
     assert "seconds" not in a.decode()
     assert json.loads((tmp_path / "1" / "timings.json").read_text())["timings"]["seconds"] == 1.234
@@ -30,13 +30,15 @@ def test_step_writes_deterministic_results(tmp_path):
 def test_check_validation(tmp_path):
     s = Step("demo", tmp_path)
     with pytest.raises(ValueError, match="status"):
-        s.check("a.b", "x", "ok")
+        s.check("custom.a", "x", "ok")
     with pytest.raises(ValueError, match="dotted"):
         s.check("a b", "x", "pass")
+    with pytest.raises(ValueError, match="not declared in playbook/catalogue.py .did you mean 'model.roc_auc'"):
+        s.check("model.roc_acu", "x", "pass")
     with pytest.raises(ValueError, match="inside artifacts"):
         s.artifact("../escape.txt")
-    s.check("a.b", "x", "fail")
-    s.check("a.b", "x", "pass")  # re-running a cell replaces the record
+    s.check("custom.a", "x", "fail")
+    s.check("custom.a", "x", "pass")  # re-running a cell replaces the record
     assert s.status() == "pass" and len(s.checks) == 1
 
 

@@ -72,20 +72,6 @@ def setup(ctx, threshold: float = 0.5, use_business_threshold: bool = False) -> 
                       threshold_source=source, y_train=y_train)
 
 
-def policy_limit(ctx, check_id: str, key: str, default: float) -> float:
-    """The bound ``key`` ("min" / "max") a policy gate sets for ``check_id`` (exact id first, then glob
-    patterns), else ``default``: the policy sets the limits, the step parameters are the fallback."""
-    import fnmatch
-
-    gates = dict(getattr(getattr(ctx, "policy", None), "gates", None) or {})
-    if check_id in gates and key in gates[check_id]:
-        return float(gates[check_id][key])
-    for pattern in sorted(gates):
-        if fnmatch.fnmatchcase(check_id, pattern) and key in gates[pattern]:
-            return float(gates[pattern][key])
-    return default
-
-
 def provenance(ctx, ev: Evaluation) -> dict:
     """What the pack records about where the model came from (mode, file hash, pickle, trusted types)."""
     info = dict(ev.adapter.info)
@@ -100,34 +86,37 @@ def provenance(ctx, ev: Evaluation) -> dict:
 
 def provenance_checks(ev: Evaluation, evidence=None) -> list[dict]:
     """``model.evaluation_set`` (held-out rows?) and ``model.loaded_safely`` (no pickle?)."""
+    from playbook import catalogue
+
     where = ev.evaluated_on
     held_out = where in ("current", "reference_holdout_30pct")
-    ev_check = {
-        "id": "model.evaluation_set",
-        "title": f"Evaluated on {len(ev.frame)} labelled rows of the {where.replace('_', ' ')} data",
-        "status": "pass" if held_out else "warn", "value": where, "threshold": None, "evidence": evidence,
-        "why": ("Metrics on rows the model was trained on are optimistic; the current data is held out by construction."
-                if held_out else
-                "The current data carries no labels, so the model is evaluated on the reference data it may have been "
-                "trained on: every metric here may be optimistic."),
-    }
+    ev_check = catalogue.check(
+        "model.evaluation_set", "pass" if held_out else "warn", where,
+        title=f"Evaluated on {len(ev.frame)} labelled rows of the {where.replace('_', ' ')} data", evidence=evidence,
+        why=("Metrics on rows the model was trained on are optimistic; the current data is held out by construction."
+             if held_out else
+             "The current data carries no labels, so the model is evaluated on the reference data it may have been "
+             "trained on: every metric here may be optimistic."))
     info = ev.adapter.info
     if info.get("format") == "pickle":
-        safe = {"status": "warn", "title": f"Model loaded from a pickle file ({info.get('file')}) because model.allow_pickle is true",
-                "why": "Loading a pickle runs whatever code it contains; the pack records that this was allowed. Re-save the model with skops."}
+        status, title, why = ("warn", f"Model loaded from a pickle file ({info.get('file')}) because model.allow_pickle is true",
+                              "Loading a pickle runs whatever code it contains; the pack records that this was allowed. "
+                              "Re-save the model with skops.")
     elif info.get("format") == "skops":
         trusted = info.get("untrusted_types_found") or []
-        safe = {"status": "pass",
-                "title": f"Model loaded from {info.get('file')} with skops' type check" + (f"; {len(trusted)} type(s) trusted by config: {', '.join(trusted)}" if trusted else ""),
-                "why": "skops refuses types it does not know unless the config names them, so loading cannot run arbitrary code."}
+        status = "pass"
+        title = (f"Model loaded from {info.get('file')} with skops' type check"
+                 + (f"; {len(trusted)} type(s) trusted by config: {', '.join(trusted)}" if trusted else ""))
+        why = "skops refuses types it does not know unless the config names them, so loading cannot run arbitrary code."
     elif ev.adapter.mode == "baseline":
-        safe = {"status": "pass", "title": "Baseline fitted in this run (nothing loaded from disk)",
-                "why": "The model was built here from the reference data with a fixed seed; no file was deserialised."}
+        status, title, why = ("pass", "Baseline fitted in this run (nothing loaded from disk)",
+                              "The model was built here from the reference data with a fixed seed; no file was deserialised.")
     else:
-        safe = {"status": "pass", "title": "Predictions read from the data (no model file loaded)",
-                "why": "Predictions mode loads no model object, so nothing is deserialised."}
-    return [ev_check, {"id": "model.loaded_safely", "value": info.get("format") or ev.adapter.mode,
-                       "threshold": None, "evidence": evidence, **safe}]
+        status, title, why = ("pass", "Predictions read from the data (no model file loaded)",
+                              "Predictions mode loads no model object, so nothing is deserialised.")
+    safe = catalogue.check("model.loaded_safely", status, info.get("format") or ev.adapter.mode, title=title,
+                           evidence=evidence, why=why)
+    return [ev_check, safe]
 
 
 def save_model_artifact(ev: Evaluation, step) -> dict | None:
@@ -148,5 +137,5 @@ def save_model_artifact(ev: Evaluation, step) -> dict | None:
     return card
 
 
-__all__ = ["Evaluation", "PRIMARY", "Scored", "policy_limit", "provenance", "provenance_checks",
+__all__ = ["Evaluation", "PRIMARY", "Scored", "provenance", "provenance_checks",
            "save_model_artifact", "score", "setup"]

@@ -125,6 +125,8 @@ def business_view(y_bin: np.ndarray, p: np.ndarray, business, operating_threshol
 
 
 def business_check(view: dict, evidence=None) -> dict:
+    from playbook import catalogue
+
     cur = view["currency"]
     thr = view["optimal_threshold"]
     thr_txt = "flag nobody" if math.isinf(thr) else f"threshold {thr:.3g}"
@@ -132,10 +134,9 @@ def business_check(view: dict, evidence=None) -> dict:
              f"{view['volume_per_day']:,.0f} decisions/day, vs {view['best_trivial_value_per_day']:,.2f} {cur} for "
              f"'{view['best_trivial_policy'].replace('_', ' ')}'")
     beats = view["value_per_day"] > view["best_trivial_value_per_day"] + 1e-12
-    return {
-        "id": "model.business.value_per_day", "title": title, "status": "pass" if beats else "fail",
-        "value": view["value_per_day"], "threshold": {"min_exclusive": view["best_trivial_value_per_day"]},
-        "evidence": evidence,
-        "why": "A model earns its place only if its decisions are worth more than the simplest policy without "
-               "it (approve everything or reject everything) at the costs the business states.",
-    }
+    return catalogue.check(
+        "model.business.value_per_day", "pass" if beats else "fail", view["value_per_day"], title=title,
+        threshold={"min": view["best_trivial_value_per_day"], "exclusive": True, "unit": f"{cur} per day"},
+        evidence=evidence,
+        why="A model earns its place only if its decisions are worth more than the simplest policy without "
+            "it (approve everything or reject everything) at the costs the business states.")

@@ -61,12 +61,12 @@ def calibration(s: Scored, n_bins: int = 10) -> dict:
 
 
 def calibration_check(result: dict, max_ece: float, evidence=None) -> dict:
+    from playbook import catalogue
+
     e = result["ece"]
-    return {
-        "id": "model.calibration_ece",
-        "title": f"Expected calibration error of the {result['kind']}: {e:.3g} ({result['n_bins']} bins)",
-        "status": "pass" if e <= max_ece else "warn",
-        "value": e, "threshold": {"max": max_ece}, "evidence": evidence,
-        "why": "Decisions, prices and limits built on the probabilities go wrong when a predicted 30% is "
-               "really 50%; recalibrate (isotonic or Platt) on recent data when this is high.",
-    }
+    return catalogue.check(
+        "model.calibration_ece", "pass" if e <= max_ece else "warn", e,
+        title=f"Expected calibration error of the {result['kind']}: {e:.3g} ({result['n_bins']} bins)",
+        threshold={"max": max_ece}, evidence=evidence,
+        why="Decisions, prices and limits built on the probabilities go wrong when a predicted 30% is "
+            "really 50%; recalibrate (isotonic or Platt) on recent data when this is high.")

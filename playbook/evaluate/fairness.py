@@ -96,6 +96,8 @@ def fairness(frame: pd.DataFrame, s: Scored, column: str, numeric: bool, *, min_
 
 def fairness_checks(result: dict, limits: dict | None = None, evidence=None) -> list[dict]:
     """``model.fairness.<column>.<metric>`` checks: fail above the limit, skip when not computable."""
+    from playbook import catalogue
+
     limits = {**DEFAULT_LIMITS, **(limits or {})}
     col = result["column"]
     base = f"model.fairness.{safe_id(col)}"
@@ -107,17 +109,15 @@ def fairness_checks(result: dict, limits: dict | None = None, evidence=None) -> 
             metric_names = ["accuracy_difference"]
         else:
             metric_names = ["mae_ratio"]
-        return [{"id": f"{base}.{n}", "title": f"{n.replace('_', ' ').capitalize()} across {col}", "status": "skip",
-                 "value": None, "threshold": {"max": limits[n]}, "evidence": evidence,
-                 "why": f"Not computed: {result['reason']}."} for n in metric_names]
+        return [catalogue.skip(f"{base}.{n}", f"Not computed: {result['reason']}.",
+                               title=f"{n.replace('_', ' ').capitalize()} across {col}",
+                               threshold={"max": limits[n]}, evidence=evidence) for n in metric_names]
     out = []
     small = f"; {len(result['excluded'])} small group(s) listed but not compared" if result["excluded"] else ""
     for n, v in result["metrics"].items():
         lim = limits[n]
-        out.append({
-            "id": f"{base}.{n}",
-            "title": f"{n.replace('_', ' ').capitalize()} across {col}: {v:.3g} over {len(result['included'])} groups{small}",
-            "status": "pass" if v <= lim else "fail", "value": v, "threshold": {"max": lim},
-            "evidence": evidence, "why": WHY[n],
-        })
+        out.append(catalogue.check(
+            f"{base}.{n}", "pass" if v <= lim else "fail", v,
+            title=f"{n.replace('_', ' ').capitalize()} across {col}: {v:.3g} over {len(result['included'])} groups{small}",
+            threshold={"max": lim}, evidence=evidence, why=WHY[n]))
     return out

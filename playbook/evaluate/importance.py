@@ -80,26 +80,24 @@ def permutation(adapter, frame: pd.DataFrame, s: Scored, *, n_repeats: int = 5, 
 
 
 def importance_checks(table: pd.DataFrame, near_zero: float, max_share: float = 0.5, evidence=None) -> list[dict]:
+    from playbook import catalogue
+
     flagged = table.loc[table["near_zero"], "feature"].tolist()
     metric = table["metric"].iloc[0] if len(table) else ""
-    checks = [{
-        "id": "model.importance.near_zero",
-        "title": (f"{len(flagged)} of {len(table)} features have permutation importance within {near_zero:g} of zero "
-                  f"({metric})" + (f": {', '.join(map(str, flagged[:8]))}{' ...' if len(flagged) > 8 else ''}" if flagged else "")),
-        "status": "warn" if flagged else "pass", "value": len(flagged), "threshold": {"max": 0},
-        "evidence": evidence,
-        "why": "Features the model does not use still cost collection, validation and privacy exposure, and can "
-               "break serving when they drift or go missing; drop them or find out why they are ignored.",
-    }]
+    checks = [catalogue.check(
+        "model.importance.near_zero", "warn" if flagged else "pass", len(flagged),
+        title=(f"{len(flagged)} of {len(table)} features have permutation importance within {near_zero:g} of zero "
+               f"({metric})" + (f": {', '.join(map(str, flagged[:8]))}{' ...' if len(flagged) > 8 else ''}" if flagged else "")),
+        threshold={"max": 0}, evidence=evidence,
+        why="Features the model does not use still cost collection, validation and privacy exposure, and can "
+            "break serving when they drift or go missing; drop them or find out why they are ignored.")]
     if len(table):
         top = table.iloc[0]
         share = float(top["share"])
-        checks.append({
-            "id": "model.importance.dominant_feature",
-            "title": f"Top feature {top['feature']} holds {share:.0%} of the total permutation importance",
-            "status": "warn" if share > max_share else "pass", "value": share, "threshold": {"max": max_share},
-            "evidence": evidence,
-            "why": "A single feature carrying the model is a leakage suspect (is it known at decision time?) and a "
-                   "single point of failure when that feature drifts.",
-        })
+        checks.append(catalogue.check(
+            "model.importance.dominant_feature", "warn" if share > max_share else "pass", share,
+            title=f"Top feature {top['feature']} holds {share:.0%} of the total permutation importance",
+            threshold={"max": max_share}, evidence=evidence,
+            why="A single feature carrying the model is a leakage suspect (is it known at decision time?) and a "
+                "single point of failure when that feature drifts."))
     return checks

@@ -318,14 +318,16 @@ def _fmt(v: float) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{v:.3g}"
 
 
-def metric_checks(results: dict[str, dict], task: str, gates: dict | None = None,
+def metric_checks(results: dict[str, dict], task: str, policy=None,
                   evidence: str | list | None = None, undefined_reason: dict[str, str] | None = None) -> list[dict]:
-    """One check per headline metric: ``model.<metric>``, value = point estimate, CI in the title.
+    """One check per headline metric: ``model.<metric>``, value = point estimate, ``ci`` = its 95% bootstrap CI.
 
-    Status: against the bound of a policy gate with the same id when one exists (``min`` / ``max``),
-    else ``pass`` (a measurement); ``skip`` when the metric is undefined on this data.
+    The status is the gate's judgement (:func:`playbook.catalogue.settle`): a ``min`` / ``max`` gate in force (the
+    policy's, or the catalogue's default such as ``model.roc_auc >= 0.7``) is judged on the CI bound it protects;
+    without a gate the check is a measurement (``pass``). ``skip`` when the metric is undefined on this data.
     """
-    gates = gates or {}
+    from playbook import catalogue
+
     out = []
     for name in CHECKED[task]:
         cid = f"model.{name}"
@@ -335,33 +337,27 @@ def metric_checks(results: dict[str, dict], task: str, gates: dict | None = None
         if r is None or not np.isfinite(r["value"]):
             reason = (undefined_reason or {}).get(name) or (
                 "the model gives no probabilities" if r is None else "undefined on this data (e.g. a single class present)")
-            out.append({"id": cid, "title": title, "status": "skip", "value": None, "threshold": None,
-                        "evidence": evidence, "why": f"Not computed: {reason}."})
+            out.append(catalogue.skip(cid, f"Not computed: {reason}.", title=title, evidence=evidence,
+                                      not_applicable=r is None))
             continue
-        gate = gates.get(cid) or {}
-        bounds = {k: gate[k] for k in ("min", "max") if k in gate}
-        status = "pass"
-        if "min" in bounds and r["value"] < bounds["min"]:
-            status = "fail"
-        if "max" in bounds and r["value"] > bounds["max"]:
-            status = "fail"
-        out.append({
-            "id": cid,
-            "title": f"{title}: {_fmt(r['value'])} (95% CI {_fmt(r['ci_low'])} to {_fmt(r['ci_high'])})",
-            "status": status, "value": r["value"], "threshold": bounds or None, "evidence": evidence, "why": why,
-        })
+        ci = [r["ci_low"], r["ci_high"]] if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]) else None
+        shown = f"{title}: {_fmt(r['value'])}" + (f" (95% CI {_fmt(r['ci_low'])} to {_fmt(r['ci_high'])})" if ci else "")
+        c = catalogue.check(cid, "pass", r["value"], title=shown, evidence=evidence, why=why, ci=ci)
+        out.append(catalogue.settle(c, policy))
     return out
 
 
 def beats_check(res: dict, evidence=None) -> dict:
+    from playbook import catalogue
+
     metric = res["metric"]
     better = "lower" if not HIGHER_IS_BETTER[metric] else "higher"
     title = (f"Beats a model without features on {TITLES.get(metric, metric)} beyond the 95% CI "
              f"(model {_fmt(res['model'])}, dummy {_fmt(res['dummy'])}, improvement {_fmt(res['improvement'])}, "
              f"CI {_fmt(res['ci_low'])} to {_fmt(res['ci_high'])}; {better} is better)")
-    return {
-        "id": "model.beats_baseline", "title": title, "status": "pass" if res["beats"] else "fail",
-        "value": res["improvement"], "threshold": {"ci_low_min": 0.0}, "evidence": evidence,
-        "why": "A model that cannot beat predicting the base rate (or the majority class, or the median) adds "
-               "cost and risk without value: that is a finding, not a success.",
-    }
+    ci = [res["ci_low"], res["ci_high"]] if np.isfinite(res["ci_low"]) and np.isfinite(res["ci_high"]) else None
+    return catalogue.check(
+        "model.beats_baseline", "pass" if res["beats"] else "fail", res["improvement"], title=title, ci=ci,
+        threshold={"min": 0.0, "on": "ci"}, evidence=evidence,
+        why="A model that cannot beat predicting the base rate (or the majority class, or the median) adds "
+            "cost and risk without value: that is a finding, not a success.")

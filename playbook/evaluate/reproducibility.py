@@ -60,13 +60,15 @@ def reproducibility(ctx, adapter: ModelAdapter, frame: pd.DataFrame, saved: byte
 
 
 def reproducible_check(result: dict, evidence=None) -> dict:
+    from playbook import catalogue
+
     why = ("A model that cannot be rebuilt identically cannot be audited, rolled back or debugged: "
            "the evidence in this pack would describe a model nobody can produce again.")
     if result["status"] == "skip":
-        return {"id": "model.reproducible", "title": "Reproducible predictions", "status": "skip", "value": None,
-                "threshold": None, "evidence": evidence, "why": f"Not computed: {result['reason']}."}
+        return catalogue.skip("model.reproducible", f"Not computed: {result['reason']}.", evidence=evidence,
+                              not_applicable=True)
     names = "; ".join(f"{r['name']}: {'identical' if r['identical'] else 'differs by ' + format(r['max_abs_difference'], '.3g')}"
                       for r in result["runs"])
-    return {"id": "model.reproducible", "title": f"Reproducible predictions ({names})", "status": result["status"],
-            "value": all(r["identical"] for r in result["runs"]), "threshold": {"identical": True},
-            "evidence": evidence, "why": why}
+    differing = sum(1 for r in result["runs"] if not r["identical"])
+    return catalogue.check("model.reproducible", result["status"], differing, title=f"Reproducible predictions ({names})",
+                           threshold={"max": 0, "of": "runs whose predictions differ"}, evidence=evidence, why=why)

@@ -96,25 +96,29 @@ def _describe(info) -> str:
 
 
 def robustness_checks(table: pd.DataFrame | None, max_drop: float, evidence=None, skip_reason: str | None = None) -> list[dict]:
+    """``model.robustness.<shift>``: how much worse the primary metric gets under each shift (value: the drop)."""
+    from playbook import catalogue
+
     why = ("Production data drifts; knowing how much the metric falls under each plausible shift tells "
            "monitoring what to watch and tells the owner which shift would break the model first.")
+    thr = {"max": max_drop, "of": "drop of the primary metric"}
     if table is None:
-        return [{"id": "model.robustness", "title": "Metric under simulated shifts", "status": "skip", "value": None,
-                 "threshold": {"max_drop": max_drop}, "evidence": None, "why": f"Not computed: {skip_reason}."}]
+        return [catalogue.skip("model.robustness", f"Not computed: {skip_reason}.", threshold=thr,
+                               not_applicable=True)]
     out = []
     for _, r in table.iterrows():
         cid = f"model.robustness.{safe_id(r['shift'])}"
         if r["outcome"] == "not_applicable":
-            out.append({"id": cid, "title": f"Under shift {r['shift']}: not applicable", "status": "skip",
-                        "value": None, "threshold": {"max_drop": max_drop}, "evidence": evidence,
-                        "why": f"Not computed: {r['detail']}."})
+            out.append(catalogue.skip(cid, f"Not computed: {r['detail']}.", title=f"Under shift {r['shift']}: not applicable",
+                                      threshold=thr, evidence=evidence, not_applicable=True))
         elif r["outcome"] == "rejected":
-            out.append({"id": cid, "title": f"Under shift {r['shift']}: input rejected with a clear message",
-                        "status": "pass", "value": None, "threshold": {"max_drop": max_drop}, "evidence": evidence,
-                        "why": "The model refuses data whose schema broke instead of scoring it silently: " + r["detail"]})
+            out.append(catalogue.check(
+                cid, "pass", None, title=f"Under shift {r['shift']}: input rejected with a clear message",
+                threshold=thr, evidence=evidence,
+                why="The model refuses data whose schema broke instead of scoring it silently: " + r["detail"]))
         else:
-            out.append({"id": cid,
-                        "title": f"{r['metric']} under shift {r['shift']}: {r['shifted']:.3g} (clean {r['clean']:.3g}, worse by {r['drop']:.3g})",
-                        "status": "warn" if r["degraded"] else "pass", "value": r["shifted"],
-                        "threshold": {"max_drop": max_drop}, "evidence": evidence, "why": why})
+            out.append(catalogue.check(
+                cid, "warn" if r["degraded"] else "pass", r["drop"],
+                title=f"{r['metric']} under shift {r['shift']}: {r['shifted']:.3g} (clean {r['clean']:.3g}, worse by {r['drop']:.3g})",
+                threshold=thr, evidence=evidence, why=why))
     return out

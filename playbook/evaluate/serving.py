@@ -118,17 +118,18 @@ def probe_inputs(adapter, row: pd.DataFrame) -> pd.DataFrame:
 
 
 def input_validation_check(table: pd.DataFrame, evidence=None) -> dict:
+    from playbook import catalogue
+
     bad = table[~table["ok"]]
     title = (f"Malformed-row probes: {int(table['ok'].sum())} of {len(table)} handled "
              f"(clear error or documented safe prediction)")
     if len(bad):
         title += "; failing: " + ", ".join(f"{p} ({o})" for p, o in zip(bad["probe"], bad["outcome"]))
-    return {
-        "id": "model.serving.input_validation", "title": title, "status": "pass" if bad.empty else "fail",
-        "value": int(len(bad)), "threshold": {"max": 0}, "evidence": evidence,
-        "why": "Production sends malformed rows sooner or later; a crash takes the service down and a silent "
-               "wrong answer takes a wrong decision - the model must refuse clearly or answer safely.",
-    }
+    return catalogue.check(
+        "model.serving.input_validation", "pass" if bad.empty else "fail", int(len(bad)), title=title,
+        threshold={"max": 0}, evidence=evidence,
+        why="Production sends malformed rows sooner or later; a crash takes the service down and a silent "
+            "wrong answer takes a wrong decision - the model must refuse clearly or answer safely.")
 
 
 def latency(adapter, frame: pd.DataFrame, *, n_single: int = 50, batch_size: int = 1000, n_batches: int = 5,
@@ -163,11 +164,13 @@ def latency(adapter, frame: pd.DataFrame, *, n_single: int = 50, batch_size: int
 
 
 def size_check(size_bytes: int | None, max_mb: float, evidence=None) -> dict:
+    from playbook import catalogue
+
     if size_bytes is None:
-        return {"id": "model.serving.size", "title": "Model size", "status": "skip", "value": None,
-                "threshold": {"max_mb": max_mb}, "evidence": evidence,
-                "why": "Not computed: predictions mode has no model object to measure."}
+        return catalogue.skip("model.serving.size", "Not computed: predictions mode has no model object to measure.",
+                              threshold={"max": max_mb, "unit": "MB"}, evidence=evidence, not_applicable=True)
     mb = size_bytes / 1e6
-    return {"id": "model.serving.size", "title": f"Serialized model size: {mb:.2f} MB", "status": "pass" if mb <= max_mb else "warn",
-            "value": mb, "threshold": {"max_mb": max_mb}, "evidence": evidence,
-            "why": "Model size drives container image size, cold-start time and memory per replica."}
+    return catalogue.check("model.serving.size", "pass" if mb <= max_mb else "warn", mb,
+                           title=f"Serialized model size: {mb:.2f} MB", threshold={"max": max_mb, "unit": "MB"},
+                           evidence=evidence,
+                           why="Model size drives container image size, cold-start time and memory per replica.")

@@ -75,21 +75,22 @@ def slice_table(frame: pd.DataFrame, s: Scored, numeric: list[str], categorical:
 
 
 def slices_check(table: pd.DataFrame, max_gap: float, min_size: int, evidence=None) -> dict:
+    from playbook import catalogue
+
     cid = "model.slices.worst_gap"
     why = ("An average hides the segment where the model fails; a slice far below the overall metric is a "
            "group of customers the model serves badly. Investigate it, collect data for it, or route it to a human.")
     if table.empty:
-        return {"id": cid, "title": "Worst slice", "status": "skip", "value": None, "threshold": None,
-                "evidence": evidence, "why": "Not computed: no feature to slice by."}
+        return catalogue.skip(cid, "Not computed: no feature to slice by.", evidence=evidence, not_applicable=True)
     ok = table[(~table["small"]) & np.isfinite(table["gap"])]
     n_small = int(table["small"].sum())
     if ok.empty:
-        return {"id": cid, "title": f"Worst slice: every slice has fewer than {min_size} rows", "status": "skip",
-                "value": None, "threshold": {"max": max_gap}, "evidence": evidence,
-                "why": f"Not computed: all {len(table)} slices are smaller than {min_size} rows, too few to judge."}
+        return catalogue.skip(cid, f"Not computed: all {len(table)} slices are smaller than {min_size} rows, too few "
+                              "to judge.", title=f"Worst slice: every slice has fewer than {min_size} rows",
+                              threshold={"max": max_gap}, evidence=evidence)
     w = ok.iloc[0]
     flagged = int(table["flagged"].sum())
     title = (f"Worst slice {w['column']} = {w['slice']} (n={int(w['n'])}): {w['metric']} {w['value']:.3g} vs "
              f"{w['overall']:.3g} overall; {flagged} slice(s) flagged, {n_small} small slice(s) (n < {min_size}) marked")
-    return {"id": cid, "title": title, "status": "warn" if w["gap"] > max_gap else "pass",
-            "value": float(w["gap"]), "threshold": {"max": max_gap}, "evidence": evidence, "why": why}
+    return catalogue.check(cid, "warn" if w["gap"] > max_gap else "pass", float(w["gap"]), title=title,
+                           threshold={"max": max_gap}, evidence=evidence, why=why)

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from playbook import catalogue
 from playbook.governance import datasheet, modelcard, pii
 from playbook.governance.evidence import STEP_ORDER, Evidence
 from playbook.governance.facts import facts_from_context
@@ -79,8 +80,8 @@ def leak_check(ctx, scan: pii.ContextScan, root: Path, *, exclude: list[Path] | 
         status = "pass"
         why = ("None of the sampled raw values of the flagged columns occurs in any file of the pack: rows were "
                "shown only through the masking helper.")
-    check = {"id": check_id, "title": "No raw personal data in the evidence pack", "status": status, "value": value,
-             "threshold": {"files_with_raw_values": 0}, "evidence": evidence, "why": why}
+    check = catalogue.check(check_id, status, value, title="No raw personal data in the evidence pack",
+                            threshold={"max": 0, "of": "files with raw values"}, evidence=evidence, why=why)
     return check, hits
 
 
@@ -108,29 +109,24 @@ def write_documents(step, ctx, ev: Evidence, scan: pii.ContextScan, *, needles: 
 
     eval_present = ev.present("model_evaluation")
     audit_present = ev.present("data_audit")
-    checks = [{
-        "id": "governance.model_card",
-        "title": "Model card generated from the evidence",
-        "status": "pass" if eval_present else "warn",
-        "value": card_stats,
-        "threshold": {"sections": len(modelcard.SECTIONS)},
-        "evidence": ["artifacts/model_card.html", "artifacts/model_card.md"],
-        "why": ("A model card tells deployers and reviewers what the model is for, how well it works and for whom; "
-                f"{card_stats['human_prompts']} questions in it are left for a person to answer."
-                if eval_present else
-                "The model evaluation did not run, so the card has no measured performance: run that step before release."),
-    }, {
-        "id": "governance.datasheet",
-        "title": "Datasheet for the data generated from the evidence",
-        "status": "pass" if audit_present else "warn",
-        "value": ds_stats,
-        "threshold": {"sections": len(datasheet.SECTIONS)},
-        "evidence": ["artifacts/datasheet.html", "artifacts/datasheet.md"],
-        "why": ("A datasheet records what the data is, where it came from and what it must not be used for; "
-                f"{ds_stats['human_prompts']} questions in it are left for the data's owners."
-                if audit_present else
-                "The data audit did not run, so the datasheet has no quality findings: run that step before release."),
-    }]
+    checks = [
+        catalogue.check(
+            "governance.model_card", "pass" if eval_present else "warn", card_stats,
+            title="Model card generated from the evidence", threshold={"sections": len(modelcard.SECTIONS)},
+            evidence=["artifacts/model_card.html", "artifacts/model_card.md"],
+            why=("A model card tells deployers and reviewers what the model is for, how well it works and for whom; "
+                 f"{card_stats['human_prompts']} questions in it are left for a person to answer."
+                 if eval_present else
+                 "The model evaluation did not run, so the card has no measured performance: run that step before release.")),
+        catalogue.check(
+            "governance.datasheet", "pass" if audit_present else "warn", ds_stats,
+            title="Datasheet for the data generated from the evidence", threshold={"sections": len(datasheet.SECTIONS)},
+            evidence=["artifacts/datasheet.html", "artifacts/datasheet.md"],
+            why=("A datasheet records what the data is, where it came from and what it must not be used for; "
+                 f"{ds_stats['human_prompts']} questions in it are left for the data's owners."
+                 if audit_present else
+                 "The data audit did not run, so the datasheet has no quality findings: run that step before release.")),
+    ]
     return {"checks": checks, "model_card": card_stats, "datasheet": ds_stats, "facts": facts}
 
 

@@ -843,19 +843,17 @@ def pii_checks(scan: ContextScan, *, features: Iterable[str] = (), excluded: Ite
         if f.flagged:
             by_col.setdefault(f.column, []).append(f.kind)
     summary = {c: sorted(set(k)) for c, k in sorted(by_col.items())}
-    checks = [{
-        "id": "governance.pii.scan",
-        "title": "Personal data found in the data",
-        "status": "warn" if flagged else "pass",
-        "value": {"flagged_columns": len(flagged), "columns": summary},
-        "threshold": {"kinds": list(KINDS), "flag_above_share": scan.thresholds},
-        "evidence": evidence,
-        "why": ("Personal data in training or scoring data needs a lawful basis, minimisation and protection; "
-                "every flagged column is masked wherever this pack shows data."
-                if flagged else
-                "No e-mail, phone, card, SSN, IP, IBAN, birth date or person-name column was found, so the "
-                "pack can show data rows without masking."),
-    }]
+    from playbook import catalogue
+
+    checks = [catalogue.check(
+        "governance.pii.scan", "warn" if flagged else "pass", {"flagged_columns": len(flagged), "columns": summary},
+        title="Personal data found in the data",
+        threshold={"kinds": list(KINDS), "flag_above_share": scan.thresholds}, evidence=evidence,
+        why=("Personal data in training or scoring data needs a lawful basis, minimisation and protection; "
+             "every flagged column is masked wherever this pack shows data."
+             if flagged else
+             "No e-mail, phone, card, SSN, IP, IBAN, birth date or person-name column was found, so the "
+             "pack can show data rows without masking."))]
     feats = [c for c in features if c in set(flagged)]
     left_out = sorted(str(c) for c in excluded)
     if feats:
@@ -867,15 +865,10 @@ def pii_checks(scan: ContextScan, *, features: Iterable[str] = (), excluded: Ite
                "on purpose.")
     else:
         why = "No flagged personal-data column is a model feature."
-    checks.append({
-        "id": "governance.pii.features",
-        "title": "Personal identifiers used as model features",
-        "status": "warn" if feats else "pass",
-        "value": {"used": feats, "excluded_automatically": left_out},
-        "threshold": {"max": 0},
-        "evidence": evidence,
-        "why": why,
-    })
+    checks.append(catalogue.check(
+        "governance.pii.features", "warn" if feats else "pass", {"used": feats, "excluded_automatically": left_out},
+        title="Personal identifiers used as model features", threshold={"max": 0, "of": "flagged columns used"},
+        evidence=evidence, why=why))
     return checks
 
 

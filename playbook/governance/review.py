@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from playbook import catalogue
 from playbook.governance import compliance, mltestscore
 from playbook.governance.documents import place_of
 from playbook.governance.evidence import STEP_ORDER, Evidence, fmt_value
@@ -37,11 +38,17 @@ def step_statuses(ev: Evidence) -> dict[str, str]:
     return {name: ("error" if res.get("status") == "error" else "ok") for name, res in ev.steps.items()}
 
 
-def apply_gates(checks: list[dict], policy, statuses: dict[str, str]) -> dict:
+def apply_gates(checks: list[dict], policy, statuses: dict[str, str], facts: dict | None = None,
+                steps_not_run: list[str] | None = None) -> dict:
     """``playbook.scorecard.evaluate``: ``{verdict, gates, reasons, counts}``."""
     from playbook.scorecard import evaluate
 
-    return evaluate(checks, policy, statuses)
+    return evaluate(checks, policy, statuses, facts=facts, steps_not_run=steps_not_run or ())
+
+
+def steps_not_run(ev: Evidence) -> list[str]:
+    """The playbook's steps before the review that left no results in this pack (a partial run)."""
+    return [s for s in PIPELINE if not ev.present(s)]
 
 
 def pipeline_check(ev: Evidence) -> dict:
@@ -54,63 +61,81 @@ def pipeline_check(ev: Evidence) -> dict:
         status = "warn"
     else:
         status = "pass"
-    return {
-        "id": "review.pipeline_integration",
-        "title": "Every step of the playbook ran end to end on this data and model",
-        "status": status,
-        "value": {"ran": ran, "missing": missing, "errored": errored},
-        "threshold": {"errored": 0, "missing": 0},
-        "evidence": None,
-        "why": ("The pack exercises the whole path from raw data through the model to a deployable monitor; a step "
-                "that errors or is switched off leaves that part of the pipeline untested."),
-    }
+    return catalogue.check(
+        "review.pipeline_integration", status, {"ran": ran, "missing": missing, "errored": errored},
+        title="Every step of the playbook ran end to end on this data and model",
+        threshold={"errored": 0, "missing": 0},
+        why=("The pack exercises the whole path from raw data through the model to a deployable monitor; a step "
+             "that errors or is switched off leaves that part of the pipeline untested."))
 
 
 def gates_check(verdict: dict) -> dict:
+    """``review.gates``: whether every release gate could be judged on its evidence (the verdict is not a check:
+    this one says whether the verdict stands on complete evidence)."""
     gates = verdict.get("gates", [])
     failing = [g for g in gates if g.get("block") and g.get("status") == "fail"]
-    missing = [g["gate"] for g in gates if g.get("status") == "missing"]
+    unevidenced = [g["check"] or g["gate"] for g in gates if g.get("block") and g.get("status") in ("missing", "skip", "error")]
     v = verdict.get("verdict")
-    return {
-        "id": "review.gates",
-        "title": f"Release gates applied: verdict {v}",
-        "status": "pass" if v == "go" else "fail",
-        "value": {"verdict": v, "gates": len(gates), "blocking_failed": len(failing),
-                  "missing_checks": len(missing)},
-        "threshold": {"blocking_failed": 0},
-        "evidence": ["artifacts/scorecard.html", "artifacts/scorecard.json"],
-        "why": ("The policy's gates decide whether the evidence supports a release; every failing blocking gate "
-                "is listed with its evidence in the scorecard."),
-    }
+    complete = v in ("go", "no-go") and not unevidenced
+    why = ("Every blocking gate was judged on its check, so the verdict stands on complete evidence; the scorecard "
+           "lists each gate with its evidence." if complete else
+           "Some blocking gates have no evidence (" + ", ".join(unevidenced[:6]) + ("" if unevidenced else
+           "the run was partial or a step errored") + "): the verdict cannot be go until they do.")
+    return catalogue.check(
+        "review.gates", "pass" if complete else "warn",
+        {"verdict": v, "gates": len(gates), "blocking_failed": len(failing), "blocking_without_evidence": len(unevidenced)},
+        title=f"Release gates judged: verdict {v}", threshold={"blocking_without_evidence": 0},
+        evidence=["artifacts/scorecard.html", "artifacts/scorecard.json"], why=why)
+
+
+def quality_gate_check(verdict: dict) -> dict:
+    """``review.quality_gate``: a blocking gate on model quality (a metric bound or the baseline comparison) was
+    judged before the verdict; it passes whatever the model's own result, because what it evidences is that the
+    release is validated on quality (ML Test Score infra_4)."""
+    judged = [g for g in verdict.get("gates", [])
+              if g.get("block") and (g.get("check") or "").startswith("model.")
+              and g.get("status") in ("pass", "warn", "fail") and _is_quality(g)]
+    ids = sorted({g["check"] for g in judged})
+    if ids:
+        why = ("The verdict applies blocking gates on model quality (" + ", ".join(ids) + "), and the exit code stops a "
+               "release pipeline when they fail: quality is validated before serving.")
+    else:
+        why = ("No blocking gate on model quality was judged (no model metric or baseline comparison gate in force, or "
+               "the model evaluation did not run): a model could ship without its quality being validated. Keep the "
+               "default gates (model.roc_auc, model.r2, model.beats_baseline) or set your own in policy.gates.")
+    return catalogue.check(
+        "review.quality_gate", "pass" if ids else "fail", len(ids),
+        title="Model quality validated by a blocking gate before release",
+        threshold={"min": 1, "of": "blocking model-quality gates judged"}, why=why)
+
+
+def _is_quality(gate_row: dict) -> bool:
+    from playbook.metrics import HIGHER_IS_BETTER
+
+    cid = gate_row.get("check") or ""
+    return cid == "model.beats_baseline" or cid.removeprefix("model.") in HIGHER_IS_BETTER
 
 
 def ml_test_score_check(result: dict, min_final: float) -> dict:
-    return {
-        "id": "review.ml_test_score",
-        "title": f"ML Test Score {result['final']:g} (lowest of the four sections)",
-        "status": "pass" if result["final"] >= min_final else "warn",
-        "value": {"final": result["final"], **{f"section.{k}": v for k, v in result["sections"].items()},
-                  "automated": result["counts"]["automated"], "manual": result["counts"]["manual"]},
-        "threshold": {"min": min_final},
-        "evidence": ["artifacts/ml_test_score.html", "artifacts/ml_test_score.json"],
-        "why": result["interpretation"] + " (Breck et al. 2017: the final score is the weakest section.)",
-    }
+    return catalogue.check(
+        "review.ml_test_score", "pass" if result["final"] >= min_final else "warn",
+        {"final": result["final"], **{f"section.{k}": v for k, v in result["sections"].items()},
+         "automated": result["counts"]["automated"], "manual": result["counts"]["manual"]},
+        title=f"ML Test Score {result['final']:g} (lowest of the four sections)", threshold={"min": min_final},
+        evidence=["artifacts/ml_test_score.html", "artifacts/ml_test_score.json"],
+        why=result["interpretation"] + " (Breck et al. 2017: the final score is the weakest section.)")
 
 
 def attestations_check(result: dict, attestations: dict) -> dict:
     unknown = result.get("unknown_attestations", [])
     manual = [t["id"] for t in result["tests"] if t["status"] == "manual"]
-    return {
-        "id": "review.attestations",
-        "title": "Manual tests attested with an owner and a link",
-        "status": "warn" if unknown else "pass",
-        "value": {"attested": sorted(attestations), "counted_as_manual": manual, "unknown_keys": unknown},
-        "threshold": None,
-        "evidence": ["artifacts/ml_test_score.html"],
-        "why": ("A test that cannot be automated still counts half a point when a named owner links to its documented "
-                "result (policy.attestations.<test id>)."
-                + (" Keys that name no ML Test Score test are ignored: " + ", ".join(unknown) + "." if unknown else "")),
-    }
+    return catalogue.check(
+        "review.attestations", "warn" if unknown else "pass",
+        {"attested": sorted(attestations), "counted_as_manual": manual, "unknown_keys": unknown},
+        title="Manual tests attested with an owner and a link", evidence=["artifacts/ml_test_score.html"],
+        why=("A test that cannot be automated still counts half a point when a named owner links to its documented "
+             "result (policy.attestations.<test id>)."
+             + (" Keys that name no ML Test Score test are ignored: " + ", ".join(unknown) + "." if unknown else "")))
 
 
 def scorecard_markdown(verdict: dict, checks: list[dict], base: str) -> str:
@@ -174,16 +199,11 @@ def model_card_link(ev: Evidence) -> str | None:
 
 def compliance_check(cmap: dict) -> dict:
     cov = cmap["coverage"]
-    return {
-        "id": "review.compliance_map",
-        "title": "Compliance evidence map (EU AI Act Art. 9-15, NIST AI RMF) written",
-        "status": "pass",
-        "value": cov,
-        "threshold": None,
-        "evidence": ["artifacts/compliance_map.html", "artifacts/compliance_map.json"],
-        "why": ("Reviewers see which checks and artifacts speak to each obligation and what is left to people; it is "
-                "a reviewer aid, not legal advice."),
-    }
+    return catalogue.check(
+        "review.compliance_map", "pass", cov, title="Compliance evidence map (EU AI Act Art. 9-15, NIST AI RMF) written",
+        evidence=["artifacts/compliance_map.html", "artifacts/compliance_map.json"],
+        why=("Reviewers see which checks and artifacts speak to each obligation and what is left to people; it is "
+             "a reviewer aid, not legal advice."))
 
 
 def timings_recorded(ev: Evidence, step_name: str = "model_evaluation") -> dict[str, Any] | None:
@@ -215,14 +235,14 @@ def computing_performance_check(ev: Evidence, place_dirname: str, step_name: str
     why = ("Latency percentiles and throughput measured on every run make a regression in computing performance "
            "visible before it reaches users (the values are in the evaluation step's timings.json).")
     if timings is None:
-        return {"id": cid, "title": title, "status": "skip", "value": None, "threshold": None, "evidence": None,
-                "why": f"The {step_name} step did not run or wrote no timings.json, so nothing was measured."}
+        return catalogue.skip(cid, f"The {step_name} step did not run or wrote no timings.json, so nothing was measured.",
+                              title=title)
     latency = sorted(k for k in timings if any(x in k for x in _LATENCY_KEYS))
     throughput = sorted(k for k in timings if any(x in k for x in _THROUGHPUT_KEYS))
     status = "pass" if latency and throughput else ("warn" if latency or throughput else "skip")
     link = relpath(f"{ev.dirs[step_name]}/timings.json", place_dirname)
-    return {"id": cid, "title": title, "status": status,
-            "value": {"latency_measurements": latency, "throughput_measurements": throughput},
-            "threshold": {"latency_measurements": "at least one", "throughput_measurements": "at least one"},
-            "evidence": link,
-            "why": why if status != "skip" else "The model evaluation recorded no latency or throughput (e.g. predictions mode: no callable model)."}
+    return catalogue.check(
+        cid, status, {"latency_measurements": latency, "throughput_measurements": throughput}, title=title,
+        threshold={"latency_measurements": "at least one", "throughput_measurements": "at least one"}, evidence=link,
+        why=why if status != "skip" else "The model evaluation recorded no latency or throughput (e.g. predictions mode: no callable model).",
+        not_applicable=status == "skip")

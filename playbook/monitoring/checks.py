@@ -9,13 +9,16 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from playbook import catalogue
 from playbook.monitoring.calibrate import Calibration, binomial_bound
 
 
 def _check(id: str, title: str, status: str, value: Any = None, threshold: Any = None, evidence: Any = None,
-           why: str = "") -> dict:
-    return {"id": id, "title": title, "status": status, "value": value, "threshold": threshold,
-            "evidence": evidence, "why": why}
+           why: str = "", not_applicable: bool = False) -> dict:
+    """The step's checks through the one constructor (:func:`playbook.catalogue.check`), in this module's argument
+    order."""
+    return catalogue.check(id, status, value, title=title, threshold=threshold, evidence=evidence, why=why,
+                           not_applicable=not_applicable)
 
 
 def budget_check(cal: Calibration, false_alarms: float, per_batches: float, evidence: str) -> dict:
@@ -109,7 +112,7 @@ def current_alert_check(replayed: pd.DataFrame, alpha: float, default_alerts: in
             why += (" The model's output is among them: if the reference's model outputs were computed on the "
                     "model's own training rows, they are more confident than production's; use out-of-sample outputs.")
     return _check("monitoring.current_batches_alert_rate", "Monitor is quiet on batches of the recent data", status,
-                  round(rate, 6), {"max_alerts": bound, "batches": batches}, evidence, why)
+                  round(rate, 6), {"max": bound / max(batches, 1), "max_alerts": bound, "batches": batches}, evidence, why)
 
 
 def timeline_check(replayed: pd.DataFrame, onset: int, max_days: int, shift: str, evidence: Any) -> dict:
@@ -127,7 +130,7 @@ def timeline_check(replayed: pd.DataFrame, onset: int, max_days: int, shift: str
         why = (f"In the simulated timeline {shift} started on day {onset}; the first alert came {delay} day(s) later "
                f"(target: within {max_days}). {false_alerts} alert(s) on the {len(before)} clean days before it.")
     return _check("monitoring.timeline_detection", f"Simulated production days: {shift} is flagged in time", status,
-                  delay, {"max_days": max_days}, evidence, why)
+                  delay, {"max": max_days, "unit": "days"}, evidence, why)
 
 
 def estimation_check(replayed: pd.DataFrame, max_error: float, evidence: Any, task: str) -> dict:
@@ -135,7 +138,8 @@ def estimation_check(replayed: pd.DataFrame, max_error: float, evidence: Any, ta
     cid, title = "monitoring.performance_estimation_error", "Label-free performance estimate tracks the realized one"
     if task != "binary" or "estimated_roc_auc" not in replayed:
         return _check(cid, title, "skip", None, None, evidence,
-                      "Label-free (confidence-based) estimation needs a binary classifier with probabilities.")
+                      "Label-free (confidence-based) estimation needs a binary classifier with probabilities.",
+                      not_applicable=True)
     both = replayed.dropna(subset=["estimated_roc_auc", "realized_roc_auc"])
     if both.empty:
         return _check(cid, title, "skip", None, None, evidence,
@@ -153,7 +157,8 @@ def estimation_check(replayed: pd.DataFrame, max_error: float, evidence: Any, ta
 def workspace_check(summary: dict | None, days: int, evidence: str, reason: str | None = None) -> dict:
     cid, title = "monitoring.dashboard_written", "Evidently workspace with the monitoring dashboard"
     if summary is None:
-        return _check(cid, title, "skip", None, None, evidence, reason or "The workspace was not requested.")
+        return _check(cid, title, "skip", None, None, evidence, reason or "The workspace was not requested.",
+                      not_applicable=reason is None)
     from playbook.monitoring.dashboard import list_projects
 
     projects = list_projects(summary["path"])
@@ -161,7 +166,8 @@ def workspace_check(summary: dict | None, days: int, evidence: str, reason: str 
     why = (f"Project {summary['project_name']!r} with {len(summary['panels'])} panels and {days} daily snapshots; "
            "open it with `evidently ui --workspace <this step>/artifacts/evidently_workspace`.") if ok else (
         "The workspace does not list the project with one snapshot per simulated day.")
-    return _check(cid, title, "pass" if ok else "fail", days if ok else 0, {"min": days}, evidence, why)
+    return _check(cid, title, "pass" if ok else "fail", days if ok else 0, {"min": days, "unit": "daily snapshots"},
+                  evidence, why)
 
 
 def monitors_table(monitors: Sequence) -> pd.DataFrame:

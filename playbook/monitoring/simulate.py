@@ -132,6 +132,8 @@ def shift_power(spec, source, base: pd.DataFrame, roles, shifts: Sequence[str], 
 def detection_checks(power: pd.DataFrame, max_days: int, probability: float = 0.9,
                      evidence: str | None = None) -> list[dict]:
     """``monitoring.detects_within_days.<shift>`` checks from a :func:`shift_power` table."""
+    from playbook import catalogue
+
     out = []
     for r in power.to_dict("records"):
         if r["shift"] == "no_drift":
@@ -139,8 +141,8 @@ def detection_checks(power: pd.DataFrame, max_days: int, probability: float = 0.
         cid = f"monitoring.detects_within_days.{r['shift']}"
         title = f"Monitor catches {r['shift'].replace('_', ' ')} within {max_days} days"
         if not r["applied"]:
-            out.append({"id": cid, "title": title, "status": "skip", "value": None, "threshold": None,
-                        "evidence": evidence, "why": f"The fault does not apply to this data: {r['reason']}."})
+            out.append(catalogue.skip(cid, f"The fault does not apply to this data: {r['reason']}.", title=title,
+                                      evidence=evidence, not_applicable=True))
             continue
         p = float(r["p_detect_within"])
         lab = r.get("power_labeled")
@@ -153,8 +155,8 @@ def detection_checks(power: pd.DataFrame, max_days: int, probability: float = 0.
                     f"floors catch it with probability {p_lab:.2f} within {max_days} labeled batches, once labels arrive.")
         elif status != "pass":
             why += " A blind spot at this severity: add a dedicated check (e.g. a duplicate-row count) or accept the risk."
-        out.append({"id": cid, "title": title, "status": status, "value": round(p, 4),
-                    "threshold": {"min": probability, "days": max_days}, "evidence": evidence, "why": why})
+        out.append(catalogue.check(cid, status, round(p, 4), title=title,
+                                   threshold={"min": probability, "days": max_days}, evidence=evidence, why=why))
     return out
 
 
