@@ -78,6 +78,7 @@ class CheckSpec:
     when: str = ""
     meta: bool = False          # about the verdict itself (never a gate, never a finding)
     deterministic: bool = True  # False: the value depends on wall-clock measurements
+    gate_on: str = "ci"         # how a min / max gate without ``on`` judges this check's CI
 
     @property
     def is_family(self) -> bool:
@@ -105,9 +106,9 @@ def _mts(test, strength, why, group="main", members=()):
 
 
 def _c(id, title, step, measures, gate=None, *, mts=(), tasks=TASKS, needs=(), when="", member_gates=None,
-       meta=False, deterministic=True) -> CheckSpec:
+       meta=False, deterministic=True, gate_on="ci") -> CheckSpec:
     return CheckSpec(id, title, step, measures, None if gate is None else dict(gate), dict(member_gates or {}),
-                     tuple(mts), tuple(tasks), tuple(needs), when, meta, deterministic)
+                     tuple(mts), tuple(tasks), tuple(needs), when, meta, deterministic, gate_on)
 
 
 BLOCK = {"block": True}
@@ -269,7 +270,9 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "Recorded as skipped when no sensitive column is configured.", when="no sensitive column is configured"),
     _c("model.fairness.<column>.<measure>", "Fairness across a sensitive column", _EVAL,
        "A fairness measure (demographic parity or equalized odds difference, accuracy difference, MAE ratio) "
-       "across the groups of one sensitive column.", REPORT, needs=("sensitive",),
+       "across the groups of one sensitive column, with its within-group bootstrap CI; a bound is judged on the "
+       "whole interval (exceeded only when the lower bound is past it, within only when the upper bound is).",
+       REPORT, needs=("sensitive",), gate_on="interval",
        mts=[_mts("model_7", "full", "Outcomes and error rates are compared across the groups of every sensitive "
                  "column.")]),
     _c("model.business.value_per_day", "Value per day at the best threshold", _EVAL,
@@ -574,6 +577,8 @@ def gate_for(check_id: str, policy=None) -> dict | None:
     for pattern in sorted((p for p in pol if fnmatch.fnmatchcase(check_id, p)), key=lambda p: _specificity(p, check_id)):
         gate.update(pol[pattern])
         found = True
+    if found and ("min" in gate or "max" in gate) and "on" not in gate and s is not None and s.gate_on != "ci":
+        gate["on"] = s.gate_on
     return gate if found else None
 
 

@@ -171,3 +171,58 @@ def test_workspace_survives_malformed_days(step, tmp_path):
                            target=ctx.target, positive_label=ctx.positive_label, calibrator=spec.calibrator)
     assert list_projects(tmp_path / "ws") == [{"id": info["project_id"], "name": "robust: production monitor",
                                                 "snapshots": 3}]
+
+
+def _snapshot_drift(path: Path) -> dict:
+    """Per snapshot file: the dashboard's per-column statistic and threshold, and its count of drifted columns."""
+    d = json.loads(path.read_text())
+    stats, thresholds, count = {}, {}, None
+    for v in d["metric_results"].values():
+        params = v["metric_value_location"]["metric"]["params"]
+        if params["type"].endswith("DriftedColumnsCount"):
+            thresholds = params["per_column_threshold"]
+            count = v["count"]["value"]
+        elif params["type"].endswith("ValueDrift"):
+            stats[params["column"]] = v["value"]
+    return {"name": d["name"], "stats": stats, "thresholds": thresholds, "count": count}
+
+
+def test_dashboard_days_replay_through_playbook_monitor_with_the_same_decisions(step, tmp_path):
+    """Days of other sizes than the calibrated batch, with missing values and a shifted column: each day's
+    thresholds, statistics and drifted-column count in the dashboard equal `playbook monitor`'s decisions."""
+    import datetime as dt
+
+    import playbook
+    from playbook.drift.shifts import apply
+    from playbook.modeling import get_model
+    from playbook.monitoring.check import check_batch
+    from playbook.monitoring.dashboard import Day, build_workspace
+    from playbook.monitoring.spec import load_spec
+
+    spec = load_spec(step["dir"] / "artifacts" / "monitoring.yaml")
+    ctx = playbook.load_context("")
+    model = get_model(ctx)
+    ref = ctx.reference.assign(score=model.positive_proba(ctx.reference))
+    cur = ctx.current.assign(score=model.positive_proba(ctx.current))
+    missing, _ = apply("missing_mcar", cur.head(250), 0.5, roles=ctx.roles, seed=1)
+    shifted, _ = apply("mean_shift", cur.head(90), 1.0, roles=ctx.roles, seed=2)
+    frames = [cur.head(60), missing, shifted, cur]   # 60, 250, 90 and 300 rows; calibrated for one size
+    days = [Day(dt.date(2025, 2, 1) + dt.timedelta(days=i), f, f"day {i}") for i, f in enumerate(frames)]
+    info = build_workspace(tmp_path / "ws", name="replay", monitors=spec.monitors, reference=ref, days=days,
+                           features=list(ctx.features), numeric=list(ctx.numeric_features), score="score",
+                           target=ctx.target, positive_label=ctx.positive_label, calibrator=spec.calibrator)
+    files = {s["id"]: s for s in info["snapshots"]}
+    snaps = sorted((tmp_path / "ws").glob("*/snapshots/*.json"))
+    assert len(snaps) == len(frames)
+    for path in snaps:
+        shown = _snapshot_drift(path)
+        day = files[path.stem]["day"] - 1
+        res = check_batch(spec, frames[day])
+        dist = {m.column: m.name for m in spec.monitors if type(m).__name__ == "DistributionMonitor"}
+        checked = {e["column"]: e for e in res["monitors"]
+                   if dist.get(e["column"]) == e["name"] and e["column"] in shown["thresholds"]}
+        assert checked, shown["name"]
+        for col, m in checked.items():
+            assert shown["thresholds"][col] == pytest.approx(m["threshold"], rel=1e-9), (shown["name"], col)
+            assert shown["stats"][col] == pytest.approx(m["statistic"], rel=1e-9, abs=1e-12), (shown["name"], col)
+        assert shown["count"] == sum(bool(m["alert"]) for m in checked.values()), shown["name"]

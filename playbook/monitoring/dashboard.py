@@ -6,12 +6,13 @@ estimate) and one snapshot per simulated production day. Open it with::
 
     evidently ui --workspace <pack>/steps/NN_monitoring_setup/artifacts/evidently_workspace --port 8000
 
-The per-column drift in these snapshots is computed with the **calibrated** monitors, not Evidently's
-default tests: the monitors' statistics are registered as an Evidently stat test
-(:data:`STATTEST_NAME`) and each column gets its calibrated threshold, so the dashboard's drift share is
-the share of columns on which ``playbook monitor`` alarms. Evidently drops missing values before a
-drift test, so in the dashboard the drift statistic covers the non-missing values and the missing-value
-panel shows the rest.
+The per-column drift in these snapshots is ``playbook monitor``'s own decision, not Evidently's default
+tests: the monitors are registered as an Evidently stat test (:data:`STATTEST_NAME`); each day gets the
+threshold ``playbook monitor`` uses for that day's row count (:meth:`threshold_for`), and the statistic and
+alarm of each column are the monitor's on the day's whole batch (missing values included, which Evidently
+would otherwise drop before its test). So the dashboard's drift share is the share of columns on which
+``playbook monitor`` alarms on that day; a test replays the snapshot days through ``playbook monitor`` and
+compares every column's threshold, statistic and the drifted-column count.
 
 Project, snapshot and dashboard identifiers are derived from the model name and the seed, so the
 workspace's file names are the same on every run.
@@ -20,6 +21,7 @@ workspace's file names are the same on every run.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -40,13 +42,38 @@ _PROFILES: dict[str, ColumnProfile] = {}
 _REGISTERED = False
 
 
+_DAY_DECISIONS: dict[str, tuple[float, bool]] = {}
+
+
 def _calibrated_stattest(reference: pd.Series, current: pd.Series, feature_type, threshold: float):
-    """Evidently stat-test function: the calibrated monitor's statistic and its alarm decision."""
-    prof = _PROFILES.get(str(reference.name))
+    """Evidently stat-test function: the calibrated monitor's statistic and its alarm decision.
+
+    While a day's snapshot is built, the decisions are the ones ``playbook monitor`` takes on that day's batch
+    (computed beforehand on the whole column, missing values included, with the threshold for the day's row
+    count), so the dashboard shows the monitor's own results; Evidently drops missing values before calling a
+    stat test, which would otherwise change the statistic."""
+    name = str(reference.name)
+    if name in _DAY_DECISIONS:
+        return _DAY_DECISIONS[name]
+    prof = _PROFILES.get(name)
     if prof is None:  # a column without a monitor: profile it from the reference on the fly
         prof = ColumnProfile.build(reference)
     stat = float(prof.statistic(current))
     return stat, bool(np.isfinite(stat) and stat > threshold)
+
+
+def day_decisions(monitors: Sequence, frame: pd.DataFrame) -> dict[str, dict]:
+    """What ``playbook monitor`` decides for each distribution monitor on one batch: ``{column: {statistic,
+    threshold, alert}}``, with the threshold for the batch's row count (:meth:`threshold_for`)."""
+    out = {}
+    rows = len(frame)
+    for m in monitors:
+        if not isinstance(m, DistributionMonitor) or m.threshold is None or m.column not in frame.columns:
+            continue
+        thr = m.threshold_for(rows)
+        stat = float(m.statistic(frame))
+        out[m.column] = {"statistic": stat, "threshold": float(thr), "alert": bool(math.isfinite(stat) and stat > thr)}
+    return out
 
 
 def register_monitors(monitors: Sequence) -> None:
@@ -234,10 +261,15 @@ def build_workspace(path: str | Path, *, name: str, monitors: Sequence, referenc
         cur = prepare(day.frame)
         # a column the day lacks (dropped upstream) or with no value left cannot be tested: skip it that day
         cols = [c for c in drift_cols if c in cur.columns and cur[c].notna().any()]
+        # the thresholds `playbook monitor` uses for this day's row count, and its decisions on the raw batch
+        decided = day_decisions(monitors, day.frame)
+        _DAY_DECISIONS.clear()
+        _DAY_DECISIONS.update({c: (d["statistic"], d["alert"]) for c, d in decided.items() if c in cols})
         metrics = [RowCount(), DatasetMissingValueCount()]
         if cols:
             metrics.append(DataDriftPreset(columns=cols, per_column_method={c: STATTEST_NAME for c in cols},
-                                           per_column_threshold={c: thresholds[c] for c in cols}))
+                                           per_column_threshold={c: decided[c]["threshold"] if c in decided
+                                                                 else thresholds[c] for c in cols}))
         metrics += [MissingValueCount(column=c) for c in features if c in cur.columns]
         if EXPECTED_CORRECT in cur.columns:
             metrics.append(MeanValue(column=EXPECTED_CORRECT))
@@ -252,6 +284,7 @@ def build_workspace(path: str | Path, *, name: str, monitors: Sequence, referenc
                               Dataset.from_pandas(ref, data_definition=definition_for(ref)),
                               name=f"day {i + 1}: {day.scenario}",
                               timestamp=dt.datetime.combine(day.date, dt.time(23, 0)))
+        _DAY_DECISIONS.clear()
         sid = stable_id("snapshot", name, seed, i)
         ws.state.write_snapshot(project.id, sid, snap.to_snapshot_model())
         snapshots.append({"id": str(sid), "day": i + 1, "date": day.date.isoformat(), "scenario": day.scenario})
