@@ -200,26 +200,35 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "Number of columns in Evidently's DataSummaryPreset report of current vs reference."),
     # ---- 02 drift simulation -------------------------------------------------------------------------------------
     _c("drift.false_alarm_rate", "False-alarm rate of the monitors on unshifted batches", _DRIFT,
-       "Share of clean batches on which the rehearsed monitors raise an alarm.", {"max": 0.1, "block": True}),
+       "Share of unshifted batches (severity 0) of the clean held-out rows on which the rehearsed data monitors "
+       "(drift tests, data contract) raise an alarm.", {"max": 0.1, "block": True}),
     _c("drift.silent_failures", "Faults that degrade the model with no alarm", _DRIFT,
-       "Number of (fault, severity) cells where the model degrades in most trials while no monitor fires.", REPORT,
-       needs=("callable",), mts=[_mts("model_4", "partial", "Quality under simulated faults, not decay with the "
-                                     "model's age.")]),
+       "Number of (fault, severity) cells in which, in most trials, the model metric (the task's primary metric; "
+       "accuracy for a classifier without probabilities) drops by more than max_metric_drop against the same batch "
+       "unshifted, or crosses the model.<metric> gate, while no data monitor fires.", REPORT, needs=("callable",), when="the held-out rows are labelled",
+       mts=[_mts("model_4", "partial", "Quality under simulated faults, not decay with the model's age.")]),
     _c("drift.noisy_alarms", "Share of alarmed faults that did not hurt the model", _DRIFT,
-       "Share of alarmed (fault, severity) cells in which the model did not degrade.", needs=("callable",)),
+       "Share of the alarmed (fault, severity) cells (alarm in at least half of the trials) in which, in most "
+       "trials, the model did not degrade.", needs=("callable",), when="the held-out rows are labelled"),
     _c("drift.detects.<shift>", "Monitors detect a simulated fault", _DRIFT,
-       "Share of trials in which the monitors raise an alarm at the detection severity.",
+       "Share of trials in which the data monitors raise an alarm at the detection severity (warn: only the "
+       "label-based performance monitor reaches the minimum).",
        member_gates={"dropped_column": BLOCK, "renamed_column": BLOCK, "type_change": BLOCK,
                      "unit_change_up": BLOCK},
+       when="the fault is in the step's shifts (all 17 by default); a fault that cannot apply to the data is a "
+            "not-applicable skip",
        mts=[_mts("monitor_1", "partial", "Rehearses upstream schema changes against the simulation's monitors; the "
                  "deployed monitor's own test is monitoring.detects_within_days.",
                  members=("dropped_column", "renamed_column", "type_change"))]),
     _c("drift.time_to_detection.<timeline>", "Median batches from onset to alarm", _DRIFT,
        "Median number of batches between a fault's onset and the first alarm on a sudden, gradual or recurring "
-       "timeline.", mts=[_mts("model_4", "partial", "Detection delay under drift, not the quality decay with model "
-                              "age.")]),
+       "timeline, over the faults detected (warn when none is).",
+       when="the timeline is in the step's timelines (all three by default)",
+       mts=[_mts("model_4", "partial", "Detection delay under drift, not the quality decay with model age.")]),
     _c("drift.min_batch_size", "Rows per batch needed to detect every detectable fault", _DRIFT,
-       "Smallest batch size at which every detectable fault reaches the power target."),
+       "Largest, over the faults detectable at some tried batch size, of the smallest batch at which the monitors "
+       "reach the power target (80 %) within the false-alarm limit; its max is business.volume_per_day when set.",
+       when="power_batch_sizes is not empty (the default tries five sizes)"),
     # ---- 03 model evaluation -------------------------------------------------------------------------------------
     _c("model.evaluation_set", "The rows the model is evaluated on", _EVAL,
        "Where the evaluation rows come from: current (held out) or a held-out split of the reference."),

@@ -9,6 +9,7 @@ multiclass model is judged on the same metric everywhere.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 # which direction is better, and the human name of each metric
@@ -118,6 +119,26 @@ def roc_auc(y_true, y_score) -> float:
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
+def roc_auc_macro_present(y_true, y_score, classes) -> float | None:
+    """Macro one-vs-rest ROC AUC over the classes that occur in ``y_true`` (at least two; else None).
+
+    ``y_score`` is the probability matrix with columns in ``classes`` order; rows whose label is not one of
+    ``classes`` are ignored. When every class occurs this is ``metric_value("roc_auc_macro", ...)``; unlike it, it
+    stays defined on a batch that lacks a class (a small batch, or a fault that relabels rows), which is what the
+    drift simulation needs to compare a shifted batch with the same batch before the shift.
+    """
+    lookup = {str(c): i for i, c in enumerate(classes)}
+    yi = pd.Series(np.asarray(y_true, dtype=object)).map(lambda v: lookup.get(str(v), -1)).to_numpy(dtype=int)
+    ok = yi >= 0
+    yi = yi[ok]
+    P = np.asarray(y_score, dtype=float)[ok]
+    P = P / np.clip(P.sum(axis=1, keepdims=True), 1e-12, None)
+    present = np.unique(yi)
+    if len(present) < 2:
+        return None
+    return float(np.mean([roc_auc(yi == k, P[:, k]) for k in present]))
+
+
 def relative_drop(metric: str, baseline: float | None, value: float | None) -> float | None:
     """How much worse ``value`` is than ``baseline``, as a share of the baseline (positive = worse)."""
     if baseline is None or value is None or baseline == 0:
@@ -128,4 +149,4 @@ def relative_drop(metric: str, baseline: float | None, value: float | None) -> f
 
 
 __all__ = ["CHECKED", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "PRIMARY", "TITLES", "WHY", "metric_value", "primary",
-           "relative_drop", "roc_auc", "worse"]
+           "relative_drop", "roc_auc", "roc_auc_macro_present", "worse"]

@@ -203,18 +203,3 @@ def test_large_batches_use_threads_and_the_fast_path():
     assert list(t["drifted"]) == [True, False, False]
     exact = stats.wasserstein_distance(ref["b"], cur["b"]) / np.std(ref["b"])
     assert t.loc["b", "statistic"] == pytest.approx(exact, rel=0.05)
-
-
-# -- performance helpers ------------------------------------------------------------------------
-def test_roc_auc_and_relative_drop():
-    from sklearn.metrics import roc_auc_score
-
-    rng = np.random.default_rng(4)
-    y = rng.integers(0, 2, 300)
-    s = (y + rng.normal(0, 1, 300)).round(1)  # ties
-    assert D.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), rel=1e-12)
-    assert D.metric_value("roc_auc", np.ones(5), y_score=np.arange(5)) is None  # one class only
-    assert D.relative_drop("roc_auc", 0.8, 0.72) == pytest.approx(0.1)
-    assert D.relative_drop("mae", 10.0, 12.0) == pytest.approx(0.2)
-    assert D.relative_drop("mae", 10.0, None) is None
-    assert D.default_metric("regression") == "mae" and D.default_metric("binary") == "roc_auc"

@@ -36,7 +36,8 @@ def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path
     assert checks["drift.detects.dropped_column"]["status"] == "pass"
     assert checks["drift.detects.renamed_column"]["value"] == 1.0
     assert checks["drift.detects.concept_drift"]["status"] in ("warn", "fail")
-    assert checks["drift.false_alarm_rate"]["threshold"] == {"max": 0.1}
+    assert checks["drift.false_alarm_rate"]["threshold"] == {"max": 0.1, "on": "ci"}  # the default gate
+    assert checks["drift.detects.concept_drift"]["threshold"]["min"] == 0.8  # the step parameter: no bound in force
     assert res["info"]["contract_source"] == "data_audit"
     assert res["info"]["model"] == "baseline model"
     assert res["metrics"]["sweep.batches"] == 2 + 17 * 2
@@ -61,6 +62,37 @@ def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path
 
     execute("02_drift_simulation.ipynb", again, pack_dir=str(audit_pack), **SMALL)
     assert (again / "results.json").read_bytes() == first
+
+
+def test_template_on_multiclass_data_with_policy_limits(run_template, tmp_path):
+    """Multiclass data (sklearn's wine): batches are scored with the macro ROC AUC, and a policy bound on a drift
+    check is the step's own threshold."""
+    from sklearn.datasets import load_wine
+
+    from playbook import catalogue
+
+    df = load_wine(as_frame=True).frame.sample(frac=1, random_state=0)
+    df["target"] = df["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    data = tmp_path / "data"
+    data.mkdir()
+    df.iloc[:120].to_csv(data / "reference.csv", index=False)
+    df.iloc[120:].to_csv(data / "current.csv", index=False)
+    cfg = tmp_path / "wine.yaml"
+    cfg.write_text("data:\n  reference: data/reference.csv\n  current: data/current.csv\n  target: target\n"
+                   "policy:\n  gates:\n    drift.false_alarm_rate: {max: 0.25, block: true}\n"
+                   "    drift.detects.*: {min: 0.6}\n")
+    res = run_template("02_drift_simulation.ipynb", config=str(cfg), **SMALL)
+    checks = {c["id"]: c for c in res["checks"]}
+    assert all(catalogue.spec(cid).step == "drift_simulation" for cid in checks)
+    assert res["info"]["model_metric"] == {"metric": "roc_auc_macro", "note": None}
+    assert checks["drift.silent_failures"]["status"] != "skip"
+    assert checks["drift.false_alarm_rate"]["threshold"]["max"] == 0.25
+    assert checks["drift.detects.dropped_column"]["threshold"]["min"] == 0.6
+    step_dir = tmp_path / "steps" / "02_drift_simulation"
+    sens = json.loads((step_dir / "artifacts" / "sensitivity.json").read_text())
+    assert sens["monitors"]["model_metric"] == "roc_auc_macro" and sens["monitors"]["metric_floor"] == 0.7
+    assert sens["limits"]["drift.false_alarm_rate"] == {"max": 0.25}
+    assert sens["params"]["max_false_alarm_rate"] == 0.1  # the parameter as given, beside the limit in force
 
 
 def test_unknown_shift_name_lists_the_valid_names(run_template):

@@ -1,4 +1,4 @@
-"""Drift detectors: per-column tests as Evidently 0.7 chooses them, dataset drift, contract, performance.
+"""Drift detectors: per-column tests as Evidently 0.7 chooses them, dataset drift, the data contract.
 
 Public API (used by the drift template and by the monitoring module)::
 
@@ -68,8 +68,8 @@ Public API (used by the drift template and by the monitoring module)::
     Evidently's own ``DataDriftPreset`` report in the same table format (slow; used to check
     agreement and by the benchmark).
 
-Also here: :func:`contract_violations` (the audit step's data contract applied to a batch) and
-:func:`metric_value` / :func:`relative_drop` (performance of a labeled batch against a reference).
+Also here: :func:`contract_violations` (the audit step's data contract applied to a batch). The model metric of a
+labeled batch is :func:`playbook.metrics.metric_value` (one vocabulary for every step).
 """
 
 from __future__ import annotations
@@ -866,7 +866,7 @@ def evidently_column_drift(reference: pd.DataFrame, current: pd.DataFrame,
 
 
 # ---------------------------------------------------------------------------------------------
-# contract and performance
+# the data contract
 # ---------------------------------------------------------------------------------------------
 def contract_violations(df: pd.DataFrame, contract: dict, kinds: Iterable[str] | None = None,
                         **kwargs) -> list[dict]:
@@ -882,13 +882,3 @@ def contract_violations(df: pd.DataFrame, contract: dict, kinds: Iterable[str] |
         return list(found)
     keep = set(kinds)
     return [v for v in found if v.get("kind") in keep]
-
-
-from playbook.metrics import LOWER_IS_BETTER, metric_value, relative_drop, roc_auc  # noqa: E402,F401 - shared vocabulary
-
-
-def default_metric(task: str) -> str:
-    """The metric the simulation tracks per task: the task's primary metric (:func:`playbook.metrics.primary`)."""
-    from playbook.metrics import primary
-
-    return primary(task)
