@@ -201,7 +201,7 @@ CATALOGUE: tuple[CheckSpec, ...] = (
     # ---- 02 drift simulation -------------------------------------------------------------------------------------
     _c("drift.false_alarm_rate", "False-alarm rate of the monitors on unshifted batches", _DRIFT,
        "Share of unshifted batches (severity 0) of the clean held-out rows on which the rehearsed data monitors "
-       "(drift tests, data contract) raise an alarm.", {"max": 0.1, "block": True}),
+       "(drift tests, data contract) raise an alarm.", BLOCK),
     _c("drift.silent_failures", "Faults that degrade the model with no alarm", _DRIFT,
        "Number of (fault, severity) cells in which, in most trials, the model metric (the task's primary metric; "
        "accuracy for a classifier without probabilities) drops by more than max_metric_drop against the same batch "
@@ -272,7 +272,8 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "Expected calibration error of the probabilities (reliability curve).", REPORT, tasks=CLASSIFICATION,
        needs=("probabilities",)),
     _c("model.slices.worst_gap", "Worst slice", _EVAL,
-       "How much worse the primary metric is on the worst large-enough slice than overall.",
+       "How much worse the primary metric is on the worst large-enough slice than overall, relative to the "
+       "overall value (0.1 = 10% worse; unit-free for every task).",
        mts=[_mts("model_6", "full", "Quality is computed per value of every categorical and binned numeric feature, "
                  "with the slice sizes.")]),
     _c("model.fairness.configured", "Fairness across sensitive groups", _EVAL,
@@ -292,7 +293,8 @@ CATALOGUE: tuple[CheckSpec, ...] = (
     _c("model.robustness", "Metric under simulated shifts", _EVAL,
        "Recorded as skipped when the model cannot score shifted rows.", when="the model cannot score new rows"),
     _c("model.robustness.<shift>", "Metric under a simulated shift", _EVAL,
-       "Primary metric on the evaluation rows after the shift.", needs=("callable",),
+       "Relative drop of the primary metric on the evaluation rows after the shift (0.05 = 5% worse than on the "
+       "clean rows; unit-free for every task).", needs=("callable",),
        mts=[_mts("model_4", "partial", "Quality under simulated shifts, not decay with the model's age.")]),
     _c("model.importance.near_zero", "Features that add nothing", _EVAL,
        "Number of features whose permutation importance (with its spread) is near zero.", needs=("callable",),

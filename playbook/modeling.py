@@ -48,8 +48,13 @@ BASELINE_DESCRIPTION = (
     "scikit-learn Pipeline: categorical features (cast to text) -> OrdinalEncoder (unseen and missing "
     "categories become missing values); numeric features passed through (missing values kept); "
     "HistGradientBoosting{Classifier,Regressor} with native categorical support, default "
-    "hyper-parameters and random_state = the pack seed."
+    "hyper-parameters and random_state = the pack seed. Columns that would break it on real data are left "
+    "out, each with its reason: empty or constant in the training rows, dates (as categories every new date "
+    "is unseen), and near-unique text (identifiers, free text)."
 )
+#: a text column with at least this share of distinct values over at least ID_MIN_ROWS rows is an identifier
+ID_UNIQUE_SHARE = 0.9
+ID_MIN_ROWS = 50
 
 
 def _val(v: Any) -> str:
@@ -106,6 +111,41 @@ def baseline_frame(X: pd.DataFrame, numeric: list[str], categorical: list[str]) 
     return pd.DataFrame(cols, index=X.index)
 
 
+def baseline_plan(X: pd.DataFrame) -> dict:
+    """Which columns the baseline uses and why the others are left out: ``{numeric, categorical, left_out}``.
+
+    Decided on the training rows: a column with no value, or a single value, carries no signal (and a
+    single-valued numeric column breaks histogram binning); a column of dates used as a category makes every new
+    date an unseen value (so the model degrades on exactly the data it will serve); near-unique text
+    (identifiers, free text) is memorised rather than learned. Deterministic.
+    """
+    from playbook.audit.contract import looks_like_datetime
+
+    numeric, categorical, left_out = [], [], {}
+    for c in X.columns:
+        s = X[c]
+        present = s.dropna()
+        if present.empty:
+            left_out[c] = "it has no value in the training rows"
+            continue
+        if present.nunique() <= 1:
+            left_out[c] = f"it holds a single value ({_val(present.iloc[0])}) in the training rows: no signal to learn"
+            continue
+        if pd.api.types.is_datetime64_any_dtype(s) or (not is_numeric(s) and looks_like_datetime(s)):
+            left_out[c] = ("it holds dates: as a category every new date is unseen; derive calendar features "
+                           "(month, day of week) upstream if they matter")
+            continue
+        if is_numeric(s):
+            numeric.append(c)
+            continue
+        if len(present) >= ID_MIN_ROWS and present.astype(str).nunique() >= ID_UNIQUE_SHARE * len(present):
+            left_out[c] = (f"{present.astype(str).nunique()} distinct values in {len(present)} rows: an identifier or "
+                           "free text, which a model memorises instead of learning from")
+            continue
+        categorical.append(c)
+    return {"numeric": numeric, "categorical": categorical, "left_out": left_out}
+
+
 def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0):
     """Fit the documented baseline (see :data:`BASELINE_DESCRIPTION`) and return the sklearn Pipeline.
 
@@ -124,9 +164,13 @@ def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0):
     y = pd.Series(y, index=X.index)
     keep = y.notna().to_numpy()
     X, y = X.loc[keep], y.loc[keep]
-    numeric = [c for c in X.columns if is_numeric(X[c])]
-    categorical = [c for c in X.columns if c not in numeric]
-    Xb = baseline_frame(X, numeric, categorical)
+    plan = baseline_plan(X)
+    numeric, categorical = plan["numeric"], plan["categorical"]
+    if not numeric and not categorical:
+        raise ModelError("data.features: no column can feed the baseline (" + "; ".join(
+            f"{c}: {r}" for c, r in list(plan["left_out"].items())[:3]) + "); list usable columns in data.features.")
+    all_numeric = [c for c in X.columns if is_numeric(X[c])]
+    Xb = baseline_frame(X, all_numeric, [c for c in X.columns if c not in all_numeric])
     transformers = []
     if categorical:
         transformers.append((
@@ -137,7 +181,7 @@ def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0):
         ))
     if numeric:
         transformers.append(("numeric", "passthrough", numeric))
-    prep = ColumnTransformer(transformers, verbose_feature_names_out=False)
+    prep = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     cat_mask = [True] * len(categorical) + [False] * len(numeric)
     params = dict(categorical_features=cat_mask if categorical else None, random_state=seed)
     if task == "regression":
@@ -636,7 +680,9 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
     if fit:
         train, where = baseline_training_frame(ctx)
         est = fit_baseline(train[features], train[ctx.target], task, ctx.seed)
-        info.update(fitted_on=where, fitted_rows=len(train), estimator=type(est[-1]).__name__)
+        plan = baseline_plan(train.loc[train[ctx.target].notna(), features])
+        info.update(fitted_on=where, fitted_rows=len(train), estimator=type(est[-1]).__name__,
+                    left_out=plan["left_out"])
     return ModelAdapter(mode=mode, features=features, estimator=est, numeric=numeric, categorical=categorical,
                         categories=cats, info=info, **common)
 
@@ -799,7 +845,7 @@ def refittable(adapter: ModelAdapter) -> bool:
 
 
 __all__ = [
-    "BASELINE_DESCRIPTION", "MODES", "ModelAdapter", "ModelError", "ModelInputError", "baseline_frame",
+    "BASELINE_DESCRIPTION", "MODES", "ModelAdapter", "ModelError", "ModelInputError", "baseline_frame", "baseline_plan",
     "baseline_training_frame", "evaluation_frame", "fit_baseline", "get_model", "labelled", "load_model_file",
     "facts", "preflight", "refittable", "save_baseline", "select_mode",
 ]

@@ -520,3 +520,41 @@ def test_policy_limits_override_parameters():
     assert catalogue.limit("model.fairness.sex.demographic_parity_difference", "max", 0.1, p) == 0.05
     assert catalogue.limit("model.fairness.age.equalized_odds_difference", "max", 0.1, p) == 0.2
     assert catalogue.limit("model.calibration_ece", "max", 0.1, p) == 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# units: regression limits are relative, whatever the target's units
+# ---------------------------------------------------------------------------------------------
+def test_slice_gap_and_robustness_drop_are_relative_for_targets_in_large_units():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    price = rng.normal(300_000, 80_000, n)
+    region = np.where(np.arange(n) < n // 2, "north", "south")
+    err = np.where(region == "north", 20_000, 24_000) * rng.choice([-1, 1], n)  # south: MAE 20% worse
+    frame = pd.DataFrame({"region": region, "sqft": rng.normal(1800, 400, n), "price": price})
+    s = Scored("regression", price, price + err, index=frame.index)
+    tab = slices.slice_table(frame, s, [], ["region"], min_size=30, max_gap=0.1)
+    south = tab.set_index("slice").loc["south"]
+    assert south["gap"] == pytest.approx(24_000 / 22_000 - 1, rel=1e-6)  # relative to the overall MAE, not 2,000 euros
+    check = slices.slices_check(tab, 0.1, 30)
+    assert check["status"] == "pass" and check["value"] < 0.1
+
+    class Adapter:  # predicts price from sqft; a unit change of sqft doubles the error
+        task, classes_, positive_label, mode, prediction_column, has_proba = "regression", None, None, "file", None, False
+
+        def predict(self, X):
+            return X["price"].to_numpy() + 10_000 * (X["sqft"].to_numpy() / 1800)
+
+    def apply(name, df, severity, roles=None, seed=0):
+        out = df.copy()
+        out["sqft"] = out["sqft"] * 2
+        return out, {"applied": True, "columns": ["sqft"]}
+
+    shifts = SimpleNamespace(SHIFTS={"unit_change_up": None}, apply=apply)
+    clean = metrics.score(Adapter(), frame, "price")
+    tab = robustness.robustness(Adapter(), frame, clean, "price", None, module=shifts, max_drop=0.05)
+    row = tab.iloc[0]
+    assert row["drop"] == pytest.approx(1.0, rel=0.05)  # the MAE doubles: 100% worse, not "10,000 worse"
+    assert bool(row["degraded"]) and robustness.robustness_checks(tab, 0.05)[0]["status"] == "warn"

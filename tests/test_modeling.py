@@ -313,3 +313,37 @@ def test_evaluation_frame_falls_back_when_current_has_no_labels(tmp_path):
     train, _ = m.baseline_training_frame(ctx)
     assert where == "reference_holdout_30pct" and len(frame) == 90
     assert not set(frame.index) & set(train.index)
+
+
+def test_baseline_survives_dates_constant_empty_and_identifier_columns():
+    """Real exports carry a sale date, a constant column, an empty one and a booking reference: the baseline
+    leaves each out with its reason, scores new dates it never saw, and still learns the signal."""
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    n = 800
+    frame = pd.DataFrame({
+        "Nights": rng.integers(1, 10, n).astype(float),
+        "Room Type": rng.choice(["single", "double", "suite"], n),
+        "Arrival Date": pd.date_range("2023-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+        "Country": "PT", "Discount Code": np.nan,
+        "Booking Ref": [f"BK-{i:06d}" for i in range(n)],
+        "Level": 1,  # a single-valued numeric column used to crash histogram binning
+    })
+    price = 80 * frame["Nights"] + frame["Room Type"].map({"single": 0, "double": 60, "suite": 250}) \
+        + rng.normal(0, 30, n)
+    train, test = frame.iloc[:600], frame.iloc[600:]   # split by time: every test date is new
+    plan = m.baseline_plan(train)
+    assert plan["numeric"] == ["Nights"] and plan["categorical"] == ["Room Type"]
+    assert set(plan["left_out"]) == {"Arrival Date", "Country", "Discount Code", "Booking Ref", "Level"}
+    assert "dates" in plan["left_out"]["Arrival Date"] and "identifier" in plan["left_out"]["Booking Ref"]
+    pipe = m.fit_baseline(train, price.iloc[:600], "regression", seed=0)
+    numeric = [c for c in frame.columns if m.is_numeric(frame[c])]
+    pred = pipe.predict(m.baseline_frame(test, numeric, [c for c in frame.columns if c not in numeric]))
+    assert r2_score(price.iloc[600:], pred) > 0.8
+
+
+def test_baseline_with_no_usable_column_says_so():
+    frame = pd.DataFrame({"c": [1.0] * 60, "id": [f"x{i}" for i in range(60)]})
+    with pytest.raises(m.ModelError, match="no column can feed the baseline"):
+        m.fit_baseline(frame, pd.Series([0, 1] * 30), "binary", seed=0)

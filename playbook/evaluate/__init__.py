@@ -132,6 +132,7 @@ def save_model_artifact(ev: Evaluation, step) -> dict | None:
             "bytes": saved["bytes"], "seed": ev.adapter.info.get("seed"), "fitted_on": ev.adapter.info.get("fitted_on"),
             "fitted_rows": ev.adapter.info.get("fitted_rows"), "features": ev.adapter.features,
             "categorical_features_as_text": [c for c in ev.adapter.features if c not in ev.adapter.numeric],
+            "left_out": ev.adapter.info.get("left_out") or {},
             "load_with": "skops.io.load(path, trusted=trusted_types)", "trusted_types": saved["trusted_types"]}
     write_json_atomic(step.artifact("baseline_model.json"), card)
     return card

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from playbook.evaluate.fairness import safe_id
-from playbook.evaluate.metrics import HIGHER_IS_BETTER, PRIMARY, compute, score
+from playbook.evaluate.metrics import PRIMARY, compute, score
+from playbook.metrics import relative_drop
 from playbook.modeling import ModelError, ModelInputError
 
 
@@ -40,7 +41,9 @@ def robustness(adapter, frame: pd.DataFrame, clean, target: str, roles, *, shift
                severity: float = 0.5, seed: int = 0, threshold: float = 0.5, max_drop: float = 0.05,
                module=None) -> pd.DataFrame:
     """One row per shift: ``shift, outcome (scored | rejected | not_applicable), metric, clean, shifted, drop,
-    degraded, detail``. ``drop`` is how much worse the metric got (positive = worse)."""
+    degraded, detail``. ``drop`` is how much worse the metric got *relative to its clean value*
+    (:func:`playbook.metrics.relative_drop`, positive = worse; 0.05 = 5% worse), the one definition the drift
+    simulation uses too, so a regression target in large units (prices, durations) is judged like a ROC AUC."""
     mod = module
     if mod is None:
         mod, reason = available_shifts()
@@ -48,7 +51,6 @@ def robustness(adapter, frame: pd.DataFrame, clean, target: str, roles, *, shift
             raise ImportError(reason)
     names = list(shifts) if shifts else sorted(mod.SHIFTS)
     metric = primary_metric(clean)
-    higher = HIGHER_IS_BETTER[metric]
     base = compute(clean).get(metric, float("nan"))
     rows = []
     for i, name in enumerate(names):
@@ -76,7 +78,8 @@ def robustness(adapter, frame: pd.DataFrame, clean, target: str, roles, *, shift
             rows.append(row)
             continue
         v = compute(s).get(metric, float("nan"))
-        drop = (base - v) if higher else (v - base)
+        drop = relative_drop(metric, base, v)
+        drop = float("nan") if drop is None else float(drop)
         row.update(shifted=v, drop=drop, degraded=bool(np.isfinite(drop) and drop > max_drop),
                    detail=_describe(info))
         rows.append(row)
@@ -101,7 +104,7 @@ def robustness_checks(table: pd.DataFrame | None, max_drop: float, evidence=None
 
     why = ("Production data drifts; knowing how much the metric falls under each plausible shift tells "
            "monitoring what to watch and tells the owner which shift would break the model first.")
-    thr = {"max": max_drop, "of": "drop of the primary metric"}
+    thr = {"max": max_drop, "of": "relative drop of the primary metric"}
     if table is None:
         return [catalogue.skip("model.robustness", f"Not computed: {skip_reason}.", threshold=thr,
                                not_applicable=True)]
@@ -119,6 +122,7 @@ def robustness_checks(table: pd.DataFrame | None, max_drop: float, evidence=None
         else:
             out.append(catalogue.check(
                 cid, "warn" if r["degraded"] else "pass", r["drop"],
-                title=f"{r['metric']} under shift {r['shift']}: {r['shifted']:.3g} (clean {r['clean']:.3g}, worse by {r['drop']:.3g})",
+                title=(f"{r['metric']} under shift {r['shift']}: {r['shifted']:.4g} (clean {r['clean']:.4g}, "
+                       f"{abs(r['drop']):.1%} {'worse' if r['drop'] >= 0 else 'better'})"),
                 threshold=thr, evidence=evidence, why=why))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from playbook.evaluate.metrics import HIGHER_IS_BETTER, Scored, compute
+from playbook.evaluate.metrics import Scored, compute
 
 MISSING = "(missing)"
 
@@ -43,10 +43,12 @@ def slice_table(frame: pd.DataFrame, s: Scored, numeric: list[str], categorical:
                 n_bins: int = 4, min_size: int = 30, max_gap: float = 0.1, max_values: int = 20,
                 metric: str | None = None) -> pd.DataFrame:
     """One row per slice: ``column, kind, slice, n, share, metric, value, overall, gap, small, flagged``
-    (+ ``positive_rate`` for binary). ``gap`` is how much worse than overall the slice is (positive =
-    worse, in the metric's units); ``flagged`` = not small and gap > ``max_gap``."""
+    (+ ``positive_rate`` for binary). ``gap`` is how much worse than overall the slice is, relative to the
+    overall value (:func:`playbook.metrics.relative_drop`: positive = worse, 0.1 = 10% worse; unit-free, so a
+    regression in large units is judged like a classifier); ``flagged`` = not small and gap > ``max_gap``."""
+    from playbook.metrics import relative_drop
+
     metric = metric or slice_metric_for(s)
-    higher = HIGHER_IS_BETTER[metric]
     overall = compute(s).get(metric, float("nan"))
     frame = frame.loc[s.index] if s.index is not None else frame
     rows = []
@@ -60,7 +62,8 @@ def slice_table(frame: pd.DataFrame, s: Scored, numeric: list[str], categorical:
             n = int(mask.sum())
             sub = s.take(mask)
             v = compute(sub).get(metric, float("nan"))
-            gap = (overall - v) if higher else (v - overall)
+            gap = relative_drop(metric, overall, v)
+            gap = float("nan") if gap is None or not np.isfinite(v) else float(gap)
             row = {"column": col, "kind": "numeric" if col in numeric else "categorical", "slice": str(lab),
                    "n": n, "share": n / n_total if n_total else 0.0, "metric": metric, "value": v,
                    "overall": overall, "gap": gap, "small": n < min_size}
@@ -90,7 +93,9 @@ def slices_check(table: pd.DataFrame, max_gap: float, min_size: int, evidence=No
                               threshold={"max": max_gap}, evidence=evidence)
     w = ok.iloc[0]
     flagged = int(table["flagged"].sum())
-    title = (f"Worst slice {w['column']} = {w['slice']} (n={int(w['n'])}): {w['metric']} {w['value']:.3g} vs "
-             f"{w['overall']:.3g} overall; {flagged} slice(s) flagged, {n_small} small slice(s) (n < {min_size}) marked")
+    title = (f"Worst slice {w['column']} = {w['slice']} (n={int(w['n'])}): {w['metric']} {w['value']:.4g} vs "
+             f"{w['overall']:.4g} overall ({w['gap']:.1%} worse); {flagged} slice(s) flagged, {n_small} small "
+             f"slice(s) (n < {min_size}) marked")
     return catalogue.check(cid, "warn" if w["gap"] > max_gap else "pass", float(w["gap"]), title=title,
-                           threshold={"max": max_gap}, evidence=evidence, why=why)
+                           threshold={"max": max_gap, "of": "relative gap to the overall metric"}, evidence=evidence,
+                           why=why)
