@@ -203,3 +203,73 @@ def test_large_batches_use_threads_and_the_fast_path():
     assert list(t["drifted"]) == [True, False, False]
     exact = stats.wasserstein_distance(ref["b"], cur["b"]) / np.std(ref["b"])
     assert t.loc["b", "statistic"] == pytest.approx(exact, rel=0.05)
+
+
+def awkward_frames(n_ref: int, n_cur: int, seed: int, shift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Columns real exports carry: booleans, pandas categories, the string dtype, mixed objects, a numeric column
+    whose current values cross from 5 to 6 distinct values, and a near-threshold shift."""
+    rng = np.random.default_rng(seed)
+
+    def mk(n: int, s: float, current: bool) -> pd.DataFrame:
+        five = rng.integers(0, 5, n).astype(float)
+        if current and s > 0:
+            five[rng.random(n) < 0.05 * s] = 5.0  # a sixth value appears
+        return pd.DataFrame({
+            "flag": rng.random(n) < (0.3 + 0.1 * s),                                    # bool dtype
+            "segment": pd.Categorical(rng.choice(["gold", "silver", "bronze"], n, p=[0.2, 0.3, 0.5])),
+            "channel": pd.array(rng.choice(["web", "app", "branch", "phone"], n), dtype="string"),
+            "five_to_six": five,
+            "near": rng.normal(0.1 * s, 1, n),                                          # close to the threshold
+        })
+
+    return mk(n_ref, 0.0, False), mk(n_cur, shift, True)
+
+
+AWKWARD = [(400, 300, 0.0, 11), (600, 400, 1.0, 12), (1200, 900, 0.5, 13), (2500, 2500, 1.0, 14), (1500, 1600, 0.0, 15)]
+
+
+@pytest.mark.parametrize("n_ref,n_cur,shift,seed", AWKWARD)
+def test_decisions_agree_with_evidently_on_awkward_dtypes(n_ref, n_cur, shift, seed):
+    ref, cur = awkward_frames(n_ref, n_cur, seed, shift)
+    ours = D.column_drift(ref, cur, fast_min_rows=1000).set_index("column")
+    theirs = D.evidently_column_drift(ref, cur).set_index("column")
+    assert sorted(ours.index) == sorted(theirs.index)
+    both = ours.join(theirs, rsuffix="_ev")
+    assert (both["test"] == both["test_ev"]).all(), both[["test", "test_ev"]]
+    assert (both["drifted"] == both["drifted_ev"]).all(), both[["statistic", "drifted", "statistic_ev", "drifted_ev"]]
+    assert np.allclose(both["statistic"], both["statistic_ev"], rtol=1e-3)
+
+
+def test_mixed_object_column_agrees_with_evidently():
+    rng = np.random.default_rng(16)
+    vals = np.array([1, 2, "a", "b", 3.5], dtype=object)
+    ref = pd.DataFrame({"mixed": rng.choice(vals, 500), "x": rng.normal(0, 1, 500)})
+    cur = pd.DataFrame({"mixed": rng.choice(vals, 300, p=[0.1, 0.1, 0.4, 0.3, 0.1]), "x": rng.normal(0, 1, 300)})
+    ours = D.column_drift(ref, cur).set_index("column")
+    theirs = D.evidently_column_drift(ref, cur).set_index("column")
+    common = sorted(set(ours.index) & set(theirs.index))
+    assert common == sorted(theirs.index)
+    assert (ours.loc[common, "drifted"] == theirs.loc[common, "drifted"]).all()
+
+
+def test_large_near_threshold_cases_on_the_fast_path():
+    """Wasserstein distances just below and just above Evidently's 0.1 on 200k rows: the fast path decides as the
+    exact computation does."""
+    rng = np.random.default_rng(17)
+    n = 200_000
+    ref = pd.DataFrame({"a": rng.normal(0, 1, n)})
+    for mu in (0.095, 0.098, 0.102, 0.105):
+        cur = pd.DataFrame({"a": rng.normal(mu, 1, n)})
+        fast = D.column_drift(ref, cur).iloc[0]
+        exact = stats.wasserstein_distance(ref["a"], cur["a"]) / np.std(ref["a"])
+        assert fast["test"] == "wasserstein"
+        assert bool(fast["drifted"]) == (exact >= 0.1), (mu, exact, fast["statistic"])
+
+
+def test_a_bool_or_text_column_declared_numeric_is_refused():
+    ref = pd.DataFrame({"b": [True, False] * 50, "t": ["x", "y"] * 50, "n": np.arange(100.0)})
+    with pytest.raises(ValueError, match="'b' is declared numeric but holds bool"):
+        D.DriftDetector(ref, kinds={"b": "numeric"})
+    with pytest.raises(ValueError, match="'t' is declared numeric but holds"):
+        D.DriftDetector(ref, kinds={"t": "numeric"})
+    D.DriftDetector(ref, kinds={"n": "numeric"})

@@ -648,11 +648,15 @@ class DriftDetector:
             vc = _counts(series)
             return _RefColumn(name, kind, int(vc.sum()), keys=vc.index, counts=vc.to_numpy(dtype=float))
         s = _clean(series.reset_index(drop=True))
-        if kind == "numeric" and not (pd.api.types.is_numeric_dtype(s.dtype)
-                                      and not pd.api.types.is_bool_dtype(s.dtype)):
+        if kind == "numeric" and pd.api.types.is_bool_dtype(s.dtype):
+            raise ValueError(f"column {name!r} is declared numeric but holds bool values; declare it categorical "
+                             "(a yes/no column has no distance to measure)")
+        if kind == "numeric" and not pd.api.types.is_numeric_dtype(s.dtype):
             coerced = pd.to_numeric(s, errors="coerce")
-            if coerced.notna().sum() < len(s):  # the reference itself is not numeric: test categories
-                return DriftDetector._prepare(name, series, "categorical")
+            if coerced.notna().sum() < len(s):
+                bad = s[coerced.isna()].iloc[0]
+                raise ValueError(f"column {name!r} is declared numeric but holds {bad!r} in the reference; declare it "
+                                 "categorical or clean the column")
             s = coerced
         if kind == "numeric":
             vals = s.to_numpy(dtype=float)
