@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
@@ -41,13 +42,21 @@ def test_template_is_committed_clean_with_one_parameters_cell():
 
 
 def test_parameters_are_documented_and_match_the_library_defaults():
+    """The defaults are written twice (the parameters cell, which papermill needs, and AuditParams): every
+    parameter of the template is a field of AuditParams with the same default and type, and vice versa."""
     params = pm.inspect_notebook(str(TEMPLATE))
     defaults = audit.AuditParams()
+    fields = {f.name: f for f in dataclasses.fields(audit.AuditParams)}
     own = [n for n in params if n not in ("config", "output_dir", "pack_dir")]
-    assert set(own) == {f for f in defaults.__dataclass_fields__ if f != "seed"}
+    assert set(own) - set(fields) == set(), "template parameters that AuditParams does not know"
+    assert set(fields) - set(own) == {"seed"}, "AuditParams fields missing from the template (seed is the pack's)"
     for name in own:
         assert params[name]["help"], f"parameter {name} has no help comment"
-        assert ast.literal_eval(params[name]["default"]) == getattr(defaults, name), name
+        assert params[name]["inferred_type_name"] == str(fields[name].type), name
+        default = ast.literal_eval(params[name]["default"])
+        assert default == getattr(defaults, name) and type(default) is type(getattr(defaults, name)), name
+    # and the values the template passes are accepted as they are
+    assert audit.AuditParams.from_mapping({n: ast.literal_eval(params[n]["default"]) for n in own}) == defaults
 
 
 def test_template_on_bundled_german_credit(run_template, tmp_path):

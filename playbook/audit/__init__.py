@@ -3,71 +3,60 @@
 Used by ``templates/01_data_audit.ipynb`` (step ``data_audit``); usable on its own::
 
     from playbook import audit
-    data = audit.prepare(reference, current, roles, audit.AuditParams())
+    data = audit.prepare(reference, current, roles, audit.AuditParams(), policy=ctx.policy)
     checks = audit.schema_checks(data) + audit.completeness_checks(data) + ...
     contract = audit.build_contract(reference, roles)          # other steps: audit.validate(df, contract)
 
-Check ids (stable). A check that looks at one dataset ends in ``.reference`` or ``.current``; a check
-that compares the two, or summarises both, has no suffix. Statuses are ``warn`` unless noted.
+One module per concern; every check is made by :func:`playbook.catalogue.check` and declared, with what its
+value measures and when it applies, in the ``01 data audit`` section of :mod:`playbook.catalogue`
+(``docs/checks.md``):
 
-Schema and types
-  ``data.schema.types``                          kinds of columns; warns when a kind changes between datasets
-  ``data.schema.mixed_types.<ds>``               text columns mixing numbers, words or Python types
-  ``data.schema.numeric_as_text.<ds>``           text columns that hold numbers
-Completeness (nulls *and* disguised placeholders, target excluded)
-  ``data.completeness.missing_share.<ds>``       share of missing cells overall
-  ``data.completeness.column_missing.<ds>``      worst column's missing share
-  ``data.completeness.disguised_missing.<ds>``   share of cells holding '?', 'NA', '', -999 ...
-Uniqueness
-  ``data.uniqueness.duplicate_rows.<ds>``        exact duplicate rows
-  ``data.uniqueness.duplicate_ids.<ds>``         repeated ``data.id`` values (fail; skip without ids)
-  ``data.uniqueness.conflicting_labels.<ds>``    identical features, different labels (classification)
-Validity (features; outlier fences from the reference)
-  ``data.validity.constant.<ds>`` / ``data.validity.near_constant.<ds>``
-  ``data.validity.high_cardinality.<ds>``        categoricals with more than ``max_categories`` values
-  ``data.validity.outliers.<ds>``                values beyond robust quantile fences
-  ``data.validity.infinite.<ds>``                +/- infinity (fail)
-  ``data.validity.unparseable_timestamps.<ds>`` / ``data.validity.future_timestamps.<ds>``
-Target
-  ``data.target.missing``                        worst share of unlabelled rows (fail above the threshold)
-  ``data.target.balance.<ds>``                   classification: rarest class share
-  ``data.target.distribution.<ds>``              regression: skewness
-  ``data.target.unseen_labels``                  classification: current labels unknown to the reference (fail)
-Leakage (reference)
-  ``data.leakage.single_feature``                best one-feature model score (fail above the threshold)
-  ``data.leakage.id_correlation``                id-like columns / row order vs target (fail if a feature)
-Contamination
-  ``data.contamination``                         current rows identical to a reference row (fail above)
-  ``data.contamination.ids``                     current ids present in the reference
-Freshness and coverage (skip without ``data.timestamp``)
-  ``data.freshness.coverage``                    days the current data overlaps the reference period
-  ``data.freshness.gaps.<ds>``                   largest gap between timestamps / median gap
-  ``data.freshness.staleness``                   age of the newest reference row at ``run_date``, or,
-                                                 without ``run_date``, at the latest timestamp in the data
-Contract and report
-  ``data.contract.written``                      ``artifacts/data_contract.json``
-  ``data.contract.current_valid``                current vs contract: fail on missing columns / type changes,
-                                                 warn on extra columns or on range / category / missing-value
-                                                 violations affecting more than ``max_violation_share`` of rows
-  ``data.summary_report``                        Evidently ``DataSummaryPreset`` HTML + JSON (error if it fails)
+==================  ===================================================================================
+``params``          :class:`AuditParams`: every threshold, with the template's defaults
+``prepare``         missing markers found once, clean frames (:class:`AuditData`), shared helpers
+``schema``          ``data.schema.*``: kinds of columns, mixed value types, numbers stored as text
+``completeness``    ``data.completeness.*``: missing cells, the emptiest column, disguised placeholders
+``uniqueness``      ``data.uniqueness.*``: duplicate rows, repeated ids, conflicting labels
+``validity``        ``data.validity.*``: constant / near-constant features, cardinality, outliers,
+                    infinities, unparseable and future timestamps
+``target``          ``data.target.*``: missing labels, class balance or skew, unseen labels
+``leakage``         ``data.leakage.*``: single-feature models, id-like columns and row order vs the target
+``contamination``   ``data.contamination*``: current rows and ids already in the reference
+``freshness``       ``data.freshness.*``: time order, gaps, staleness (with ``data.timestamp``)
+``conformance``     ``data.contract.*``: the contract written, the current data held to it
+``contract``        the data contract format: :func:`build_contract`, :func:`validate` (used by later steps)
+``report``          ``data.summary_report`` (Evidently), the findings file, notebook tables
+==================  ===================================================================================
+
+A check that looks at one dataset ends in ``.reference`` or ``.current``; a check that compares the two, or
+summarises both, has no suffix. Every bound is a ``min`` or ``max`` in the check's threshold; when the pack's
+policy gates an id with a bound, that bound is the one the audit judges with (``AuditData.limit``). A skip is
+``not_applicable`` when the check has no meaning for this data (no ``data.timestamp``, no ``data.id``, no date
+column, regression for a class check), and not when the evidence could not be produced.
 
 Future timestamps are judged against ``run_date`` when given, else against the day the audit runs
 (recorded as ``"after": "today"``, so results.json changes only if a timestamp falls between run days).
-Each check's ``details`` (per-column findings) go to ``artifacts/audit_findings.json``.
+Each check's ``details`` (per-column findings) go to ``artifacts/audit_findings.json``; the results API does
+not store them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from playbook.audit.checks import (
-    CONTRACT, DATASETS, DEFAULT_MISSING_MARKERS, DEFAULT_NUMERIC_MARKERS, FINDINGS, AuditData, AuditParams,
-    completeness_checks, contamination_checks, contract_checks, details, findings, freshness_checks, prepare,
-    schema_checks, table, target_checks, uniqueness_checks, validity_checks,
-)
+from playbook.audit.completeness import completeness_checks
+from playbook.audit.conformance import contract_checks
+from playbook.audit.contamination import contamination_checks
 from playbook.audit.contract import ContractError, build_contract, validate, violations_frame
+from playbook.audit.freshness import freshness_checks
 from playbook.audit.leakage import leakage_checks
-from playbook.audit.report import data_summary, summary_check, write_findings
+from playbook.audit.params import DEFAULT_MISSING_MARKERS, DEFAULT_NUMERIC_MARKERS, AuditParams
+from playbook.audit.prepare import CONTRACT, DATASETS, FINDINGS, AuditData, prepare
+from playbook.audit.report import data_summary, details, findings, summary_check, table, write_findings
+from playbook.audit.schema import schema_checks
+from playbook.audit.target import target_checks
+from playbook.audit.uniqueness import uniqueness_checks
+from playbook.audit.validity import validity_checks
 
 __all__ = [
     "AuditData", "AuditParams", "CONTRACT", "ContractError", "DATASETS", "DEFAULT_MISSING_MARKERS",
@@ -79,15 +68,18 @@ __all__ = [
 
 
 def run_audit(reference, current, roles, params: AuditParams | None = None, out_dir: str | Path | None = None,
-              pii=(), ctx=None, report: bool = True) -> tuple[list[dict], dict]:
+              pii=(), ctx=None, report: bool = True, policy=None) -> tuple[list[dict], dict]:
     """Every audit check in the template's order; returns ``(checks, contract)``.
 
     With ``out_dir`` the artifacts (contract, findings, Evidently report when ``report``) are written
-    under ``out_dir/artifacts``; without it the contract is built in memory only.
+    under ``out_dir/artifacts``; without it the contract is built in memory only. ``policy`` (default: the
+    context's, if any) supplies the gates whose bounds take precedence over the parameters.
     """
     import tempfile
 
-    data = prepare(reference, current, roles, params, pii)
+    if policy is None and ctx is not None:
+        policy = ctx.policy
+    data = prepare(reference, current, roles, params, pii, policy)
     checks = (schema_checks(data) + completeness_checks(data) + uniqueness_checks(data) + validity_checks(data)
               + target_checks(data) + leakage_checks(data) + contamination_checks(data) + freshness_checks(data))
     with tempfile.TemporaryDirectory() as tmp:

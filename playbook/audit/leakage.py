@@ -19,7 +19,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from playbook.audit.checks import AuditData, _names, check, skip, to_jsonable_scalar
+from playbook import catalogue
+from playbook.audit.prepare import FINDINGS, AuditData, jsonable, listing, title
 from playbook.data import is_numeric
 
 ROW_ORDER = "<row order>"
@@ -27,16 +28,21 @@ _ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|uid|ident)([_\W]|$)", re.I)
 _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Key|Uuid)$")
 
 
-class _Skip(Exception):
-    """The check cannot run on this data (the message says why)."""
+class NotEnoughData(ValueError):
+    """The data cannot support the check (too few labelled rows, a single class ...): the message says why."""
 
 
 def _labelled(df: pd.DataFrame, roles) -> pd.DataFrame:
     if roles.target not in df.columns:
-        raise _Skip(f"the data has no target column {roles.target!r}")
-    out = df[df[roles.target].notna()]
+        raise NotEnoughData(f"the data has no target column {roles.target!r}")
+    y = df[roles.target]
+    if roles.task == "regression":
+        y = pd.to_numeric(y, errors="coerce").astype("Float64").astype(float)
+        out = df[np.isfinite(y).to_numpy()]
+    else:
+        out = df[y.notna().to_numpy()]
     if len(out) < 20:
-        raise _Skip(f"only {len(out)} labelled rows; at least 20 are needed")
+        raise NotEnoughData(f"only {len(out)} labelled rows; at least 20 are needed")
     return out
 
 
@@ -63,7 +69,8 @@ def _feature_matrix(s: pd.Series) -> tuple[pd.DataFrame, bool]:
 def single_feature_scores(df: pd.DataFrame, roles, *, folds: int = 3, max_rows: int = 10000, seed: int = 0) -> pd.DataFrame:
     """Out-of-fold score of a one-feature model for every feature: columns feature, kind, score, metric.
 
-    Raises ``ValueError`` (message says why) when the data cannot support the cross-validation.
+    Raises :class:`NotEnoughData` (a ``ValueError``; the message says why) when the data cannot support the
+    cross-validation.
     """
     from sklearn.metrics import r2_score, roc_auc_score
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
@@ -71,10 +78,7 @@ def single_feature_scores(df: pd.DataFrame, roles, *, folds: int = 3, max_rows: 
     from sklearn.preprocessing import TargetEncoder
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-    try:
-        data = _labelled(df, roles)
-    except _Skip as exc:
-        raise ValueError(str(exc)) from None
+    data = _labelled(df, roles)
     if len(data) > max_rows:
         data = data.sample(n=max_rows, random_state=seed)
     y = _encoded_target(data[roles.target], roles)
@@ -83,9 +87,9 @@ def single_feature_scores(df: pd.DataFrame, roles, *, folds: int = 3, max_rows: 
         counts = np.bincount(y)
         counts = counts[counts > 0]
         if len(counts) < 2:
-            raise ValueError("the labelled rows hold a single class")
+            raise NotEnoughData("the labelled rows hold a single class")
         if counts.min() < folds:
-            raise ValueError(f"a class has only {counts.min()} labelled rows, fewer than the {folds} folds")
+            raise NotEnoughData(f"a class has only {counts.min()} labelled rows, fewer than the {folds} folds")
     cv = (KFold(folds, shuffle=True, random_state=seed) if regression
           else StratifiedKFold(folds, shuffle=True, random_state=seed))
     inner = (KFold(5, shuffle=True, random_state=seed) if regression
@@ -122,28 +126,32 @@ def single_feature(data: AuditData) -> dict:
     """``data.leakage.single_feature``: the best single-feature score on the reference."""
     p = data.params
     roles = data.roles
-    cid, title = "data.leakage.single_feature", "No feature alone predicts the target"
+    cid = "data.leakage.single_feature"
     metric = "r2" if roles.task == "regression" else "roc_auc"
-    threshold = {"max": p.leakage_max_score, "metric": metric}
+    mx = data.limit(cid, "max", p.leakage_max_score)
+    threshold = {"max": mx, "metric": metric}
     try:
         scores = single_feature_scores(data.clean["reference"], roles, folds=p.leakage_folds,
                                        max_rows=p.leakage_max_rows, seed=p.seed)
-    except ValueError as exc:
-        return skip(cid, title, f"Single-feature models cannot be cross-validated: {exc}.", threshold)
+    except ValueError as exc:  # NotEnoughData, or scikit-learn refusing the data
+        return catalogue.skip(cid, f"Single-feature models cannot be cross-validated: {exc}.", title=title(cid),
+                              threshold=threshold)
     scored = scores.dropna(subset=["score"])
     if scored.empty:
-        return skip(cid, title, "No feature has values to score.", threshold)
+        why = "There is no feature to score." if scores.empty else "No feature has values to score."
+        return catalogue.skip(cid, why, title=title(cid), threshold=threshold)
     best = scored.iloc[0]
-    leaks = scored[scored["score"] > p.leakage_max_score]
+    leaks = scored[scored["score"] > mx]
     if len(leaks):
-        why = (f"{len(leaks)} feature(s) alone predict the target almost perfectly ({_names(leaks['feature'])}; "
+        why = (f"{len(leaks)} feature(s) alone predict the target almost perfectly ({listing(leaks['feature'])}; "
                f"best {best['feature']} {metric} {best['score']:.3f}); such a column is usually recorded after the "
                "outcome and will not exist when predicting: confirm when it is known, or drop it.")
     else:
         why = (f"The strongest single feature ({best['feature']}, {metric} {best['score']:.3f}) is below "
-               f"{p.leakage_max_score}; a near-perfect single feature usually means the label leaked into the inputs.")
-    return check(cid, title, "fail" if len(leaks) else "pass", float(best["score"]), threshold, why,
-                 scores.to_dict("records"))
+               f"{mx:g}; a near-perfect single feature usually means the label leaked into the inputs.")
+    details = [{k: jsonable(v) for k, v in r.items()} for r in scores.to_dict("records")]
+    return catalogue.check(cid, "fail" if len(leaks) else "pass", float(best["score"]), title=title(cid),
+                           threshold=threshold, why=why, details=details, evidence=FINDINGS)
 
 
 def id_like_columns(df: pd.DataFrame, roles, unique_share: float = 0.95) -> list[dict]:
@@ -215,21 +223,22 @@ def id_correlation(data: AuditData) -> dict:
     """``data.leakage.id_correlation``: the largest |rank correlation| of an id-like column (or the row
     order) with the target; fails when the column is a model feature, warns otherwise."""
     p = data.params
-    cid, title = "data.leakage.id_correlation", "Id-like columns and row order unrelated to the target"
-    threshold = {"max_abs_corr": p.id_max_abs_corr}
+    cid = "data.leakage.id_correlation"
+    threshold = {"max": data.limit(cid, "max", p.id_max_abs_corr)}
     ref = data.clean["reference"]
     try:
         cols = id_like_columns(ref, data.roles, p.id_unique_share)
         corr = id_correlations(ref, data.roles, cols)
-    except _Skip as exc:
-        return skip(cid, title, f"Cannot correlate ids with the target: {exc}.", threshold)
+    except NotEnoughData as exc:
+        return catalogue.skip(cid, f"Cannot correlate ids with the target: {exc}.", title=title(cid),
+                              threshold=threshold)
     scored = corr.dropna(subset=["abs_corr"])
     worst = float(scored["abs_corr"].max()) if len(scored) else 0.0
-    bad = scored[scored["abs_corr"] > p.id_max_abs_corr]
+    bad = scored[scored["abs_corr"] > threshold["max"]]
     if len(bad):
         in_model = bad[bad["is_feature"]]
         status = "fail" if len(in_model) else "warn"
-        why = (f"{_names(bad['column'])} track(s) the target (|rank correlation| up to {worst:.2f}); ids or row "
+        why = (f"{listing(bad['column'])} track(s) the target (|rank correlation| up to {worst:.2f}); ids or row "
                "order that predict the label mean the data was sorted or numbered by outcome: "
                + ("drop the id-like feature(s) from the model and shuffle before splitting." if len(in_model)
                   else "shuffle before any split and make sure no id reaches the model."))
@@ -237,8 +246,9 @@ def id_correlation(data: AuditData) -> dict:
         status = "pass"
         why = (f"No id-like column ({len(cols)} found) nor the row order tracks the target (|rank correlation| "
                f"at most {worst:.2f}); ids that predict the label betray data sorted or numbered by outcome.")
-    details = [{k: to_jsonable_scalar(v) for k, v in r.items()} for r in corr.to_dict("records")]
-    return check(cid, title, status, worst, threshold, why, details)
+    details = [{k: jsonable(v) for k, v in r.items()} for r in corr.to_dict("records")]
+    return catalogue.check(cid, status, worst, title=title(cid), threshold=threshold, why=why, details=details,
+                           evidence=FINDINGS)
 
 
 def leakage_checks(data: AuditData) -> list[dict]:

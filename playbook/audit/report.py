@@ -1,4 +1,4 @@
-"""Artifacts of the audit: the Evidently data summary report and the findings file.
+"""Artifacts and presentation of the audit: the Evidently data summary report, the findings file, tables.
 
 :func:`data_summary` runs Evidently 0.7's ``DataSummaryPreset`` on the current data against the
 reference and writes ``data_summary.html`` and ``data_summary.json``. Rows go through
@@ -16,10 +16,11 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from playbook.audit.checks import AuditData, check, findings
+from playbook import catalogue
+from playbook.audit.prepare import AuditData
 from playbook.audit.contract import column_kind, parse_datetime
 from playbook.display import redact
-from playbook.results import write_json_atomic
+from playbook.results import to_jsonable, write_json_atomic
 
 
 def _as_text(s: pd.Series) -> pd.Series:
@@ -85,19 +86,46 @@ def data_summary(data: AuditData, html_path: str | Path, json_path: str | Path, 
 def summary_check(data: AuditData, html_rel: str, json_rel: str, html_path: str | Path, json_path: str | Path,
                   ctx=None) -> dict:
     """``data.summary_report``: the Evidently report was written (``error`` with the reason if not)."""
-    cid, title = "data.summary_report", "Evidently data summary report"
+    cid = "data.summary_report"
+    empty = [ds for ds, df in data.clean.items() if len(df) == 0]
+    if empty:
+        return catalogue.skip(cid, f"The {' and '.join(empty)} data has no rows, so there is nothing to summarise.")
     try:
         info = data_summary(data, html_path, json_path, ctx)
     except Exception as exc:  # the report is evidence, not logic: record why it is missing
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return check(cid, title, "error", None, None,
-                     f"Evidently could not build the data summary ({type(exc).__name__}: {msg}); the audit's own "
-                     "checks stand, but the browsable per-column statistics are missing.", None, None)
+        return catalogue.check(cid, "error", None,
+                               why=f"Evidently could not build the data summary ({type(exc).__name__}: {msg}); the "
+                                   "audit's own checks stand, but the browsable per-column statistics are missing.")
     g = info["groups"]
     why = (f"Per-column statistics of current vs reference ({len(g['numerical'])} numerical, "
            f"{len(g['categorical'])} categorical, {len(g['datetime'])} datetime, {len(g['text'])} text columns) "
            "for a reviewer to browse; PII columns are masked and placeholders counted as missing.")
-    return check(cid, title, "pass", info["columns"], None, why, None, [html_rel, json_rel])
+    return catalogue.check(cid, "pass", info["columns"], why=why, evidence=[html_rel, json_rel])
+
+
+def table(checks: Iterable[dict], policy=None) -> pd.DataFrame:
+    """Checks as a compact table for a notebook (id, status, value, threshold, why), each under the gate in
+    force (``policy``: the pack's), so the status shown is the one the step records."""
+    settled = [catalogue.settle(c, policy) for c in checks]
+    rows = [{"id": c["id"], "status": c["status"], "value": to_jsonable(c.get("value")),
+             "threshold": to_jsonable(c.get("threshold")), "why": c.get("why", "")} for c in settled]
+    return pd.DataFrame(rows, columns=["id", "status", "value", "threshold", "why"])
+
+
+def details(checks: Iterable[dict], id: str) -> pd.DataFrame:
+    """The details rows of one check as a table (empty when it has none)."""
+    checks = list(checks)
+    for c in checks:
+        if c["id"] == id:
+            d = c.get("details") or []
+            return pd.DataFrame(d if isinstance(d, list) else [d])
+    raise KeyError(f"no check {id!r}; recorded ids: {', '.join(c['id'] for c in checks)}")
+
+
+def findings(checks: Iterable[dict]) -> dict:
+    """``{check id: details}`` for the findings artifact (checks without details are left out)."""
+    return {c["id"]: c.get("details") for c in checks if c.get("details") not in (None, [], {})}
 
 
 def write_findings(checks: Iterable[dict], path: str | Path) -> Path:
@@ -105,3 +133,6 @@ def write_findings(checks: Iterable[dict], path: str | Path) -> Path:
     path = Path(path)
     write_json_atomic(path, findings(checks))
     return path
+
+
+__all__ = ["data_summary", "details", "evidently_frames", "findings", "summary_check", "table", "write_findings"]
