@@ -42,3 +42,19 @@ def test_template_conventions(path):
     assert any("step.save()" in "".join(c["source"]) for c in code)
     text = json.dumps(nb).lower()
     assert "exercise" in text, "templates end with exercises for self-study"
+
+
+def test_every_parameter_line_parses():
+    """papermill reads `name: type = default  # help` and skips (with a log warning) a line holding a second '=',
+    e.g. in the help text: the parameter would silently vanish from `playbook templates` and validation."""
+    import papermill as pm
+
+    for nb in sorted(TEMPLATES.glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        src = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
+        names = [line.split(":", 1)[0].strip() for line in src.splitlines()
+                 if line.strip() and not line.strip().startswith("#")]
+        for line in src.splitlines():
+            if line.strip() and not line.strip().startswith("#"):
+                assert line.count("=") == 1, f"{nb.name}: {line}"
+        assert list(pm.inspect_notebook(str(nb))) == names, nb.name
