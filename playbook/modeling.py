@@ -616,22 +616,23 @@ def labelled(df: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def baseline_training_frame(ctx) -> tuple[pd.DataFrame, str]:
-    """The rows the baseline is fitted on: the labelled reference data, or a seeded 70 % of it when the
-    current data carries no labels (the remaining 30 % then serves as the held-out set)."""
+    """The rows the baseline is fitted on: the labelled reference data, or, when the current data carries no labels,
+    the labelled reference rows outside the evaluation part of the seeded split (:mod:`playbook.holdout`)."""
+    from playbook import holdout
+
     ref = labelled(ctx.reference, ctx.target)
-    if len(labelled(ctx.current, ctx.target)):
+    s = holdout.split(ctx)
+    if s.evaluation is None:
         return ref, "reference"
-    rng = np.random.default_rng(ctx.seed)
-    idx = rng.permutation(len(ref))
-    cut = int(round(0.7 * len(ref)))
-    return ref.iloc[np.sort(idx[:cut])], "reference_70pct"
+    return ref.loc[ref.index.isin(s.fit)], "reference_without_evaluation_rows"
 
 
 def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataFrame, str]:
     """The held-out rows the model is evaluated on and where they come from.
 
-    The labelled current data when there is any. Otherwise: for the baseline, the 30 % of the reference it
-    was not fitted on; for the other modes, the reference data (flagged: the model may have seen it).
+    The labelled current data when there is any. Otherwise: for the baseline, the evaluation part of the seeded
+    split of the reference (:mod:`playbook.holdout`), which it was not fitted on; for the other modes, the reference
+    data (flagged: the model may have seen it).
     """
     cur = labelled(ctx.current, ctx.target)
     if len(cur):
@@ -639,8 +640,10 @@ def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataF
     ref = labelled(ctx.reference, ctx.target)
     mode = adapter.mode if adapter is not None else select_mode(ctx)
     if mode == "baseline":
-        fit, _ = baseline_training_frame(ctx)
-        return ref.drop(index=fit.index), "reference_holdout_30pct"
+        from playbook import holdout
+
+        s = holdout.split(ctx)
+        return ref.loc[ref.index.isin(s.evaluation)], "reference_holdout"
     return ref, "reference"
 
 

@@ -308,11 +308,45 @@ def test_evaluation_frame_falls_back_when_current_has_no_labels(tmp_path):
     cur = cur.drop(columns=["label"])
     ctx = make_ctx(tmp_path, ref, cur)
     a = m.get_model(ctx)
-    assert a.info["fitted_on"] == "reference_70pct" and a.info["fitted_rows"] == 210
+    assert a.info["fitted_on"] == "reference_without_evaluation_rows" and a.info["fitted_rows"] == 255
     frame, where = m.evaluation_frame(ctx, a)
     train, _ = m.baseline_training_frame(ctx)
-    assert where == "reference_holdout_30pct" and len(frame) == 90
+    assert where == "reference_holdout" and len(frame) == 45
     assert not set(frame.index) & set(train.index)
+    # calibration, clean held-out and evaluation rows never share a row, and the split is seeded
+    from playbook import holdout
+
+    s = holdout.split(ctx)
+    parts = [set(s.calibration), set(s.clean), set(s.evaluation)]
+    assert sum(map(len, parts)) == len(ref) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert holdout.describe(ctx) == holdout.describe(ctx) and holdout.describe(ctx)["evaluation"] == "reference split"
+
+
+def test_split_with_labelled_current_keeps_all_reference_rows_for_the_model(tmp_path):
+    from playbook import holdout
+
+    ref, cur = make_frames()
+    ctx = make_ctx(tmp_path, ref, cur)
+    s = holdout.split(ctx)
+    assert s.evaluation is None and len(s.calibration) == 210 and len(s.clean) == 90
+    assert not set(s.calibration) & set(s.clean)
+    train, where = m.baseline_training_frame(ctx)
+    assert where == "reference" and len(train) == len(ref)
+    assert m.evaluation_frame(ctx)[1] == "current"
+
+
+def test_false_alarm_measurement_needs_enough_disjoint_batches():
+    from playbook import holdout
+
+    pool = pd.DataFrame({"x": range(1000)})
+    batches = holdout.disjoint_batches(pool, 40, seed=1)
+    assert len(batches) == 25 and len(set().union(*[set(b.index) for b in batches])) == 1000
+    few = holdout.false_alarm_measurement([False] * 5, 200, 1000, budget=1 / 30)
+    assert few["status"] == "warn" and "too little held-out data" in few["inconclusive"]
+    quiet = holdout.false_alarm_measurement([False] * 25, 40, 1000, budget=1 / 30)
+    assert quiet["status"] == "pass" and quiet["ci"][0] == 0.0 and quiet["ci"][1] > 0.1
+    noisy = holdout.false_alarm_measurement([True] * 8 + [False] * 17, 40, 1000, budget=1 / 30)
+    assert noisy["status"] == "fail" and noisy["ci"][0] > 1 / 30
 
 
 def test_baseline_survives_dates_constant_empty_and_identifier_columns():

@@ -414,3 +414,41 @@ def test_shift_power_control_is_quiet_and_faults_are_found(bundled):
     assert table.loc["no_drift", "power"] < 0.1
     assert table.loc["unit_change_up", "power"] > 0.95
     assert table.loc["renamed_column", "power_schema"] == 1.0
+
+
+def test_false_alarms_are_measured_on_disjoint_held_out_batches_and_can_fail(tmp_path):
+    """A monitor calibrated on 70% of a large reference, measured on disjoint batches of the other 30%: within the
+    budget when nothing changed; failing, with the interval's lower bound above the budget, when its thresholds are
+    made too tight (what a wrongly calibrated monitor looks like on data it never saw)."""
+    import copy
+
+    import numpy as np
+    import pandas as pd
+
+    from playbook.context import Context
+    from playbook.config import from_dict
+    from playbook.monitoring import setup as msetup
+    from playbook.monitoring.checks import budget_check
+    from playbook.monitoring.spec import load_spec, save_spec
+    from playbook.audit.contract import build_contract
+
+    rng = np.random.default_rng(0)
+    n = 9000
+    ref = pd.DataFrame({"a": rng.normal(size=n), "b": rng.choice(list("xyz"), n), "c": rng.exponential(size=n),
+                        "y": rng.integers(0, 2, n)})
+    cur = ref.sample(frac=0.2, random_state=1)
+    cfg = from_dict({"data": {"reference": "r.csv", "current": "c.csv", "target": "y"}})
+    ctx = Context.build(cfg, ref, cur)
+    ms = msetup.make_config(ctx, None, build_contract(ref, ctx.roles), batch_size=100, replicates=4000, holdout=1000)
+    spec = load_spec(save_spec(ms.spec, tmp_path / "monitoring.yaml"))
+    m = msetup.held_out_false_alarms(spec, ms.clean, 100, seed=0)
+    assert m["batches"] == 27 and m["status"] == "pass" and m["ci"][0] <= 1 / 30
+    good = budget_check(m, 1, 30, "artifacts/calibration.json")
+    assert good["status"] == "pass" and good["ci"] == m["ci"]
+    tight = copy.deepcopy(ms.spec)
+    for mon in tight["monitors"]:
+        if mon.get("threshold") is not None:
+            mon["threshold"] = mon["threshold"] * 0.4
+    bad = msetup.held_out_false_alarms(load_spec(save_spec(tight, tmp_path / "tight.yaml")), ms.clean, 100, seed=0)
+    assert bad["status"] == "fail" and bad["ci"][0] > 1 / 30
+    assert budget_check(bad, 1, 30, "x")["status"] == "fail"

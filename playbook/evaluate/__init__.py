@@ -35,7 +35,7 @@ class Evaluation:
     adapter: Any
     frame: pd.DataFrame
     scored: Scored
-    evaluated_on: str  # "current" | "reference_holdout_30pct" | "reference"
+    evaluated_on: str  # "current" | "reference_holdout" | "reference"
     threshold: float
     threshold_source: str  # "parameter" | "cost-implied" | "recorded decisions"
     y_train: pd.Series
@@ -89,7 +89,7 @@ def provenance_checks(ev: Evaluation, evidence=None) -> list[dict]:
     from playbook import catalogue
 
     where = ev.evaluated_on
-    held_out = where in ("current", "reference_holdout_30pct")
+    held_out = where in ("current", "reference_holdout")
     ev_check = catalogue.check(
         "model.evaluation_set", "pass" if held_out else "warn", where,
         title=f"Evaluated on {len(ev.frame)} labelled rows of the {where.replace('_', ' ')} data", evidence=evidence,

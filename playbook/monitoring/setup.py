@@ -239,6 +239,7 @@ class MonitorSetup:
     calibrator: Calibrator | None
     source: ScoreSource | None = None
     info: dict = field(default_factory=dict)
+    clean: pd.DataFrame | None = None  # clean held-out reference rows (with the monitored output) never calibrated on
 
 
 def _y01(y: pd.Series, positive) -> np.ndarray:
@@ -253,16 +254,26 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
     from playbook.data import fingerprint_frame
     from playbook.monitoring.spec import build_spec
 
+    from playbook import holdout as holdout_mod
+
     alpha = float(false_alarms) / float(per_batches)
     pred = prediction_settings(ctx.roles, model, decision_threshold)
     source = score_source(ctx, model, pred, folds)
-    frame, finfo = monitored_frame(ctx, source)
+    everything, finfo = monitored_frame(ctx, source)
+    # the monitors are profiled and calibrated on the calibration rows only; the clean held-out rows are kept for
+    # measuring their false alarms (playbook.holdout)
+    split = holdout_mod.split(ctx)
+    frame = everything.loc[everything.index.isin(split.calibration)]
+    clean = everything.loc[everything.index.isin(split.clean)]
+    finfo = {**finfo, "rows": int(len(frame)), "clean_holdout_rows": int(len(clean))}
     calibrator = None
     perf: dict[str, Any] = {}
     y01 = None
     if pred is not None and pred.kind == "probability" and ctx.target in ctx.reference.columns:
-        y01 = _y01(ctx.reference.loc[frame.index, ctx.target], ctx.positive_label)
-        scores = pd.to_numeric(frame[pred.column], errors="coerce").to_numpy(dtype=float)
+        # the label-free estimator is a property of the model, not a monitor threshold: fitted on every reference
+        # row's out-of-sample score (the false-alarm measurement does not use it)
+        y01 = _y01(ctx.reference.loc[everything.index, ctx.target], ctx.positive_label)
+        scores = pd.to_numeric(everything[pred.column], errors="coerce").to_numpy(dtype=float)
         calibrator = fit_calibrator(scores, y01, calibration_method)
         perf["calibrator"] = calibrator.to_dict()
         perf["label_column"] = ctx.target
@@ -272,7 +283,7 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
     cal = calibrate(monitors, frame, batch_size, alpha, replicates=replicates, holdout=holdout,
                     correction=correction, margin=margin, seed=ctx.seed)
     if y01 is not None:
-        perf["labeled"] = labeled_floors(y01, frame[pred.column].to_numpy(dtype=float), batch_size, alpha,
+        perf["labeled"] = labeled_floors(y01, everything[pred.column].to_numpy(dtype=float), batch_size, alpha,
                                          seed=ctx.seed + 1, decision_threshold=pred.decision_threshold)
         gate = (getattr(ctx.policy, "gates", {}) or {}).get("model.roc_auc") or {}
         if "min" in gate and "roc_auc" in perf["labeled"]:
@@ -281,7 +292,7 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
               if (r or {}).get("role") in ("id", "timestamp", "excluded", "target", "prediction", "probability")]
     spec = build_spec(
         name=ctx.config.name, task=ctx.task, target=ctx.target, positive_label=ctx.positive_label,
-        classes=list(ctx.roles.classes or []), reference_rows=len(ctx.reference),
+        classes=list(ctx.roles.classes or []), reference_rows=len(frame),
         reference_fingerprint=contract.get("reference_fingerprint") or fingerprint_frame(ctx.reference),
         batch_size=batch_size, false_alarms=false_alarms, per_batches=per_batches, calibration=cal,
         contract=contract, monitors=monitors, prediction=pred.as_dict() if pred else {}, performance=perf,
@@ -289,5 +300,30 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
     )
     info = {"frame": finfo, "alpha": alpha, "monitors": len(monitors),
             "false_alarm_upper_95": clopper_pearson_upper(cal.false_alarms_holdout, cal.holdout)}
+    info["split"] = holdout_mod.describe(ctx, split)
     return MonitorSetup(spec=spec, monitors=monitors, calibration=cal, frame=frame, prediction=pred,
-                        calibrator=calibrator, source=source, info=info)
+                        calibrator=calibrator, source=source, info=info, clean=clean)
+
+
+def held_out_false_alarms(spec, clean: pd.DataFrame, batch_size: int, *, seed: int = 0,
+                          min_batches: int | None = None, default_kinds: dict | None = None,
+                          reference: pd.DataFrame | None = None) -> dict:
+    """The deployed monitor (``monitoring.yaml`` as read back) on *disjoint* batches of the clean held-out rows it
+    was never calibrated on: its false-alarm rate with a 95% CI (:func:`playbook.holdout.false_alarm_measurement`),
+    and, for comparison, how often Evidently's default per-column tests flag a column on the same batches."""
+    from playbook import holdout
+    from playbook.monitoring.check import check_batch
+
+    batches = holdout.disjoint_batches(clean, batch_size, seed=seed)
+    alarms = [check_batch(spec, b)["status"] == "alert" for b in batches]
+    kw = {} if min_batches is None else {"min_batches": min_batches}
+    out = holdout.false_alarm_measurement(alarms, batch_size, len(clean), spec.alpha, **kw)
+    if default_kinds and reference is not None and batches:
+        from playbook.monitoring.checks import default_tests_alarms
+
+        cols = [c for c in default_kinds if c in reference.columns]
+        d = default_tests_alarms(reference, batches, cols, {c: default_kinds[c] for c in cols})
+        lo, hi = holdout.clopper_pearson(sum(d), len(d))
+        out["evidently_defaults"] = {"alarms": int(sum(d)), "batches": len(d), "rate": sum(d) / len(d),
+                                     "ci": [lo, hi]}
+    return out
