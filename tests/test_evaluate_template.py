@@ -36,7 +36,8 @@ def test_template_on_the_bundled_binary_data(run_template, tmp_path):
     assert c["model.business.value_per_day"]["status"] == "pass"
     for col in ("personal_status_and_sex", "age_in_years"):
         for metric in ("demographic_parity_difference", "equalized_odds_difference"):
-            assert c[f"model.fairness.{col}.{metric}"]["status"] in ("pass", "fail")
+            f = c[f"model.fairness.{col}.{metric}"]
+            assert f["status"] in ("pass", "warn", "fail") and f["ci"][0] <= f["ci"][1]
     assert c["model.slices.worst_gap"]["status"] in ("pass", "warn")
     assert c["model.importance.near_zero"]["status"] in ("pass", "warn")
     assert any(k.startswith("model.robustness") for k in c)
@@ -86,7 +87,7 @@ def test_template_in_a_pack_run_on_a_regression_dataset_is_deterministic(diabete
     assert c["model.beats_baseline"]["status"] == "pass" and "Mean absolute error" in c["model.beats_baseline"]["title"]
     assert c["model.calibration_ece"]["status"] == "skip"
     assert c["model.business.value_per_day"]["status"] == "skip"
-    assert c["model.fairness.sex.mae_ratio"]["status"] in ("pass", "fail")
+    assert c["model.fairness.sex.mae_ratio"]["status"] in ("pass", "warn", "fail")
     assert c["model.reproducible"]["status"] == "pass"
     assert c["model.serving.input_validation"]["status"] == "pass"
     assert "artifacts/regression.png" in first["artifacts"] and "artifacts/evidently_report.html" in first["artifacts"]
