@@ -773,8 +773,8 @@ def applicable(s: CheckSpec, facts: Mapping[str, Any] | None) -> bool:
 
 # -- documentation --------------------------------------------------------------------------------------------------
 _STEP_TITLES = {
-    _AUDIT: "01 data audit", _DRIFT: "02 drift simulation", _EVAL: "03 model evaluation",
-    _MON: "04 monitoring setup", _GOV: "05 governance", _REV: "06 readiness review", "runner": "the runner",
+    _AUDIT: "01 data audit", _EVAL: "02 model evaluation", _MON: "03 monitoring setup",
+    _DRIFT: "04 drift simulation", _GOV: "05 governance", _REV: "06 readiness review", "runner": "the runner",
 }
 
 

@@ -1,4 +1,4 @@
-"""templates/03_model_evaluation.ipynb on the bundled binary data and on a regression dataset; bad input exits 2."""
+"""templates/02_model_evaluation.ipynb on the bundled binary data and on a regression dataset; bad input exits 2."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 
 from tests.conftest import ROOT, run_cli
 
-TEMPLATE = "03_model_evaluation.ipynb"
+TEMPLATE = "02_model_evaluation.ipynb"
 SMALL = dict(n_bootstrap=50, importance_repeats=2, importance_max_rows=300, latency_single_calls=10,
              latency_batch_size=200)
 
@@ -46,7 +46,7 @@ def test_template_on_the_bundled_binary_data(run_template, tmp_path):
               "artifacts/baseline_model.skops", "artifacts/baseline_model.json", "artifacts/business.png"):
         assert a in res["artifacts"], a
     # every evidence link resolves inside the step folder
-    step_dir = tmp_path / "steps" / "03_model_evaluation"
+    step_dir = tmp_path / "steps" / "02_model_evaluation"
     for check in res["checks"]:
         links = check["evidence"] if isinstance(check["evidence"], list) else [check["evidence"]]
         for link in filter(None, links):
@@ -76,7 +76,7 @@ def test_template_in_a_pack_run_on_a_regression_dataset_is_deterministic(diabete
         proc = run_cli("run", str(diabetes / "pack.yaml"), "--out", str(diabetes / "out"), "--name", name,
                        "--steps", "model_evaluation", "-q")
         assert proc.returncode in (0, 1), proc.stderr[-2000:]
-        step = diabetes / "out" / name / "steps" / "03_model_evaluation"
+        step = diabetes / "out" / name / "steps" / "02_model_evaluation"
         return step, json.loads((step / "results.json").read_text())
 
     step1, first = pack("r1")

@@ -106,7 +106,7 @@ def fake_pack(tmp_path):
         {"id": "data.completeness.missing_share.reference", "status": "warn", "title": "Missing share 7%",
          "why": "Gaps in training data fail silently."},
     ], artifacts=["data_contract.json"])
-    _write_step(root, "03_model_evaluation", "model_evaluation", [
+    _write_step(root, "02_model_evaluation", "model_evaluation", [
         {"id": "model.roc_auc", "status": "pass", "value": 0.81, "title": "ROC AUC: 0.81 (95% CI 0.75 to 0.87)",
          "evidence": "artifacts/metrics.json"},
         {"id": "model.beats_baseline", "status": "pass", "value": 0.05},
@@ -150,7 +150,7 @@ def md_links(md: str) -> list[str]:
 def test_evidence_reads_a_pack(fake_pack):
     ev = Evidence.from_folder(fake_pack)
     assert set(ev.steps) == {"data_audit", "model_evaluation"}
-    assert ev.dirs["model_evaluation"] == "steps/03_model_evaluation"
+    assert ev.dirs["model_evaluation"] == "steps/02_model_evaluation"
     assert [c["id"] for c in ev.match("model.fairness*")] == ["model.fairness.sex.equalized_odds_difference"]
     assert ev.match("model.robustness") == []                          # skipped: not evidence
     assert len(ev.match("model.robustness", statuses=None)) == 1
@@ -169,7 +169,7 @@ def test_model_card_sections_prompts_absent_steps_and_links(fake_pack):
     assert "HistGradientBoostingClassifier" in md and "0.81 (95% CI 0.75 to 0.87)" in md
     assert "`model.fairness.sex.equalized_odds_difference`" in md.split("## Caveats and recommendations")[1]
     links = md_links(md)
-    assert "../../03_model_evaluation/artifacts/metrics.json" in links
+    assert "../../02_model_evaluation/artifacts/metrics.json" in links
     for link in links:
         if link.endswith(".html") and "/" not in link:
             continue  # the sibling datasheet, written next to the card
@@ -244,16 +244,16 @@ def test_compliance_map_on_a_fake_pack(fake_pack):
 def test_review_checks_on_a_fake_pack(fake_pack):
     ev = Evidence.from_folder(fake_pack)
     p = review.pipeline_check(ev)
-    assert p["status"] == "warn" and p["value"]["missing"] == ["drift_simulation", "monitoring_setup", "governance"]
+    assert p["status"] == "warn" and p["value"]["missing"] == ["monitoring_setup", "drift_simulation", "governance"]
     cp = review.computing_performance_check(ev, "steps/06_readiness_review")
-    assert cp["status"] == "pass" and cp["evidence"] == "../03_model_evaluation/timings.json"
+    assert cp["status"] == "pass" and cp["evidence"] == "../02_model_evaluation/timings.json"
     assert (fake_pack / "steps/06_readiness_review" / cp["evidence"]).resolve().exists()
     from playbook.config import PolicySettings
 
     checks = ev.checks()
     statuses = review.step_statuses(ev)
     not_run = review.steps_not_run(ev)
-    assert not_run == ["drift_simulation", "monitoring_setup", "governance"]
+    assert not_run == ["monitoring_setup", "drift_simulation", "governance"]
     partial = review.apply_gates(checks, PolicySettings(), statuses, steps_not_run=not_run)
     assert partial["verdict"] == "incomplete"  # three steps did not run: their blocking gates have no evidence
     assert review.gates_check(partial)["status"] == "warn"
@@ -299,7 +299,7 @@ def _fake_earlier_steps(root: Path, leak: str | None = None) -> None:
         {"id": "data.schema.types", "status": "pass"}], artifacts=["data_contract.json"])
     if leak:
         (root / "steps/01_data_audit/artifacts/report.html").write_text(f"<td>{leak}</td>", encoding="utf-8")
-    _write_step(root, "03_model_evaluation", "model_evaluation", [
+    _write_step(root, "02_model_evaluation", "model_evaluation", [
         {"id": "model.roc_auc", "status": "pass", "value": 0.8}, {"id": "model.beats_baseline", "status": "pass"}],
         info={"model": {"mode": "baseline", "estimator": "HistGradientBoostingClassifier"}}, artifacts=["metrics.json"])
 

@@ -56,7 +56,8 @@ def _records(df: pd.DataFrame | None) -> list[dict]:
 def write_artifacts(step, mon: Monitors, matrix: pd.DataFrame, trials: pd.DataFrame, skipped: dict,
                     timeline: pd.DataFrame | None, pw: pd.DataFrame | None, shift_catalogue: pd.DataFrame,
                     example_table: pd.DataFrame | None, *, params: dict, contract_source: str,
-                    pool_source: str, limits: dict | None = None) -> None:
+                    pool_source: str, limits: dict | None = None, deployed_source: str | None = None,
+                    false_alarms: dict | None = None) -> None:
     """Write the step's JSON / CSV artifacts (deterministic; no row of data, only aggregates).
 
     ``params`` are the step's parameters as given, ``limits`` the bounds in force after the policy's gates
@@ -66,12 +67,21 @@ def write_artifacts(step, mon: Monitors, matrix: pd.DataFrame, trials: pd.DataFr
     from playbook.results import write_json_atomic
 
     none = matrix[matrix["shift"] == NO_SHIFT]
+    deployed = None
+    if mon.spec is not None:
+        deployed = {"source": deployed_source, "name": mon.spec.name, "batch_size": mon.spec.batch_size,
+                    "alpha": mon.spec.alpha,
+                    "thresholds": {m.name: m.threshold for m in mon.spec.monitors}}
     write_json_atomic(step.artifact("sensitivity.json"), {
         "params": params,
         "limits": limits or {},
+        "deployed_monitor": deployed,
+        "held_out_false_alarms": false_alarms,
         "monitors": {
-            "drift": f"dataset drift when >= {mon.drift_share:g} of {len(mon.detector.columns)} features drift "
-                     "(Evidently 0.7 default tests and thresholds per column)"
+            "alarm": ("the deployed calibrated monitor (playbook monitor on monitoring.yaml, contract included)"
+                      if deployed else "the default monitors below"),
+            "drift": f"comparison: dataset drift when >= {mon.drift_share:g} of {len(mon.detector.columns)} features "
+                     "drift (Evidently 0.7 default tests and thresholds per column)"
                      + (f", or any of {mon.watch_columns} drifts" if mon.watch_columns else ""),
             "contract": (f"data contract ({contract_source}); range/category violations by at most "
                          f"{mon.contract_tolerance:g} of rows ignored") if mon.contract is not None else None,
@@ -83,7 +93,11 @@ def write_artifacts(step, mon: Monitors, matrix: pd.DataFrame, trials: pd.DataFr
             "metric_floor": mon.metric_floor,
             "batches_from": pool_source,
         },
-        "false_alarm_rate": float(none["detection_rate"].iloc[0]) if len(none) else None,
+        "false_alarm_rate": (false_alarms or {}).get("rate") if false_alarms else (
+            float(none["detection_rate"].iloc[0]) if len(none) else None),
+        "unshifted_alarm_rate": {"deployed": float(none["detection_rate"].iloc[0]) if len(none) else None,
+                                 "evidently_defaults": float(none["default_detection_rate"].iloc[0]) if len(none) else None,
+                                 "batches_from": pool_source},
         "skipped": skipped,
         "matrix": matrix_records(matrix),
     })

@@ -14,7 +14,10 @@ Public API::
 =================================== ====================================================== ===================
 id                                  value                                                  step's own status
 =================================== ====================================================== ===================
-``drift.false_alarm_rate``          alarm rate on unshifted batches                        fail above the max
+``drift.false_alarm_rate``          alarm rate on disjoint clean held-out batches (95% CI) fail when the CI's
+                                                                                           lower bound is above
+                                                                                           the max; warn when
+                                                                                           too few batches
 ``drift.silent_failures``           (fault, severity) cells degraded with no alarm         fail above the max
 ``drift.noisy_alarms``              share of alarmed cells that did not hurt the model     warn above the max
 ``drift.detects.<shift>``           alarm rate at ``detect_severity``                      fail below the min,
@@ -71,10 +74,38 @@ def _number(v) -> float | None:
     return float(v)
 
 
-def false_alarm_check(matrix: pd.DataFrame, max_rate: float) -> dict:
+def false_alarm_check(matrix: pd.DataFrame, max_rate: float, measured: dict | None = None) -> dict:
+    """``drift.false_alarm_rate``: how often the rehearsed monitor alarms on clean data.
+
+    With ``measured`` (:func:`playbook.drift.monitors.held_out_false_alarms`: the deployed monitor on disjoint clean
+    held-out batches, with Evidently's default tests on the same batches) the check is that measurement: its 95% CI,
+    ``warn`` when there are too few disjoint batches to measure, ``fail`` only when even the CI's lower bound exceeds
+    the limit. Without it, the unshifted trials of the sweep (``matrix``'s severity-0 row) stand in.
+    """
+    cid = "drift.false_alarm_rate"
+    if measured is not None:
+        thr = {"max": max_rate, "batches": measured["batches"], "batch_size": measured["batch_size"]}
+        ci = measured.get("ci")
+        default = measured.get("evidently_defaults") or {}
+        lesson = (f" Evidently's default tests alarm on {default['alarms']} of {default['batches']} of the same clean "
+                  f"batches ({default['rate']:.0%}, 95% CI {default['ci'][0]:.0%} to {default['ci'][1]:.0%}): "
+                  "monitors nobody calibrated get muted, and then they miss the real fault." if default.get("batches")
+                  else " Monitors that fire on clean data get muted, and then they miss the real fault.")
+        if measured.get("inconclusive"):
+            return catalogue.check(cid, "warn", measured.get("rate"), threshold=thr, ci=ci,
+                                   inconclusive=measured["inconclusive"], evidence=[SENSITIVITY, HEATMAP],
+                                   title="False-alarm rate of the deployed monitor on clean held-out batches (not measurable here)",
+                                   why=f"The rate cannot be measured: {measured['inconclusive']}.{lesson}")
+        rate, k, n = measured["rate"], measured["alarms"], measured["batches"]
+        status = "fail" if ci[0] > max_rate else "pass"
+        return catalogue.check(
+            cid, status, rate, threshold=thr, ci=ci, evidence=[SENSITIVITY, HEATMAP],
+            title="False-alarm rate of the deployed monitor on clean held-out batches",
+            why=(f"The deployed monitor alarms on {k} of {n} disjoint clean held-out batches ({rate:.1%}, 95% CI "
+                 f"{ci[0]:.1%} to {ci[1]:.1%})" + (": even the lower bound exceeds the limit." if status == "fail" else ".")
+                 + lesson))
     none = matrix[matrix["shift"] == NO_SHIFT]
     fa = float(none["detection_rate"].iloc[0]) if len(none) else None
-    cid = "drift.false_alarm_rate"
     if fa is None:
         return catalogue.skip(cid, "The sweep ran no unshifted batch, so the false-alarm rate is unknown.",
                               threshold={"max": max_rate}, evidence=SENSITIVITY)
@@ -203,7 +234,7 @@ def make_checks(matrix: pd.DataFrame, skipped: dict[str, str], timeline: pd.Data
                 max_false_alarm_rate: float = 0.1, max_silent_failures: int = 0,
                 max_noisy_alarm_share: float = 0.5, max_detection_delay: int = 3,
                 volume_per_day: float | None = None, power_target: float = 0.8,
-                limit: Limit | None = None) -> list[dict]:
+                limit: Limit | None = None, false_alarms: dict | None = None) -> list[dict]:
     """The step's checks (ids ``drift.*``) from the simulation's results.
 
     The ``min_*`` / ``max_*`` parameters are the step's defaults; ``limit`` (``ctx.limit``) replaces each with the
@@ -211,7 +242,7 @@ def make_checks(matrix: pd.DataFrame, skipped: dict[str, str], timeline: pd.Data
     ``score_reason``, as not applicable when ``score_not_applicable`` (the model cannot score rows at all).
     """
     lim = limit or _own
-    out = [false_alarm_check(matrix, lim("drift.false_alarm_rate", "max", max_false_alarm_rate))]
+    out = [false_alarm_check(matrix, lim("drift.false_alarm_rate", "max", max_false_alarm_rate), false_alarms)]
     out += model_checks(matrix, scored=scored, score_reason=score_reason, score_not_applicable=score_not_applicable,
                         max_silent=lim("drift.silent_failures", "max", max_silent_failures),
                         max_noisy_share=lim("drift.noisy_alarms", "max", max_noisy_alarm_share))

@@ -76,7 +76,9 @@ def _record(shift: str, severity: float, trial: int, alarms: dict, metric: float
         "watched_drift": alarms["watched_drift"],
         "contract_violations": alarms["contract_violations"], "contract_alarm": alarms["contract_alarm"],
         "contract_kinds": ",".join(alarms["contract_kinds"]),
-        "alarm": alarm, "metric": metric, "clean_metric": clean_metric, "drop": drop,
+        "alarm": alarm, "default_alarm": alarms.get("default_alarm", alarm),
+        "deployed_kinds": ",".join(alarms.get("deployed_kinds") or []),
+        "metric": metric, "clean_metric": clean_metric, "drop": drop,
         "model_error": error is not None, "error": error, "degraded": degraded,
         "perf_alarm": mon.perf_alarm(metric),
         "silent": _silent(mon, error, degraded, alarm),
@@ -160,6 +162,7 @@ def sensitivity_matrix(trials: pd.DataFrame, scored: bool = True) -> pd.DataFram
         rows.append({
             "shift": shift, "severity": float(sev), "trials": int(len(g)),
             "detection_rate": float(g["alarm"].mean()),
+            "default_detection_rate": float(g["default_alarm"].mean()),
             "dataset_drift_rate": float(g["dataset_drift"].mean()),
             "any_column_drift_rate": float(g["any_column_drift"].mean()),
             "watched_drift_rate": float(g["watched_drift"].mean()),

@@ -158,7 +158,15 @@ class Monitors:
     metric_floor: float | None = None
     expected_metric: float | None = None
     notes: dict = field(default_factory=dict)
+    spec: Any = None            # the deployed monitor (monitoring.yaml as read back): what the alarm is
+    scorer: Any = None          # adds the model's monitored output to a batch, as the serving log would hold it
     _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def deployed(self) -> bool:
+        """True when the alarm is the deployed calibrated monitor's (``playbook monitor`` on each batch); the
+        Evidently-default tests are then the comparison (``default_alarm``)."""
+        return self.spec is not None
 
     @property
     def labeled(self) -> bool:
@@ -218,8 +226,17 @@ class Monitors:
             viol.update(viol1)
         else:
             drift, viol = self._columns_state(frame)
-        return self._summarize([drift[c] for c in self.detector.columns], [v for vs in viol.values() for v in vs],
-                               len(frame))
+        out = self._summarize([drift[c] for c in self.detector.columns], [v for vs in viol.values() for v in vs],
+                              len(frame))
+        out["default_alarm"] = out["alarm"]
+        if self.spec is not None:
+            from playbook.monitoring.check import check_batch
+
+            scored = self.scorer(frame) if self.scorer is not None else frame
+            res = check_batch(self.spec, scored)
+            out["alarm"] = res["status"] == "alert"
+            out["deployed_kinds"] = sorted({a["kind"] for a in res["alerts"]})
+        return out
 
     def _summarize(self, rows: list[dict], violations: list[dict], n_rows: int) -> dict:
         ds = dataset_drift(rows, self.drift_share)
@@ -317,12 +334,62 @@ class Monitors:
         return bool((drop is not None and drop > self.max_metric_drop) or below)
 
 
+def deployed_monitor(ctx, model=None, *, batch_size: int | None = None):
+    """The monitor the pack deploys: the monitoring step's ``monitoring.yaml`` read back, or, when that step did not
+    run (this notebook on its own), one calibrated here with the monitoring step's defaults (the same function and
+    seed, so the same monitor). Returns ``(spec, source, clean)``: ``clean`` is the clean held-out frame with the
+    model's out-of-sample output when calibrated here, else None (the false-alarm measurement is then read from the
+    monitoring step's ``calibration.json``)."""
+    from playbook.monitoring.spec import load_spec
+
+    path = ctx.previous_artifact("monitoring_setup", "monitoring.yaml")
+    if path is not None:
+        return load_spec(path), "the monitoring step's monitoring.yaml", None
+    import tempfile
+    from pathlib import Path
+
+    from playbook.display import pii_columns
+    from playbook.monitoring import setup as msetup
+    from playbook.monitoring.spec import save_spec
+
+    contract, _ = load_contract(ctx)
+    batch = int(batch_size or max(1, int(round(ctx.business.volume_per_day))))
+    pii = [] if ctx.policy.allow_raw_pii else [c for c in pii_columns(ctx.reference, ctx) if c in ctx.features]
+    ms = msetup.make_config(ctx, model, contract, batch_size=batch, pii_columns=pii)
+    with tempfile.TemporaryDirectory() as tmp:  # written and read back, exactly as the monitoring step does
+        spec = load_spec(save_spec(ms.spec, Path(tmp) / "monitoring.yaml"))
+    return spec, "calibrated here with the monitoring step's defaults (the monitoring step did not run)", ms.clean
+
+
+def held_out_false_alarms(ctx, spec, clean: pd.DataFrame | None, batch_size: int) -> dict:
+    """The deployed monitor's false-alarm rate on disjoint clean held-out batches (with Evidently's defaults on the
+    same batches): the monitoring step's measurement when it ran (computed once per pack), else measured here."""
+    import json
+
+    path = ctx.previous_artifact("monitoring_setup", "calibration.json")
+    if path is not None and clean is None:
+        measured = json.loads(path.read_text(encoding="utf-8")).get("held_out_false_alarms")
+        if measured:
+            return {**measured, "source": "the monitoring step"}
+    from playbook import holdout
+    from playbook.drift.detect import kinds_from_roles
+    from playbook.monitoring import setup as msetup
+
+    if clean is None:  # a spec without its clean frame: score the clean rows with the model as it stands
+        s = holdout.split(ctx)
+        clean = ctx.reference.loc[s.clean]
+    ref = ctx.reference.loc[holdout.split(ctx).calibration]
+    kinds = {c: k for c, k in kinds_from_roles(ctx.roles).items() if c in ctx.features}
+    out = msetup.held_out_false_alarms(spec, clean, batch_size, seed=ctx.seed, default_kinds=kinds, reference=ref)
+    return {**out, "source": "measured in this step"}
+
+
 def build_monitors(reference: pd.DataFrame, pool: pd.DataFrame, roles, *, model=None,
                    contract: dict | None = None, contract_kinds: Iterable[str] | None = None,
                    contract_tolerance: float = 0.01, drift_share: float = 0.5,
                    watch_columns: Iterable[str] = (), metric: str | None = None,
                    max_metric_drop: float = 0.05, metric_floor: float | None = None,
-                   metric_note: str = "") -> Monitors:
+                   metric_note: str = "", spec=None, scorer=None) -> Monitors:
     """Prepare the monitors once: the drift detector on the reference features, the contract, and
     the model's metric on the whole clean pool (the performance monitor's expectation).
 
@@ -348,7 +415,7 @@ def build_monitors(reference: pd.DataFrame, pool: pd.DataFrame, roles, *, model=
                    contract_tolerance=float(contract_tolerance), watch_columns=list(watch_columns),
                    drift_share=float(drift_share), model=model,
                    metric=chosen, max_metric_drop=float(max_metric_drop),
-                   metric_floor=None if metric_floor is None else float(metric_floor))
+                   metric_floor=None if metric_floor is None else float(metric_floor), spec=spec, scorer=scorer)
     if metric_note or note:
         mon.notes["metric"] = metric_note or note
     if mon.scores:

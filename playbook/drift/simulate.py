@@ -36,7 +36,9 @@ from playbook.drift.monitors import (
     Monitors,
     build_monitors,
     choose_metric,
+    deployed_monitor,
     evaluation_pool,
+    held_out_false_alarms,
     load_contract,
     load_model,
     metric_bound,
@@ -45,8 +47,8 @@ from playbook.drift.monitors import (
 from playbook.drift.plots import heatmap, power_plot, power_table, timeline_plot
 
 __all__ = [
-    "METRICS", "Monitors", "NO_SHIFT", "PARAMETERS", "build_monitors", "choose_metric", "detection_at",
-    "evaluation_pool", "heatmap", "load_contract", "load_model", "make_checks", "matrix_records", "metric_bound",
+    "METRICS", "Monitors", "NO_SHIFT", "PARAMETERS", "build_monitors", "choose_metric", "deployed_monitor", "detection_at",
+    "evaluation_pool", "heatmap", "held_out_false_alarms", "load_contract", "load_model", "make_checks", "matrix_records", "metric_bound",
     "power", "power_plot", "power_table", "scoring", "sensitivity_matrix", "sweep", "timeline_plot", "timelines",
     "write_artifacts",
 ]
