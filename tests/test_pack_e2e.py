@@ -131,5 +131,7 @@ def test_the_drift_step_rehearses_the_monitor_the_pack_deploys(bundled_pack):
     assert deployed["thresholds"] == pytest.approx(written)
     # one false-alarm measurement, computed once in the pack and reported by both steps
     cal = json.loads((pack / "steps/03_monitoring_setup/artifacts/calibration.json").read_text())
+    from playbook.results import to_jsonable
+
     measured = {k: v for k, v in sens["held_out_false_alarms"].items() if k != "source"}
-    assert measured == cal["held_out_false_alarms"]
+    assert measured == to_jsonable(cal["held_out_false_alarms"])
