@@ -588,16 +588,27 @@ def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataF
 
     The labelled current data when there is any. Otherwise: for the baseline, the 30 % of the reference it
     was not fitted on; for the other modes, the reference data (flagged: the model may have seen it).
+
+    Rows holding +/- infinity in a numeric feature are left out: a model refuses them (see
+    :meth:`ModelAdapter.prepare`) and the audit reports them (``data.validity.infinite.*``); their count per
+    dataset is in ``ctx.roles.infinite_rows``.
     """
-    cur = labelled(ctx.current, ctx.target)
+    cur = _finite_rows(labelled(ctx.current, ctx.target), ctx.roles.numeric)
     if len(cur):
         return cur, "current"
-    ref = labelled(ctx.reference, ctx.target)
+    ref = _finite_rows(labelled(ctx.reference, ctx.target), ctx.roles.numeric)
     mode = adapter.mode if adapter is not None else select_mode(ctx)
     if mode == "baseline":
         fit, _ = baseline_training_frame(ctx)
-        return ref.drop(index=fit.index), "reference_holdout_30pct"
+        return ref.drop(index=fit.index.intersection(ref.index)), "reference_holdout_30pct"
     return ref, "reference"
+
+
+def _finite_rows(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    from playbook.data import infinite_mask
+
+    bad = infinite_mask(df, numeric)
+    return df.loc[~bad] if bad.any() else df
 
 
 def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
