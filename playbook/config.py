@@ -89,10 +89,14 @@ class PolicySettings:
     attestations: dict[str, dict] = field(default_factory=dict)
 
 
+#: Seconds a whole step may run before the runner stops it (``steps.<name>.timeout``).
+DEFAULT_STEP_TIMEOUT = 3600
+
+
 @dataclass
 class StepSettings:
     enabled: bool = True
-    timeout: int = 900
+    timeout: int = DEFAULT_STEP_TIMEOUT
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -322,7 +326,7 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
             s = {"enabled": s}
         _expect(key, s, dict, allow_none=False)
         _check_keys(key, s, _STEP_KEYS)
-        timeout = _expect(f"{key}.timeout", s.get("timeout", 900), int, allow_none=False)
+        timeout = _expect(f"{key}.timeout", s.get("timeout", DEFAULT_STEP_TIMEOUT), int, allow_none=False)
         if timeout <= 0:
             raise ConfigError(f"{key}.timeout: must be a positive number of seconds.")
         params = _expect(f"{key}.params", s.get("params"), dict) or {}

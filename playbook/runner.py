@@ -248,24 +248,31 @@ class _Watchdog:
     def __init__(self, holder: dict, timeout: float):
         import threading
 
-        self.holder, self.timeout, self.fired = holder, timeout, False
+        self.holder, self.timeout, self.fired, self._stopped = holder, timeout, False, False
         self._timers = [threading.Timer(timeout, self._interrupt), threading.Timer(timeout + TIMEOUT_GRACE, self._kill)]
         for t in self._timers:
             t.daemon = True
 
-    def _signal(self, sig) -> None:
+    def _signal(self, sig) -> bool:
         proc = self.holder.get("process")
         if proc is not None and proc.poll() is None:
             try:
                 os.kill(proc.pid, sig)
+                return True
             except OSError:
                 pass
+        return False
 
     def _interrupt(self) -> None:
         import signal
+        import threading
 
         self.fired = True
-        self._signal(signal.SIGINT)
+        if not self._signal(signal.SIGINT) and not self._stopped:  # the kernel is still starting: try again
+            t = threading.Timer(0.5, self._interrupt)
+            t.daemon = True
+            self._timers.append(t)
+            t.start()
 
     def _kill(self) -> None:
         import signal
@@ -278,7 +285,8 @@ class _Watchdog:
         return self
 
     def __exit__(self, *exc) -> None:
-        for t in self._timers:
+        self._stopped = True
+        for t in list(self._timers):
             t.cancel()
 
 

@@ -131,12 +131,12 @@ def _config(tmp_path, **extra):
 
 def test_time_limit_and_dead_kernel_are_reported_and_later_steps_still_run(tmp_path):
     tpl = folder(tmp_path, ("01_slow.ipynb", "slow", SLOW), ("02_oom.ipynb", "oom", OOM), ("03_toy.ipynb", "toy", GOOD))
-    res = run(tmp_path, tpl, overrides=["steps.slow.timeout=2"])
+    res = run(tmp_path, tpl, overrides=["steps.slow.timeout=6"])
     assert [o.status for o in res.steps] == ["error", "error", "pass"] and res.verdict == "error"
     slow = json.loads((res.pack / "steps/01_slow/results.json").read_text())
     check = slow["checks"][-1]
-    assert check["id"] == "slow.executed" and check["value"].startswith("timed out after 2 s")
-    assert res.steps[0].seconds < 2 + runner.TIMEOUT_GRACE
+    assert check["id"] == "slow.executed" and check["value"].startswith("timed out after 6 s")
+    assert res.steps[0].seconds < 6 + runner.TIMEOUT_GRACE
     nb = (res.pack / "steps/01_slow/notebook.ipynb").read_text()
     assert "reached: before the long wait" in nb and "KeyboardInterrupt" in nb  # the point it reached
     oom = json.loads((res.pack / "steps/02_oom/results.json").read_text())["checks"][-1]["value"]
