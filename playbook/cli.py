@@ -19,18 +19,38 @@ def _err(msg: str) -> int:
     return EXIT_ERROR
 
 
+def _os_error(exc: OSError) -> str:
+    import errno
+
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    if exc.errno == errno.ENOSPC:
+        return f"the disk filled up while the pack was written{where}; no pack was written: free some space or choose another --out."
+    return f"could not write the pack: {exc.strerror or exc}{where}; no pack was written: check the --out folder."
+
+
 def cmd_run(args) -> int:
+    import signal
+
     from playbook.config import ConfigError
     from playbook.data import DataError
+    from playbook.pack import PackError
     from playbook.runner import RunError, run
 
+    def _terminate(signum, frame):  # a polite kill (SIGTERM, e.g. a CI timeout) cleans up like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         res = run(args.config, out=args.out, name=args.name, steps=args.steps, force=args.force,
                   overrides=args.param, progress=not args.quiet)
-    except (ConfigError, DataError, RunError) as exc:
+    except (ConfigError, DataError, RunError, PackError) as exc:
         return _err(str(exc))
     except KeyboardInterrupt:
-        return _err("interrupted; no pack was written.")
+        return _err("interrupted; no pack was written (an earlier pack of that name is unchanged).")
+    except OSError as exc:
+        return _err(_os_error(exc))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     s = res.summary
     failing = [r["text"] for r in s.get("reasons", [])]
     partial = " (partial run)" if s.get("partial") else ""
@@ -39,6 +59,9 @@ def cmd_run(args) -> int:
         print(f"  - {line}")
     print(f"pack: {res.pack}")
     print(f"open: {res.pack / 'index.html'}")
+    print(f"pack digest: {res.digest}  (record it; check later with: playbook verify {res.pack} --digest {res.digest})")
+    if res.signature:
+        print(f"signed: {res.signature['algorithm']} with key id {res.signature['key_id']}")
     return res.exit_code
 
 
@@ -46,7 +69,7 @@ def cmd_verify(args) -> int:
     from playbook.pack import PackError, verify
 
     try:
-        rep = verify(args.pack)
+        rep = verify(args.pack, digest=args.digest)
     except PackError as exc:
         return _err(str(exc))
     for line in rep.lines():
@@ -54,8 +77,28 @@ def cmd_verify(args) -> int:
     return EXIT_GO if rep.ok else EXIT_NOGO
 
 
+def cmd_clean(args) -> int:
+    from playbook.pack import clean_stale
+
+    folder = Path(args.out)
+    if not folder.is_dir():
+        return _err(f"{folder}: no such folder; pass the --out folder that holds the packs (default: ./evidence).")
+    rep = clean_stale(folder, args.name)
+    for d in rep.restored:
+        print(f"restored: {d} (a run killed while replacing it had moved it aside)")
+    for d in rep.removed:
+        print(f"removed: {d}")
+    for d, why in rep.kept:
+        print(f"kept: {d} ({why})")
+    if not (rep.removed or rep.kept or rep.restored):
+        print(f"nothing to clean in {folder}")
+    return EXIT_GO
+
+
 def cmd_templates(args) -> int:
     from playbook.runner import WIRING, discover, template_parameters, template_title
+
+    from playbook.params import constraint
 
     for t in discover():
         print(f"{t.dirname}  (step: {t.name})  {template_title(t.path)}")
@@ -65,8 +108,10 @@ def cmd_templates(args) -> int:
             if pname in WIRING:
                 continue
             typ = p.get("inferred_type_name") or "?"
+            spec = constraint(t.name, pname, typ)
+            rule = f"  [{spec.describe()}]" if spec is not None and spec.describe() not in ("text", "true or false") else ""
             help_ = f"  # {p['help']}" if p.get("help") else ""
-            print(f"    {pname}: {typ} = {p.get('default')}{help_}")
+            print(f"    {pname}: {typ} = {p.get('default')}{rule}{help_}")
     return EXIT_GO
 
 
@@ -104,9 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 
-    v = sub.add_parser("verify", help="recompute every hash of a pack (exit 0 intact, 1 changed)")
+    v = sub.add_parser("verify", help="recompute every hash of a pack and its manifest digest (exit 0 intact, 1 changed)",
+                       description="Recompute every file hash and the manifest's digest. With --digest, the pack must be "
+                                   "the one whose digest was recorded; with PLAYBOOK_SIGNING_KEY set, its signature must "
+                                   "be valid for that key.")
     v.add_argument("pack", help="the pack folder (holding manifest.json)")
+    v.add_argument("--digest", default=None, metavar="D",
+                   help="the pack digest recorded when it was built (sha256:...), printed by `playbook run`")
     v.set_defaults(func=cmd_verify)
+
+    c = sub.add_parser("clean", help="remove the unfinished folders of runs that died (exit 0)",
+                       description="Remove the hidden build folders (.NAME.partial-*, .NAME.old-*) of runs that died; "
+                                   "folders of runs still writing are kept.")
+    c.add_argument("out", nargs="?", default="evidence", help="the folder holding the packs (default: ./evidence)")
+    c.add_argument("--name", default=None, help="only this pack name")
+    c.set_defaults(func=cmd_clean)
 
     t = sub.add_parser("templates", help="list the templates and their parameters")
     t.add_argument("--brief", action="store_true", help="names only")

@@ -89,10 +89,14 @@ class PolicySettings:
     attestations: dict[str, dict] = field(default_factory=dict)
 
 
+#: Seconds a whole step may run before the runner stops it (``steps.<name>.timeout``).
+DEFAULT_STEP_TIMEOUT = 3600
+
+
 @dataclass
 class StepSettings:
     enabled: bool = True
-    timeout: int = 900
+    timeout: int = DEFAULT_STEP_TIMEOUT
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,6 +130,24 @@ _SECTIONS = {
 _TOP_KEYS = {"name", "seed", "steps", "previous", *_SECTIONS}
 _STEP_KEYS = {"enabled", "timeout", "params"}
 _GATE_KEYS = {"min", "max", "block", "status", "on"}
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.safe_load`` (plain data only: a tag that builds Python objects is refused), except that a date that
+    does not exist (``2024-13-45``) stays text, so the key it belongs to can be named in the error."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
 def _type_name(t: Any) -> str:
@@ -304,7 +326,7 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
             s = {"enabled": s}
         _expect(key, s, dict, allow_none=False)
         _check_keys(key, s, _STEP_KEYS)
-        timeout = _expect(f"{key}.timeout", s.get("timeout", 900), int, allow_none=False)
+        timeout = _expect(f"{key}.timeout", s.get("timeout", DEFAULT_STEP_TIMEOUT), int, allow_none=False)
         if timeout <= 0:
             raise ConfigError(f"{key}.timeout: must be a positive number of seconds.")
         params = _expect(f"{key}.params", s.get("params"), dict) or {}
@@ -350,7 +372,9 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"-p {text}: expected key=value, for example -p data.target=label.")
     key, _, val = text.partition("=")
     try:
-        parsed = yaml.safe_load(val) if val != "" else ""
+        parsed = safe_load(val) if val != "" else ""
+    except yaml.constructor.ConstructorError:
+        raise ConfigError(f"-p {text}: YAML tags are not allowed in a value (a config holds plain data); remove the tag.") from None
     except yaml.YAMLError:
         parsed = val
     return key.strip(), parsed
@@ -366,13 +390,24 @@ def load_raw(path: str | Path | None) -> tuple[dict, Path | None, str | None]:
     if p.is_dir():
         raise ConfigError(f"{path}: is a folder, not a config file; pass the YAML file (e.g. {p / 'playbook.yaml'}).")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = safe_load(p.read_text(encoding="utf-8"))
+    except yaml.constructor.ConstructorError as exc:
+        # safe_load never builds Python objects: a tag such as !!python/object/apply is refused, not run
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        tag = re.search(r"tag '([^']+)'", str(getattr(exc, "problem", "")))
+        shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "a custom tag"
+        raise ConfigError(f"{path}: the YAML tag {shown}{where} is not allowed (a config holds plain data; tags that "
+                          "build objects are refused, never run); remove the tag.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax ({getattr(exc, 'problem', exc)}).") from None
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax ({problem}).") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file; pass a YAML config.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); check the file's permissions.") from None
     if raw is None:
         raise ConfigError(f"{path}: the config is empty; it needs at least data.reference, data.current and data.target.")
     return raw, p.resolve().parent, str(p.resolve())

@@ -633,11 +633,15 @@ def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataF
     The labelled current data when there is any. Otherwise: for the baseline, the evaluation part of the seeded
     split of the reference (:mod:`playbook.holdout`), which it was not fitted on; for the other modes, the reference
     data (flagged: the model may have seen it).
+
+    Rows holding +/- infinity in a numeric feature are left out: a model refuses them (see
+    :meth:`ModelAdapter.prepare`) and the audit reports them (``data.validity.infinite.*``); their count per
+    dataset is in ``ctx.roles.infinite_rows``.
     """
-    cur = labelled(ctx.current, ctx.target)
+    cur = _finite_rows(labelled(ctx.current, ctx.target), ctx.roles.numeric)
     if len(cur):
         return cur, "current"
-    ref = labelled(ctx.reference, ctx.target)
+    ref = _finite_rows(labelled(ctx.reference, ctx.target), ctx.roles.numeric)
     mode = adapter.mode if adapter is not None else select_mode(ctx)
     if mode == "baseline":
         from playbook import holdout
@@ -645,6 +649,13 @@ def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataF
         s = holdout.split(ctx)
         return ref.loc[ref.index.isin(s.evaluation)], "reference_holdout"
     return ref, "reference"
+
+
+def _finite_rows(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    from playbook.data import infinite_mask
+
+    bad = infinite_mask(df, numeric)
+    return df.loc[~bad] if bad.any() else df
 
 
 def get_model(ctx, *, fit: bool = True) -> ModelAdapter:

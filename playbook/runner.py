@@ -2,15 +2,23 @@
 
 The runner knows templates, steps and files; it knows nothing of drift or fairness. Order of work:
 
-1. resolve and validate the config (``ConfigError``), load the data and column roles (``DataError``),
-   run the model preflight: all bad input is found here, before any folder is created;
-2. build the pack in a temporary sibling folder: ``config.yaml``, then each enabled step in order
-   (``steps/NN_<name>/``: executed notebook, results.json, timings.json, artifacts/);
-3. render each notebook to HTML, write summary.json and index.html, then manifest.json last;
-4. rename the folder into place (an existing pack is replaced only with ``force``).
+1. resolve and validate the config (``ConfigError``), every step parameter against its declared type and range
+   (:mod:`playbook.params`), prove the output folder takes a file and has room (``PackError``), take the lock on
+   the pack name (a second run of the same name fails at once), remove build folders of earlier runs of the name
+   that died, load the data and column roles (``DataError``) and run the model preflight: all bad input is found
+   here, before any pack folder is created;
+2. build the pack in a hidden sibling folder ``.<name>.partial-*``: ``config.yaml``, then each enabled step in order
+   (``steps/NN_<name>/``: executed notebook, results.json, timings.json, artifacts/), each within its
+   ``steps.<name>.timeout`` (at the limit the kernel is interrupted, then killed; the notebook keeps the point it
+   reached);
+3. harden every HTML and CSV artifact, render each notebook to HTML (sanitised), write summary.json and index.html,
+   then manifest.json last, with its digest and, when ``PLAYBOOK_SIGNING_KEY`` is set, its signature;
+4. move the folder into place in one atomic rename (an existing pack is swapped out only with ``force``).
 
-A step that raises keeps its executed notebook (papermill writes the error into it), gets a results.json
-with an ``error`` check, and turns the verdict to ``error``; the pack is still complete and verifiable.
+A step that raises, times out or whose kernel dies keeps its executed notebook (papermill writes the error into
+it), gets a results.json with an ``error`` check ``<step>.executed`` saying which, and turns the verdict to
+``error``; the remaining steps still run and the pack is still complete and verifiable. A run killed at any
+moment leaves only its hidden build folder, which the next run of the same name (or ``playbook clean``) removes.
 """
 
 from __future__ import annotations
@@ -30,9 +38,10 @@ from typing import Any, Callable
 from playbook import __version__, catalogue
 from playbook import config as config_mod
 from playbook import pack as pack_mod
+from playbook import params as params_mod
 from playbook.data import DataError, fingerprint_file
 from playbook.paths import templates_dir
-from playbook.results import load_results, to_jsonable, write_json_atomic
+from playbook.results import load_results, to_jsonable, write_json_atomic, write_text_atomic
 
 KERNEL = "python3"
 WIRING = ("config", "output_dir", "pack_dir")
@@ -143,15 +152,17 @@ def check_params(cfg: config_mod.PackConfig, steps: list[Template]) -> dict[str,
     return declared
 
 
-def preflight(cfg: config_mod.PackConfig):
+def preflight(cfg: config_mod.PackConfig, read_info: dict | None = None):
     """Load data and roles and run the domain preflight (model inputs). Raises on bad input.
 
-    Returns ``(ctx, model_info)``; ``model_info`` describes the model (mode, probabilities, refittable)."""
+    Returns ``(ctx, model_info)``; ``model_info`` describes the model (mode, probabilities, refittable).
+    ``read_info`` (optional ``{"reference": {}, "current": {}}``) receives how each dataset was read."""
     from playbook.context import Context
     from playbook.data import load_table
 
-    ref = load_table(cfg.data.reference, "reference")
-    cur = load_table(cfg.data.current, "current")
+    read_info = read_info if read_info is not None else {"reference": {}, "current": {}}
+    ref = load_table(cfg.data.reference, "reference", read_info.setdefault("reference", {}))
+    cur = load_table(cfg.data.current, "current", read_info.setdefault("current", {}))
     ctx = Context.build(cfg, ref, cur)
     try:
         from playbook.modeling import preflight as model_preflight
@@ -178,6 +189,8 @@ class RunResult:
     exit_code: int
     summary: dict
     steps: list[StepOutcome]
+    digest: str | None = None        # the pack digest (manifest.json "digest"): record it to verify against later
+    signature: dict | None = None    # {algorithm, key_id, value} when PLAYBOOK_SIGNING_KEY was set
 
 
 def _now() -> str:
@@ -193,11 +206,15 @@ def _error_line(exc: BaseException) -> str:
     return f"{ename}: {first}" if first else ename
 
 
-def _kernel_manager_class(log_path: Path | None = None):
+def _kernel_manager_class(log_path: Path | None = None, holder: dict | None = None):
     """Kernels of a pack run talk over local IPC sockets, not loopback TCP (no port races when many packs
     run at once on one host, and no plain-text TCP warning). The kernel process's own log (not the
     notebook's output, which the notebook keeps) goes to ``log_path``: jupyter_client interrupts a kernel
-    before shutting it down, which the kernel logs as an error that is noise on a terminal."""
+    before shutting it down, which the kernel logs as an error that is noise on a terminal.
+
+    The kernel's environment never holds the signing key (:data:`playbook.pack.SIGNING_KEY_ENV`), so no notebook
+    can read it, print it or write it into the pack. ``holder`` receives the kernel process (``holder["process"]``)
+    so the runner can stop it at the step's time limit and read how it ended."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum
 
@@ -207,9 +224,121 @@ def _kernel_manager_class(log_path: Path | None = None):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if log_path is not None:
                 kw["stderr"] = open(log_path, "ab")  # noqa: SIM115 - the kernel process owns it
+            env = dict(kw.get("env") or os.environ)
+            for secret in SECRET_ENV:
+                env.pop(secret, None)
+            kw["env"] = env
             await super()._async_launch_kernel(kernel_cmd, **kw)
+            if holder is not None:
+                holder["process"] = getattr(self.provisioner, "process", None)
 
     return IPCKernelManager
+
+
+#: Environment variables kept out of the kernels (and so out of every notebook).
+SECRET_ENV = (pack_mod.SIGNING_KEY_ENV,)
+#: Seconds between the interrupt sent at a step's time limit and the kill of a kernel that ignores it.
+TIMEOUT_GRACE = 10.0
+
+
+class _Watchdog:
+    """Stops a step at its time limit: an interrupt (the running cell raises KeyboardInterrupt, the notebook
+    keeps the point it reached), then a kill when the kernel does not stop within :data:`TIMEOUT_GRACE` s."""
+
+    def __init__(self, holder: dict, timeout: float):
+        import threading
+
+        self.holder, self.timeout, self.fired, self._stopped = holder, timeout, False, False
+        self._timers = [threading.Timer(timeout, self._interrupt), threading.Timer(timeout + TIMEOUT_GRACE, self._kill)]
+        for t in self._timers:
+            t.daemon = True
+
+    def _signal(self, sig) -> bool:
+        proc = self.holder.get("process")
+        if proc is not None and proc.poll() is None:
+            try:
+                os.kill(proc.pid, sig)
+                return True
+            except OSError:
+                pass
+        return False
+
+    def _interrupt(self) -> None:
+        import signal
+        import threading
+
+        self.fired = True
+        if not self._signal(signal.SIGINT) and not self._stopped:  # the kernel is still starting: try again
+            t = threading.Timer(0.5, self._interrupt)
+            t.daemon = True
+            self._timers.append(t)
+            t.start()
+
+    def _kill(self) -> None:
+        import signal
+
+        self._signal(signal.SIGKILL)
+
+    def __enter__(self) -> "_Watchdog":
+        for t in self._timers:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopped = True
+        for t in list(self._timers):
+            t.cancel()
+
+
+def _kernel_end(holder: dict) -> str | None:
+    """How the kernel process ended when a signal ended it, e.g. 'killed by signal 9 (SIGKILL)'."""
+    import signal
+
+    proc = holder.get("process")
+    if proc is None:
+        return None
+    try:
+        rc = proc.wait(timeout=5)
+    except Exception:  # noqa: BLE001 - still running or not a Popen: nothing to say
+        return None
+    if rc is not None and rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        return f"killed by signal {-rc} ({name})"
+    if rc not in (None, 0):
+        return f"exited with code {rc}"
+    return None
+
+
+def _kernel_log_tail(path: Path, n: int = 5) -> list[str]:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return []
+    return [ln[:300] for ln in lines[-n:]]
+
+
+def _as_data(key: str, value: Any) -> Any:
+    """A parameter goes into the notebook as a Python literal written by papermill; prove it reads back as the same
+    value (so a crafted string stays a string and can never run as code)."""
+    import ast
+
+    from papermill.translators import PythonTranslator
+
+    code = PythonTranslator.translate(value)
+    try:
+        back = ast.literal_eval(code)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        back = _NOT_DATA
+    if back != value or type(back) is not type(value):
+        raise config_mod.ConfigError(f"{key}: this value cannot be passed to a notebook as plain data; use text, "
+                                     "numbers, true/false, lists or mappings of them.")
+    return value
+
+
+_NOT_DATA = object()
 
 
 def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params: dict, timeout: int,
@@ -218,26 +347,40 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
 
     step_dir.mkdir(parents=True, exist_ok=True)
     # papermill passes JSON types only: a YAML date (run_date: 2024-06-30) arrives as an ISO string
-    params = to_jsonable(params)
+    params = to_jsonable(params, round_floats=False)
     parameters = {"config": str(cfg_path), "output_dir": str(step_dir), "pack_dir": str(staging), **params}
+    for k, v in parameters.items():
+        _as_data(f"steps.{t.name}.params.{k}", v)
     started = _now()
     t0 = time.perf_counter()
     error = None
-    kernel_log = Path(tempfile.mkstemp(prefix="playbook-kernel-", suffix=".log")[1])
+    fd, log_name = tempfile.mkstemp(prefix="playbook-kernel-", suffix=".log")
+    os.close(fd)
+    kernel_log = Path(log_name)
+    holder: dict = {}
     env_backup = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "Agg"
+    watchdog = _Watchdog(holder, timeout)
     try:
-        pm.execute_notebook(
-            str(t.path), str(step_dir / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
-            cwd=str(step_dir), progress_bar=progress, execution_timeout=timeout, log_output=False,
-            request_save_on_cell_execute=False, kernel_manager_class=_kernel_manager_class(kernel_log),
-        )
+        with watchdog:
+            pm.execute_notebook(
+                str(t.path), str(step_dir / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
+                cwd=str(step_dir), progress_bar=progress, execution_timeout=timeout + 2 * TIMEOUT_GRACE,
+                log_output=False, request_save_on_cell_execute=True,
+                kernel_manager_class=_kernel_manager_class(kernel_log, holder),
+            )
     except Exception as exc:  # papermill wraps notebook errors; anything else (timeout, kernel death) too
         error = _error_line(exc)
-        if "DeadKernel" in error or "died" in error.lower():
-            tail = kernel_log.read_text(errors="replace").strip().splitlines()[-5:]
-            if tail:
-                error += " | kernel log: " + " / ".join(tail)
+        ended = _kernel_end(holder)
+        if watchdog.fired:
+            error = f"timed out after {timeout:g} s (steps.{t.name}.timeout); the notebook shows the point it reached"
+        elif ended or "DeadKernel" in error or "died" in error.lower():
+            what = ("was " + ended) if ended and ended.startswith("killed") else (ended or "died")
+            hint = ("; the out-of-memory killer ends processes this way when the machine runs out of memory"
+                    if "SIGKILL" in what else "")
+            error = f"the kernel {what} while the step ran{hint}"
+            tail = _kernel_log_tail(kernel_log)
+            error += (" | kernel log: " + " / ".join(tail)) if tail else " | the kernel logged nothing"
     finally:
         kernel_log.unlink(missing_ok=True)
         if env_backup is None:
@@ -263,10 +406,23 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
                    f"{t.name}.executed", "error", error, title=f"Step {t.name} recorded its results",
                    evidence="notebook.html", why="Without results the step gives no evidence.")]}
         write_json_atomic(step_dir / "results.json", res)
+    if not (step_dir / "notebook.ipynb").exists():
+        _write_placeholder_notebook(step_dir / "notebook.ipynb", t, error or "no notebook was written")
     if not (step_dir / "timings.json").exists():
         write_json_atomic(step_dir / "timings.json", {"step": t.name, "timings": {}})
     status = "error" if error else res.get("status", "pass")
     return StepOutcome(t, status, error, started, seconds, {k: v for k, v in parameters.items() if k not in WIRING})
+
+
+def _write_placeholder_notebook(path: Path, t: Template, error: str) -> None:
+    """A step that died before papermill saved anything still gets a notebook saying so."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    import html
+
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"# {t.dirname}\n\nThe step could not run: {html.escape(error)}"))
+    nbformat.write(nb, str(path))
 
 
 def _render_html(step_dir: Path) -> str | None:
@@ -327,6 +483,8 @@ def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list
         "target": ctx.roles.target,
         "features": ctx.roles.features,
         "pii_excluded_from_features": ctx.roles.pii_excluded,
+        "excluded_from_features": dict(ctx.roles.excluded_reasons),
+        "rows_with_infinite_values": dict(ctx.roles.infinite_rows),
         "positive_label": ctx.roles.positive_label,
         "rows": {"reference": len(ctx.reference), "current": len(ctx.current)},
         "steps": steps,
@@ -347,9 +505,13 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
         steps: list[str] | None = None, force: bool = False, overrides: list[str] | None = None,
         progress: bool = True, log: Callable[[str], None] | None = None,
         templates_folder: str | Path | None = None) -> RunResult:
-    """Run the playbook and write the evidence pack. Raises ConfigError / DataError / RunError on bad input
-    (before anything is written)."""
+    """Run the playbook and write the evidence pack.
+
+    Raises ConfigError / DataError / RunError / PackError on bad input, all before anything is written (an output
+    folder this call created is removed again). An OSError while the pack is built (a full disk) removes the
+    unfinished folder and propagates."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    key = pack_mod.signing_key()
     cfg = config_mod.load(config_path, overrides)
     if name:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -361,12 +523,44 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
         raise RunError(f"no templates found in {folder}; reinstall the package or check PLAYBOOK_TEMPLATES.")
     chosen = select_steps(cfg, templates, steps)
     declared = check_params(cfg, chosen)
+    step_params = {t.name: params_mod.validate(t.name, dict(cfg.step(t.name).params), declared[t.name]) for t in chosen}
+    for t in chosen:
+        for k, v in step_params[t.name].items():
+            _as_data(f"steps.{t.name}.params.{k}", to_jsonable(v, round_floats=False))
     final = Path(out).expanduser().resolve() / cfg.name
-    if final.exists() and not force:
-        raise RunError(f"{final}: a pack already exists there; pass --force to replace it or --name to choose another name.")
     if final.exists() and not final.is_dir():
         raise RunError(f"{final}: exists and is not a folder; choose another --out or --name.")
-    ctx, model_info = preflight(cfg)
+    if final.exists() and not force:
+        raise RunError(f"{final}: a pack already exists there; pass --force to replace it or --name to choose another name.")
+    out_dir = final.parent
+    created = [p for p in [out_dir, *out_dir.parents] if not p.exists()]
+    try:
+        pack_mod.check_writable(out_dir)
+        with pack_mod.PackLock(final):
+            return _run_locked(cfg, key, templates, chosen, declared, step_params, final, force, progress, log)
+    except BaseException:
+        for p in created:  # leave no (empty) folder behind that this call made
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _run_locked(cfg, key, templates, chosen, declared, step_params, final: Path, force: bool, progress: bool,
+                log) -> RunResult:
+    if final.exists() and not force:  # another run may have placed it while we waited for the lock
+        raise RunError(f"{final}: a pack already exists there; pass --force to replace it or --name to choose another name.")
+    stale = pack_mod.clean_stale(final.parent, final.name, holding_lock=True)
+    for d in stale.removed:
+        log(f"removed {d.name}: the unfinished folder of an earlier run of {final.name} that died")
+    for d in stale.restored:
+        log(f"restored {d}: a run killed while replacing it had moved it aside")
+    read_info: dict[str, dict] = {"reference": {}, "current": {}}
+    ctx, model_info = preflight(cfg, read_info)
+    for role, info in read_info.items():
+        if info.get("encoding_fallback"):
+            log(f"warning: data.{role}: {info['encoding_fallback']}")
 
     started = _now()
     staging = pack_mod.staging_dir(final)
@@ -382,7 +576,7 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
                 bar.set_description(f"step {i}/{len(chosen)} {t.name}")
             else:
                 log(f"[{i}/{len(chosen)}] {t.name} ...")
-            o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, dict(settings.params),
+            o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, step_params[t.name],
                           settings.timeout, progress)
             outcomes.append(o)
             if bar is not None:
@@ -391,20 +585,26 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
         if bar is not None:
             bar.close()
         for o in outcomes:
-            err = _render_html(staging / "steps" / o.template.dirname)
+            d = staging / "steps" / o.template.dirname
+            harden_outputs(d)
+            err = _render_html(d)
             if err:
                 log(f"warning: could not render {o.template.dirname}/notebook.html ({err})")
         summary = build_summary(cfg, ctx, staging, outcomes, templates, model_info)
+        summary["inputs_read"] = read_info
         write_json_atomic(staging / "summary.json", summary)
         from playbook.report import render_index
 
-        (staging / "index.html").write_text(render_index(staging, summary), encoding="utf-8")
+        write_text_atomic(staging / "index.html", render_index(staging, summary))
         inputs = {"reference": fingerprint_file(cfg.data.reference), "current": fingerprint_file(cfg.data.current)}
+        for role in ("reference", "current"):
+            inputs[role]["read"] = read_info[role]
         if cfg.model.path and Path(cfg.model.path).exists():
             inputs["model"] = fingerprint_file(cfg.model.path)
         if cfg.source:
             inputs["config"] = fingerprint_file(cfg.source)
-        pack_mod.write_manifest(staging, {
+        pack_mod.seal(staging)
+        manifest = pack_mod.write_manifest(staging, {
             "pack": cfg.name,
             "playbook_version": __version__,
             "verdict": summary["verdict"],
@@ -418,12 +618,33 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
             "policy": {"allow_raw_pii": cfg.policy.allow_raw_pii, "allow_pickle": cfg.model.allow_pickle},
             "git_commit": pack_mod.git_commit(templates_dir()),
             "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith(("playbook", "__main__.py")) else None,
-        })
+        }, key=key)
         pack_mod.place(staging, final, force)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        pack_mod.remove_tree(staging)
         raise
-    return RunResult(final, summary["verdict"], summary["exit_code"], summary, outcomes)
+    return RunResult(final, summary["verdict"], summary["exit_code"], summary, outcomes,
+                     digest=manifest["digest"]["value"], signature=manifest.get("signature"))
+
+
+def harden_outputs(step_dir: Path) -> None:
+    """Make a step's files safe to open: every HTML artifact gets its embedded data escaped
+    (:func:`playbook.report.harden_html`), every CSV its formula-like cells neutralised
+    (:func:`playbook.data.neutralise_csv_file`). The steps write through the same functions; this pass makes it
+    true of every file of the pack, whoever wrote it."""
+    from playbook.data import neutralise_csv_file
+    from playbook.report import harden_html
+
+    arts = step_dir / "artifacts"
+    if not arts.is_dir():
+        return
+    for p in sorted(arts.rglob("*")):
+        if p.is_symlink() or not p.is_file():
+            continue
+        if p.suffix.lower() in (".html", ".htm"):
+            harden_html(p)
+        elif p.suffix.lower() in (".csv", ".tsv"):
+            neutralise_csv_file(p)
 
 
 def _overall_bar(total: int, progress: bool):
@@ -434,4 +655,4 @@ def _overall_bar(total: int, progress: bool):
     return tqdm(total=total, unit="step", file=sys.stderr, position=0, leave=True, dynamic_ncols=True)
 
 
-__all__ = ["run", "discover", "template_parameters", "RunError", "DataError"]
+__all__ = ["run", "discover", "template_parameters", "harden_outputs", "RunError", "DataError"]

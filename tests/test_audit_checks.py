@@ -476,7 +476,9 @@ def test_whole_audit_survives_odd_dtypes_missing_columns_and_multiclass(tmp_path
     assert res["data.summary_report"]["status"] == "pass"
     assert (tmp_path / "artifacts" / "data_summary.html").stat().st_size > 1000
     assert res["data.completeness.disguised_missing.reference"]["details"][0]["column"] == "s"
-    assert res["data.validity.constant.reference"]["details"] == [{"column": "empty", "value": None, "empty": True}]
+    # an all-empty column is left out of the features (roles.excluded_reasons); the completeness check names it
+    assert res["data.validity.constant.reference"]["details"] == [] and "empty" in roles.excluded_reasons
+    assert "empty" in {d["column"] for d in res["data.completeness.column_missing.reference"]["details"]}
     assert res["data.target.unseen_labels"]["status"] == "fail"
     violations = {(v["column"], v["kind"]) for v in res["data.contract.current_valid"]["details"]}
     assert {("gone", "missing_column"), ("extra", "extra_column")} <= violations

@@ -91,3 +91,32 @@ def test_version_and_help():
     assert run_cli("--version").stdout.startswith("playbook ")
     proc = run_cli()
     assert proc.returncode == 2 and "run" in proc.stdout
+
+
+def test_verify_refuses_the_build_folder_of_a_run(tmp_path):
+    d = tmp_path / ".pack.partial-abc123"
+    d.mkdir()
+    (d / "manifest.json").write_text("{}")
+    proc = run_cli("verify", str(d))
+    assert proc.returncode == 2 and "working folder of a playbook run" in proc.stderr and "playbook clean" in proc.stderr
+
+
+def test_clean_on_a_missing_folder_and_an_empty_one(tmp_path):
+    proc = run_cli("clean", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "no such folder" in proc.stderr
+    proc = run_cli("clean", str(tmp_path))
+    assert proc.returncode == 0 and "nothing to clean" in proc.stdout
+
+
+def test_a_short_signing_key_is_refused_without_showing_it(tmp_path):
+    setup_data(tmp_path)
+    cfg = config(tmp_path, "data: {reference: ref.csv, current: cur.csv, target: creditability}\n")
+    out = tmp_path / "evidence"
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "playbook", "run", str(cfg), "--out", str(out), "-q"],
+                          env={**os.environ, "PLAYBOOK_SIGNING_KEY": "hunter2"}, capture_output=True, text=True)
+    assert_bad_input(proc, "PLAYBOOK_SIGNING_KEY", "fewer than 32", out=out)
+    assert "hunter2" not in proc.stderr + proc.stdout

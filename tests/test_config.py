@@ -85,3 +85,35 @@ def test_starter_config_is_valid_yaml_and_loads(tmp_path):
     p = write(tmp_path, text)
     cfg = C.load(p)
     assert cfg.policy.gates["model.roc_auc"] == {"min": 0.7, "block": True}
+
+
+def test_yaml_tags_that_build_objects_are_refused_never_run(tmp_path):
+    pwn = tmp_path / "pwned"
+    for text in (f"data: !!python/object/apply:os.system ['touch {pwn}']\n",
+                 "data: {reference: a.csv, current: b.csv, target: !!python/name:os.system }\n"):
+        with pytest.raises(C.ConfigError, match=r"the YAML tag !!python/.* is not allowed") as e:
+            C.load(write(tmp_path, text))
+        assert "\n" not in str(e.value)
+    with pytest.raises(C.ConfigError, match="YAML tags are not allowed"):
+        C.load(write(tmp_path, "data: {reference: a.csv, current: b.csv, target: y}\n"),
+               [f"name=!!python/object/apply:os.system ['touch {pwn}']"])
+    assert not pwn.exists()
+
+
+def test_an_impossible_date_stays_text_for_the_parameter_check(tmp_path):
+    cfg = C.load(write(tmp_path, "data: {reference: a.csv, current: b.csv, target: y}\n"
+                                 "steps: {data_audit: {params: {run_date: 2024-13-45}}}\n"), ["seed=3"])
+    assert cfg.step("data_audit").params["run_date"] == "2024-13-45"
+    assert C.load(write(tmp_path, "data: {reference: a.csv, current: b.csv, target: y}\n"),
+                  ["steps.data_audit.params.run_date=2024-06-30"]).step("data_audit").params["run_date"].isoformat() == "2024-06-30"
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("seed=-1", "seed: -1 is not a valid seed"),
+    ("seed=1.5", "seed: expected a whole number"),
+    ("steps.drift_simulation.timeout=ten", "steps.drift_simulation.timeout: expected a whole number"),
+    ("business.volume_per_day=.inf", "business.volume_per_day: inf is not a finite number"),
+])
+def test_overrides_are_validated_like_the_file(tmp_path, override, fragment):
+    with pytest.raises(C.ConfigError, match=fragment.replace(".", r"\.")):
+        C.load(write(tmp_path, "data: {reference: a.csv, current: b.csv, target: y}\n"), [override])

@@ -8,11 +8,11 @@ PARAMS = ('config: str = ""  # pack config\noutput_dir: str = ""  # step folder\
           'pack_dir: str = ""  # the pack\nthreshold: float = 0.5  # minimum rows')
 
 
-def make(path: Path, name: str, body: str) -> Path:
+def make(path: Path, name: str, body: str, params: str = PARAMS) -> Path:
     nb = nbf.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells.append(nbf.v4.new_markdown_cell(f"# Toy step {name}\nFor tests."))
-    c = nbf.v4.new_code_cell(PARAMS)
+    c = nbf.v4.new_code_cell(params)
     c.metadata["tags"] = ["parameters"]
     nb.cells.append(c)
     nb.cells.append(nbf.v4.new_code_cell(
@@ -22,7 +22,7 @@ def make(path: Path, name: str, body: str) -> Path:
     return path
 
 
-GOOD = '''step.check("toy.rows", "Enough rows", "pass" if len(ctx.reference) > threshold else "fail",
+GOOD = '''step.check("custom.toy.rows", "Enough rows", "pass" if len(ctx.reference) > threshold else "fail",
            value=len(ctx.reference), threshold={"min": threshold}, evidence="artifacts/rows.json")
 open(step.artifact("rows.json"), "w").write('{"rows": %d}' % len(ctx.reference))
 step.note("task", ctx.task)
@@ -30,7 +30,7 @@ step.save()
 '''
 
 READER = '''prev = ctx.previous("toy")
-step.check("reader.saw_previous", "Saw the earlier step", "pass" if prev else "fail", value=bool(prev))
+step.check("custom.reader.saw_previous", "Saw the earlier step", "pass" if prev else "fail", value=bool(prev))
 step.save()
 '''
 
@@ -38,9 +38,55 @@ BOOM = '''raise ValueError("column 'x' exploded")
 '''
 
 
-def folder(tmp_path: Path, *specs: tuple[str, str, str]) -> Path:
+SLOW = '''print("reached: before the long wait", flush=True)
+import time
+for _ in range(600):
+    time.sleep(0.1)
+step.save()
+'''
+
+# the kernel is killed the way the out-of-memory killer does it, after logging a line of its own
+OOM = '''import os, signal, sys
+print("allocating 64 GiB for the feature matrix", file=sys.__stderr__, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+# records the parameter and config values exactly as the notebook received them, and what the kernel can see
+ECHO_PARAMS = PARAMS + '\nlabel: str = ""  # free text\ntags: list = []  # free list'
+ECHO = '''import os
+step.check("custom.echo", "Echo", "pass", value={"label": label, "tags": tags, "currency": ctx.business.currency,
+           "key_visible": "PLAYBOOK_SIGNING_KEY" in os.environ})
+step.save()
+'''
+
+
+def folder(tmp_path: Path, *specs: tuple) -> Path:
     d = tmp_path / "templates"
     d.mkdir(exist_ok=True)
-    for fname, name, body in specs:
-        make(d / fname, name, body)
+    for spec in specs:
+        fname, name, body = spec[:3]
+        make(d / fname, name, body, *spec[3:])
     return d
+
+NAP = '''import time
+print("napping", flush=True)
+time.sleep(3)
+''' + GOOD
+
+# a careless template: raw HTML outputs, an unescaped Styler caption, a CSV written without the safe writer
+CARELESS = '''import pandas as pd
+from IPython.display import HTML, Markdown, display
+display(HTML("<p>ok</p><img src=x onerror=alert(1)>"))
+display(Markdown("**bold** <script>alert(2)</script>"))
+display(pd.DataFrame({"g": ["<script>alert(3)</script>"]}).style.set_caption("<img src=x onerror=alert(4)>"))
+pd.DataFrame({"v": ["=HYPERLINK(1)", "@SUM(A1)", "fine"], "n": [-1.5, 2, 3]}).to_csv(step.artifact("rows.csv"), index=False)
+step.check("custom.careless", "Careless", "pass", value=1)
+step.save()
+'''
+
+# waits until the file named by $TOY_GO_FILE exists (at most 120 s): a step that runs exactly as long as a test needs
+WAIT = '''import os, time
+t0 = time.monotonic()
+while not os.path.exists(os.environ.get("TOY_GO_FILE", "")) and time.monotonic() - t0 < 120:
+    time.sleep(0.05)
+''' + GOOD

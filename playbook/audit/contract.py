@@ -72,7 +72,8 @@ def column_roles(columns: Iterable[str], roles) -> dict[str, str]:
         return {str(c): "feature" for c in columns}
     probs = roles.probability
     prob_list = [probs] if isinstance(probs, str) else list(probs or [])
-    features = set(roles.features)
+    # a reference feature the current data lacks stays a feature of the contract, so validation fails on it
+    features = set(roles.features) | set(getattr(roles, "missing_in_current", None) or [])
     for c in columns:
         if c == roles.target:
             out[c] = "target"

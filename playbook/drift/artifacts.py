@@ -101,8 +101,10 @@ def write_artifacts(step, mon: Monitors, matrix: pd.DataFrame, trials: pd.DataFr
         "skipped": skipped,
         "matrix": matrix_records(matrix),
     })
-    trials.drop(columns=["error"], errors="ignore").to_csv(step.artifact("sensitivity_trials.csv"), index=False,
-                                                           float_format="%.10g", lineterminator="\n")
+    from playbook.data import write_csv
+
+    write_csv(trials.drop(columns=["error"], errors="ignore"), step.artifact("sensitivity_trials.csv"),
+              float_format="%.10g")
     write_json_atomic(step.artifact("shifts.json"), _records(shift_catalogue))
     if example_table is not None:
         write_json_atomic(step.artifact("example_column_drift.json"), _records(example_table))

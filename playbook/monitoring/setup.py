@@ -68,13 +68,22 @@ def model_output(model, frame: pd.DataFrame, pred: PredictionSettings) -> pd.Ser
     """The monitored output of ``model`` on ``frame`` (a column named ``pred.column``)."""
     if pred.source == "data":
         return frame[pred.column]
+    from playbook.data import infinite_mask
+
+    refused = infinite_mask(frame, getattr(model, "numeric", []))  # rows the model refuses get no output,
+    rows = frame.loc[~refused] if refused.any() else frame     # as in a serving log
     if pred.kind == "probability":
-        values = model.positive_proba(frame)
+        values = model.positive_proba(rows)
     else:
-        values = model.predict(frame)
+        values = model.predict(rows)
         if pred.kind == "label":
             values = pd.Series(values).map(str).to_numpy()
-    return pd.Series(values, index=frame.index, name=pred.column)
+    if not refused.any():
+        return pd.Series(values, index=frame.index, name=pred.column)
+    out = pd.Series(np.nan if pred.kind != "label" else None, index=frame.index, name=pred.column,
+                    dtype=float if pred.kind != "label" else object)
+    out.loc[rows.index] = values
+    return out
 
 
 @dataclass
@@ -162,6 +171,10 @@ def monitored_frame(ctx, source: ScoreSource) -> tuple[pd.DataFrame, dict]:
     frame = source.apply(ctx.reference[cols]).reindex(columns=cols + (
         [pred.column] if pred is not None and pred.source == "model" else []))
     frame = frame.loc[[i for i in ctx.reference.index if i in frame.index]]
+    if pred is not None and pred.source == "model":  # rows the model refuses (+/- infinity) have no output
+        from playbook.data import infinite_mask
+
+        frame = frame.loc[~infinite_mask(frame, ctx.roles.numeric)]
     info: dict[str, Any] = {"rows": int(len(frame)), "prediction": source.how}
     return frame, info
 
