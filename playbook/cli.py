@@ -41,8 +41,10 @@ def cmd_run(args) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        overrides = list(args.param) + ([f"previous={Path(args.previous).expanduser().resolve()}"]
+                                        if args.previous else [])
         res = run(args.config, out=args.out, name=args.name, steps=args.steps, force=args.force,
-                  overrides=args.param, progress=not args.quiet)
+                  overrides=overrides, progress=not args.quiet)
     except (ConfigError, DataError, RunError, PackError) as exc:
         return _err(str(exc))
     except KeyboardInterrupt:
@@ -146,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="replace an existing pack of the same name")
     r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. -p data.target=label or -p steps.drift_simulation.params.trials=5")
+    r.add_argument("--previous", default=None, metavar="PACK",
+                   help="an earlier pack of the same model to compare with (computing-performance regression)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 

@@ -118,7 +118,7 @@ REGISTRY: dict[str, dict[str, P]] = {
     "drift_simulation": {
         "shifts": P("list", items=P("str", choices=_shifts, empty_ok=False)),
         "severities": P("list", items=SEVERITY),
-        "trials": COUNT, "batch_size": COUNT, "drift_share": OPEN_SHARE,
+        "trials": COUNT, "batch_size": COUNT0, "drift_share": OPEN_SHARE,
         "watch_columns": P("list", items=P("str")),
         "contract_tolerance": SHARE, "max_metric_drop": SHARE,
         "metric": P("str", choices=_metrics),

@@ -513,6 +513,9 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     key = pack_mod.signing_key()
     cfg = config_mod.load(config_path, overrides)
+    if cfg.previous and not (Path(cfg.previous) / pack_mod.MANIFEST).is_file():
+        raise RunError(f"--previous {cfg.previous}: not an evidence pack (no manifest.json there); pass the folder of "
+                       "an earlier pack.")
     if name:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
             raise RunError(f"--name {name}: use letters, digits, '.', '_' or '-' (it names the pack folder).")

@@ -120,3 +120,10 @@ def test_a_short_signing_key_is_refused_without_showing_it(tmp_path):
                           env={**os.environ, "PLAYBOOK_SIGNING_KEY": "hunter2"}, capture_output=True, text=True)
     assert_bad_input(proc, "PLAYBOOK_SIGNING_KEY", "fewer than 32", out=out)
     assert "hunter2" not in proc.stderr + proc.stdout
+
+
+def test_previous_must_be_a_pack(tmp_path):
+    proc = run_cli("run", "--previous", str(tmp_path / "nope"), "--out", str(tmp_path / "out"), "-q")
+    assert proc.returncode == 2
+    assert "--previous" in proc.stderr and "not an evidence pack" in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
