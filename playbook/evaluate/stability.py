@@ -5,8 +5,9 @@ The model scores several input sets (:func:`input_sets`):
 * the reference rows and the evaluation rows;
 * every shifted batch of the drift catalogue (:mod:`playbook.drift.shifts`, each fault at ``severity``) applied to
   the evaluation rows;
-* extreme-value probes: for every numeric feature in turn, and for all of them at once, a few evaluation rows with the
-  value set to a very large number (a million times the largest magnitude in the reference), its negative, and zero.
+* extreme-value probes: for every numeric feature in turn (up to ``max_probe_features``), and for all of them at once,
+  a few evaluation rows with the value set to a very large number (a million times the largest magnitude in the
+  reference), its negative, and zero.
 
 On each set the outputs must be finite; probabilities must lie in [0, 1] and sum to 1 per row (either failure is
 ``fail``). A regression output outside the training target's range widened by ``range_factor`` ranges on each side
@@ -27,8 +28,9 @@ TOLERANCE = 1e-6  # probability rows must sum to 1 within this
 
 def input_sets(adapter: ModelAdapter, reference: pd.DataFrame, evaluation: pd.DataFrame, roles=None, *,
                module=None, severity: float = 1.0, seed: int = 0, probe_rows: int = 20,
-               max_rows: int = 5000) -> list[tuple[str, str, pd.DataFrame]]:
-    """``[(name, kind, frame)]`` with kind ``data`` | ``shift`` | ``probe``."""
+               max_rows: int = 5000, max_probe_features: int = 20) -> list[tuple[str, str, pd.DataFrame]]:
+    """``[(name, kind, frame)]`` with kind ``data`` | ``shift`` | ``probe``. Numeric features are probed one at a
+    time up to ``max_probe_features`` (in the model's order); the all-at-once probes cover every one."""
     out = [("reference", "data", cap(reference, max_rows, seed)),
            ("evaluation", "data", cap(evaluation, max_rows, seed))]
     if module is not None:
@@ -48,7 +50,7 @@ def input_sets(adapter: ModelAdapter, reference: pd.DataFrame, evaluation: pd.Da
         vals = np.abs(vals[np.isfinite(vals)]) if len(vals) else np.array([])
         big[c] = 1e6 * max(1.0, float(vals.max()) if len(vals) else 1.0)
     for label, sign in (("large", 1.0), ("large_negative", -1.0), ("zero", 0.0)):
-        for c in numeric:
+        for c in numeric[:max_probe_features]:
             probe = base.copy()
             probe[c] = sign * big[c]
             out.append((f"probe:{c}={label}", "probe", probe))
