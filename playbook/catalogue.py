@@ -331,6 +331,55 @@ CATALOGUE: tuple[CheckSpec, ...] = (
             _mts("monitor_5", "partial", "NaN inputs are probed; numerical stability of the outputs is wider.")]),
     _c("model.serving.size", "Serialized model size", _EVAL, "Size of the serialized model in MB.",
        needs=("callable",)),
+    _c("model.features.cost", "No feature costs more than it brings", _EVAL,
+       "Leave one feature out: number of features whose benefit (primary metric with vs without it, paired "
+       "bootstrap CI) is not above noise while they hold a large share of the serialized model size; the training "
+       "time and latency each adds are measured into timings.json.", REPORT, needs=("refittable",),
+       mts=[_mts("data_3", "full", "Each feature's benefit is weighed against the model size, training time and "
+                 "latency it adds, by training the model without it.")]),
+    _c("model.training_reproducible", "Training twice with the same seed gives the same model", _EVAL,
+       "1 when two trainings of the model's procedure on the same rows with the same seed give different outputs; "
+       "the spread of the primary metric over other seeds is recorded.", REPORT, needs=("refittable",),
+       mts=[_mts("infra_1", "full", "The training procedure itself is run twice and its outputs compared bit for "
+                 "bit, and the seed-to-seed spread is measured.")]),
+    _c("model.spec_tests", "Unit tests of the model specification", _EVAL,
+       "Number of failed tests of a clone trained on a small sample: it trains, outputs are well-shaped and finite, "
+       "probabilities are valid, it learns, outputs follow row order, a missing value is handled or refused.",
+       REPORT, needs=("refittable",),
+       mts=[_mts("infra_2", "full", "The model's training code is unit tested: it trains, outputs sane values, "
+                 "learns, and handles edge cases (row order, a missing value in every feature).")]),
+    _c("model.tuning", "Hyper-parameters within noise of a systematic search", _EVAL,
+       "Lower bound of how much better the best configuration of a seeded search of the baseline's "
+       "hyper-parameters is than the baseline's own (primary metric out of fold; paired bootstrap, one-sided, "
+       "Bonferroni-corrected for the number of configurations); above zero is beyond noise.", REPORT,
+       needs=("refittable",),
+       when="the model is the baseline (the search space of a model file is not known)",
+       mts=[_mts("model_3", "full", "A seeded systematic search over the hyper-parameters, cross-validated, shows "
+                 "whether the ones in use are within noise of the best found.")]),
+    _c("model.debug.examples", "The worst predictions can be explained one by one", _EVAL,
+       "Number of the largest-error examples that cannot be explained: the prediction recomputed from the artifact "
+       "differs from the reported one, or the per-feature occlusion attribution or a pipeline stage fails.",
+       REPORT, needs=("callable",),
+       mts=[_mts("infra_5", "full", "Single predictions are recomputed from the saved model and taken apart per "
+                 "feature and per pipeline stage (debug_examples.json).")]),
+    _c("model.numerical_stability", "No NaN, infinite or implausible outputs", _EVAL,
+       "Number of input sets (reference, evaluation rows, every shifted batch of the drift catalogue, extreme-value "
+       "probes) on which the model outputs NaN, infinity or invalid probabilities; implausible regression outputs "
+       "warn.", REPORT, needs=("callable",),
+       mts=[_mts("monitor_5", "full", "The model's outputs are checked for NaN, infinity and implausible extremes on "
+                 "clean, shifted and extreme inputs.")]),
+    _c("model.staleness", "Quality decay with the model's age", _EVAL,
+       "Decay of the primary metric per 30 days of model age (training on older time windows of the reference, "
+       "evaluating on the newest slice), with its bootstrap CI; warns when the metric would cross its gate within "
+       "the minimum model age.", REPORT, needs=("refittable", "timestamp"),
+       mts=[_mts("model_4", "full", "The model is trained on older time windows and evaluated on the newest data: "
+                 "quality is measured against the model's age.")]),
+    _c("model.serving.performance_regression", "Serving speed has not regressed since the previous pack", _EVAL,
+       "Number of latency (p95), throughput and training-time measurements worse than the previous pack's by more "
+       "than the tolerance (wall-clock: compare packs from the same machine).", REPORT,
+       needs=("callable", "previous"), deterministic=False,
+       mts=[_mts("monitor_6", "full", "Latency, throughput, training time and model size are compared with a "
+                 "previous pack's, with a tolerance.")]),
     # ---- 04 monitoring setup -------------------------------------------------------------------------------------
     _c("monitoring.false_alarm_budget_met", "Calibrated monitor keeps the false-alarm budget", _MON,
        "Share of fresh no-drift batches on which the calibrated whole monitor alarms.", BLOCK),

@@ -146,8 +146,11 @@ def baseline_plan(X: pd.DataFrame) -> dict:
     return {"numeric": numeric, "categorical": categorical, "left_out": left_out}
 
 
-def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0):
+def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0, params: dict | None = None):
     """Fit the documented baseline (see :data:`BASELINE_DESCRIPTION`) and return the sklearn Pipeline.
+
+    ``params`` overrides hyper-parameters of the HistGradientBoosting estimator (``learning_rate``,
+    ``max_leaf_nodes``, ...): the tuning section searches them; the baseline itself uses the defaults.
 
     ``X`` holds the feature columns only; numeric columns (by dtype) are used as numbers, every other
     column as a category. Rows with a missing target are dropped. Deterministic for a given seed.
@@ -183,12 +186,13 @@ def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0):
         transformers.append(("numeric", "passthrough", numeric))
     prep = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     cat_mask = [True] * len(categorical) + [False] * len(numeric)
-    params = dict(categorical_features=cat_mask if categorical else None, random_state=seed)
+    hyper = dict(params or {})
+    hyper.update(categorical_features=cat_mask if categorical else None, random_state=seed)
     if task == "regression":
-        est = HistGradientBoostingRegressor(**params)
+        est = HistGradientBoostingRegressor(**hyper)
         y_fit = pd.to_numeric(y).astype(float)
     else:
-        est = HistGradientBoostingClassifier(**params)
+        est = HistGradientBoostingClassifier(**hyper)
         y_fit = y
     pipe = Pipeline([("prepare", prep), ("model", est)])
     with single_thread():

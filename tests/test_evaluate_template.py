@@ -12,7 +12,8 @@ from tests.conftest import ROOT, run_cli
 
 TEMPLATE = "02_model_evaluation.ipynb"
 SMALL = dict(n_bootstrap=50, importance_repeats=2, importance_max_rows=300, latency_single_calls=10,
-             latency_batch_size=200)
+             latency_batch_size=200, training_seeds=1, spec_sample_rows=100, tuning_configurations=4, tuning_folds=2,
+             cost_max_features=6)
 
 
 def checks_of(res: dict) -> dict:
@@ -32,6 +33,11 @@ def test_template_on_the_bundled_binary_data(run_template, tmp_path):
     assert c["model.beats_baseline"]["status"] == "pass"
     assert c["model.reproducible"]["status"] == "pass"
     assert c["model.serving.input_validation"]["status"] == "pass"
+    for cid in ("model.training_reproducible", "model.spec_tests", "model.debug.examples", "model.numerical_stability",
+                "model.features.cost", "model.tuning"):
+        assert c[cid]["status"] == "pass", (cid, c[cid]["title"])
+    for cid in ("model.staleness", "model.serving.performance_regression"):  # no timestamp, no previous pack
+        assert c[cid]["status"] == "skip" and c[cid]["not_applicable"], cid
     assert c["model.calibration_ece"]["value"] < 0.2
     assert c["model.business.value_per_day"]["status"] == "pass"
     for col in ("personal_status_and_sex", "age_in_years"):
@@ -43,7 +49,10 @@ def test_template_on_the_bundled_binary_data(run_template, tmp_path):
     assert any(k.startswith("model.robustness") for k in c)
     for a in ("artifacts/metrics.json", "artifacts/roc.png", "artifacts/pr.png", "artifacts/calibration.png",
               "artifacts/slices.png", "artifacts/evidently_report.html", "artifacts/evidently_report.json",
-              "artifacts/baseline_model.skops", "artifacts/baseline_model.json", "artifacts/business.png"):
+              "artifacts/baseline_model.skops", "artifacts/baseline_model.json", "artifacts/business.png",
+              "artifacts/training_reproducibility.json", "artifacts/spec_tests.json", "artifacts/tuning.json",
+              "artifacts/feature_cost.json", "artifacts/feature_cost_timings.json", "artifacts/debug_examples.json",
+              "artifacts/numerical_stability.json"):
         assert a in res["artifacts"], a
     # every evidence link resolves inside the step folder
     step_dir = tmp_path / "steps" / "02_model_evaluation"
@@ -85,15 +94,20 @@ def test_template_in_a_pack_run_on_a_regression_dataset_is_deterministic(diabete
         assert c[cid]["status"] == "pass", cid
     assert 30 < c["model.mae"]["value"] < 70 and c["model.r2"]["value"] > 0.2
     assert c["model.beats_baseline"]["status"] == "pass" and "Mean absolute error" in c["model.beats_baseline"]["title"]
-    assert c["model.calibration_ece"]["status"] == "skip"
-    assert c["model.business.value_per_day"]["status"] == "skip"
+    assert "model.calibration_ece" not in c and "model.business.value_per_day" not in c  # declared for classifiers
     assert c["model.fairness.sex.mae_ratio"]["status"] in ("pass", "warn", "fail")
     assert c["model.reproducible"]["status"] == "pass"
     assert c["model.serving.input_validation"]["status"] == "pass"
+    for cid in ("model.training_reproducible", "model.spec_tests", "model.debug.examples"):
+        assert c[cid]["status"] == "pass", (cid, c[cid]["title"])
+    assert c["model.numerical_stability"]["status"] in ("pass", "warn")
+    assert c["model.features.cost"]["status"] in ("pass", "warn") and c["model.tuning"]["status"] in ("pass", "warn")
     assert "artifacts/regression.png" in first["artifacts"] and "artifacts/evidently_report.html" in first["artifacts"]
     assert first["metrics"]["evidently.MAE"] == pytest.approx(c["model.mae"]["value"], rel=1e-6)
     timings = json.loads((step1 / "timings.json").read_text())["timings"]
     assert timings["serving.single_row_ms_p50"] > 0 and "serving.batch_rows_per_second" in timings
+    assert timings["training.fit_seconds"] > 0 and timings["feature_cost.full.fit_seconds"] > 0
+    assert not any(k.startswith(("feature_cost", "training")) for k in first["metrics"])  # wall-clock stays out
     step2, second = pack("r2")
     assert (step1 / "results.json").read_bytes() == (step2 / "results.json").read_bytes()
     assert (step1 / "artifacts" / "baseline_model.skops").read_bytes() == \

@@ -12,6 +12,16 @@ Modules (each usable on its own, each returning tables and check dicts for :meth
 * :mod:`~playbook.evaluate.importance` - permutation importance (``model.importance.*``)
 * :mod:`~playbook.evaluate.reproducibility` - refit / reload gives identical predictions (``model.reproducible``)
 * :mod:`~playbook.evaluate.serving` - size, latency, malformed-row probes (``model.serving.*``)
+* :mod:`~playbook.evaluate.refit` - training the model again (the baseline, or a clone of a model file's estimator)
+* :mod:`~playbook.evaluate.training` - same seed, same model; spread over seeds (``model.training_reproducible``)
+* :mod:`~playbook.evaluate.spec_tests` - unit tests of the model specification (``model.spec_tests``)
+* :mod:`~playbook.evaluate.tuning` - seeded search of the baseline's hyper-parameters (``model.tuning``)
+* :mod:`~playbook.evaluate.cost` - leave one feature out: benefit against size, time, latency (``model.features.cost``)
+* :mod:`~playbook.evaluate.staleness` - quality against model age (``model.staleness``)
+* :mod:`~playbook.evaluate.debug` - the worst predictions taken apart one by one (``model.debug.examples``)
+* :mod:`~playbook.evaluate.stability` - NaN / infinite / implausible outputs (``model.numerical_stability``)
+* :mod:`~playbook.evaluate.regression` - latency and size against a previous pack
+  (``model.serving.performance_regression``)
 * :mod:`~playbook.evaluate.report` - the Evidently classification / regression report
 * :mod:`~playbook.evaluate.plots` - ROC / PR / calibration / slice / importance / business figures
 

@@ -80,7 +80,8 @@ TESTS: tuple[MLTest, ...] = (
        "Needs an online metric (an A/B test or live KPI) that no offline pack has: attest the study."),
     _t("model", 3, "All hyperparameters have been tuned",
        "Hyperparameters (learning rate, depth, regularisation, ...) are tuned by a systematic search.",
-       "Automated for a model the pack can train; otherwise attest the tuning study."),
+       "Automated for the baseline (a seeded search of its hyper-parameters); for a model file, attest the tuning "
+       "study."),
     _t("model", 4, "The impact of model staleness is known",
        "How quickly quality decays as the world drifts away from the training data is measured.",
        "Needs a timestamp to train on older data and evaluate on newer data (data.timestamp)."),
