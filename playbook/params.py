@@ -139,6 +139,11 @@ REGISTRY: dict[str, dict[str, P]] = {
         "importance_repeats": COUNT, "importance_max_rows": P("int", 10), "near_zero_importance": NONNEG,
         "max_importance_share": OPEN_SHARE, "latency_single_calls": COUNT, "latency_batch_size": COUNT,
         "max_model_mb": POSITIVE, "evidently_report": P("bool"),
+        "refit_max_rows": P("int", 20), "training_seeds": COUNT0, "spec_sample_rows": P("int", 20),
+        "tuning_configurations": COUNT0, "tuning_folds": P("int", 2), "cost_max_features": COUNT0,
+        "cost_max_size_share": SHARE, "staleness_windows": P("int", 2), "staleness_min_age_days": NONNEG,
+        "debug_rows": COUNT0, "stability_probe_rows": COUNT, "plausible_range_factor": NONNEG,
+        "max_latency_ratio": P("float", 1.0),
     },
     "monitoring_setup": {
         "batch_size": COUNT0, "false_alarms": POSITIVE, "per_batches": P("float", 1.0),
