@@ -624,7 +624,7 @@ def baseline_training_frame(ctx) -> tuple[pd.DataFrame, str]:
     the labelled reference rows outside the evaluation part of the seeded split (:mod:`playbook.holdout`)."""
     from playbook import holdout
 
-    ref = labelled(ctx.reference, ctx.target)
+    ref = _finite_rows(labelled(ctx.reference, ctx.target), ctx.roles.numeric)  # the audit reports the others
     s = holdout.split(ctx)
     if s.evaluation is None:
         return ref, "reference"

@@ -614,9 +614,11 @@ def test_findings_keep_the_details_and_the_step_drops_them(tmp_path):
     ref, cur, roles = realistic_pair("binary", timestamp=True, ids=True)
     checks, _ = audit.run_audit(ref, cur, roles, out_dir=tmp_path, report=False)
     findings = json.loads((tmp_path / "artifacts" / "audit_findings.json").read_text())
+    # the all-empty `notes` is not a feature (roles.excluded_reasons): the completeness check names it instead
     assert findings["data.validity.constant.reference"] == [
-        {"column": "country", "value": "BE", "empty": False}, {"column": "branch_code", "value": 42, "empty": False},
-        {"column": "notes", "value": None, "empty": True}]
+        {"column": "country", "value": "BE", "empty": False}, {"column": "branch_code", "value": 42, "empty": False}]
+    assert "notes" in roles.excluded_reasons
+    assert "notes" in {d["column"] for d in findings["data.completeness.column_missing.reference"]}
     assert findings["data.freshness.coverage"][0]["first"] == "2022-01-01T00:00:00"
     step = Step("data_audit", tmp_path / "step")
     step.add_checks(checks)
@@ -632,7 +634,8 @@ def test_realistic_frames_trip_what_they_should():
     ref, cur, roles = realistic_pair("regression", timestamp=True)
     res = {c["id"]: c for c in audit.run_audit(ref, cur, roles, report=False)[0]}
     const = res["data.validity.constant.current"]
-    assert const["status"] == "warn" and const["value"] == 3 and "notes hold(s) no value at all" in const["why"]
+    assert const["status"] == "warn" and const["value"] == 2 and "notes" not in const["why"]  # not a feature
+    assert "notes" in roles.excluded_reasons
     assert res["data.completeness.column_missing.reference"]["value"] == 1.0
     # a target in large units: skew is a shape, not a size
     assert res["data.target.distribution.reference"]["status"] == "pass"

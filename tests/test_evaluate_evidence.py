@@ -330,11 +330,14 @@ def test_tuning_runs_for_other_tasks(tmp_path, task):
 # feature cost
 # ---------------------------------------------------------------------------------------------------------------------
 def with_free_text(df, seed):
-    """A pure-noise free-text column (a long random note per row): it bloats the model's encoder, predicts nothing."""
-    rng = np.random.default_rng(seed)
+    """A pure-noise high-cardinality text column (one of 150 long random notes per row; not near-unique, so the
+    baseline keeps it as a category): it bloats the model's encoder and predicts nothing."""
+    vocab_rng = np.random.default_rng(99)  # the same 150 notes in reference and current
     alphabet = np.array(list("abcdefghijklmnopqrstuvwxyz "))
+    vocab = ["".join(vocab_rng.choice(alphabet, 200)) for _ in range(150)]
+    rng = np.random.default_rng(seed)
     out = df.copy()
-    out["Note"] = ["".join(rng.choice(alphabet, 200)) for _ in range(len(df))]
+    out["Note"] = [vocab[i] for i in rng.integers(0, len(vocab), len(df))]
     return out
 
 
@@ -592,7 +595,7 @@ NOW = {"serving.single_row_ms_p50": 10.0, "serving.single_row_ms_p95": 14.0, "se
 
 
 def previous_pack(tmp_path, timings, size_mb=1.0):
-    step = tmp_path / "prev" / "steps" / "03_model_evaluation"
+    step = tmp_path / "prev" / "steps" / "02_model_evaluation"
     step.mkdir(parents=True)
     (step / "timings.json").write_text(json.dumps({"step": "model_evaluation", "timings": timings}))
     (step / "results.json").write_text(json.dumps({"checks": [{"id": "model.serving.size", "value": size_mb}]}))
@@ -602,7 +605,7 @@ def previous_pack(tmp_path, timings, size_mb=1.0):
 def test_a_previous_pack_twice_as_fast_makes_the_regression_fail(tmp_path):
     fast = {k: (v / 3 if "ms" in k or "seconds" in k else v * 3 if "per_second" in k else v) for k, v in NOW.items()}
     table, info = regression.against_previous(previous_pack(tmp_path, fast), NOW, 1_000_000, max_ratio=1.5)
-    assert info["previous"] == "prev/steps/03_model_evaluation/timings.json"
+    assert info["previous"] == "prev/steps/02_model_evaluation/timings.json"
     bad = set(table.loc[table["regressed"], "measure"])
     assert bad == {"serving.single_row_ms_p95", "serving.batch_ms_p95", "serving.batch_rows_per_second",
                    "training.fit_seconds"}

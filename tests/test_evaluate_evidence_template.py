@@ -13,7 +13,7 @@ from tests.conftest import run_cli
 from tests.test_evaluate_evidence import timed
 from tests.test_evaluate_template import SMALL
 
-STEP = "steps/03_model_evaluation"
+STEP = "steps/02_model_evaluation"
 
 
 def _pack(folder, name, data, previous=None, **params):
@@ -52,7 +52,7 @@ def test_a_timestamped_pack_measures_staleness_and_a_second_pack_compares_with_t
     reg = c2["model.serving.performance_regression"]
     assert reg["status"] == "pass" and reg["value"] == 0 and "compared with the previous pack" in reg["title"]
     perf = json.loads((step2 / "artifacts" / "performance_regression.json").read_text())
-    assert perf["previous"] == "first/steps/03_model_evaluation/timings.json"
+    assert perf["previous"] == "first/steps/02_model_evaluation/timings.json"
     judged = {r["measure"] for r in perf["measures"] if r["worse_by"] is not None}
     assert {"serving.single_row_ms_p95", "serving.batch_rows_per_second", "training.fit_seconds",
             "model.size_mb"} <= judged

@@ -80,6 +80,8 @@ def test_pack_records_the_personal_data_it_masked(planted_pack):
 
 
 def test_tightened_gate_turns_go_into_no_go(tmp_path):
+    """A partial run (--steps) is never go: incomplete; the same run with a blocking gate its evidence misses is
+    no-go, and the failing gate is the first reason after the partial run's."""
     steps = ["model_evaluation", "readiness_review"]
     runs = {}
     for name, policy in (("loose", {}), ("tight", {"gates": {"model.roc_auc": {"min": 0.99, "block": True}}})):
@@ -88,18 +90,21 @@ def test_tightened_gate_turns_go_into_no_go(tmp_path):
         proc = run_cli("run", str(cfg), "--out", str(tmp_path / "out"), "--steps", *steps, "-q", timeout=1200)
         runs[name] = (proc, tmp_path / "out" / name)
     proc, pack = runs["loose"]
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads((pack / "summary.json").read_text())["verdict"] == "go"
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    loose = json.loads((pack / "summary.json").read_text())
+    assert loose["verdict"] == "incomplete" and loose["partial"] is True
+    assert loose["reasons"][0]["kind"] == "partial_run"
+    assert "verdict: incomplete (partial run)" in proc.stdout
 
     proc, pack = runs["tight"]
     assert proc.returncode == 1, proc.stderr[-3000:]
     summary = json.loads((pack / "summary.json").read_text())
     assert summary["verdict"] == "no-go"
-    assert [r["check"] for r in summary["reasons"]] == ["model.roc_auc"]     # the tightened gate, and only it
+    assert [r["check"] for r in summary["reasons"] if r["kind"] == "gate_fail"] == ["model.roc_auc"]  # only it fails
     review = json.loads((pack / "steps/06_readiness_review/results.json").read_text())
     assert review["info"]["verdict"] == "no-go"
     gates = next(c for c in review["checks"] if c["id"] == "review.gates")
-    assert gates["status"] == "fail" and gates["value"]["blocking_failed"] == 1
+    assert gates["value"]["blocking_failed"] == 1
     scorecard = json.loads((pack / "steps/06_readiness_review/artifacts/scorecard.json").read_text())
     assert scorecard["verdict"] == "no-go"
     assert "NO-GO" in (pack / "index.html").read_text()

@@ -226,6 +226,10 @@ def trainer(ctx, ev, max_rows: int = 5000) -> Trainer | None:
     else:
         train, where_train = labelled(ctx.reference, target), "reference"
         test, where_test = ev.frame, ev.evaluated_on
+    from playbook.modeling import _finite_rows
+
+    # rows holding +/- infinity are refused by the model (and reported by the audit): never trained or scored on
+    train, test = _finite_rows(train, ctx.roles.numeric), _finite_rows(test, ctx.roles.numeric)
     n_train, n_test = len(train), len(test)
     train = cap(train, max_rows, ctx.seed, target, cls)
     test = cap(test, max_rows, ctx.seed + 1, target, cls)

@@ -114,6 +114,8 @@ def tuning(tr: Trainer, *, n_configs: int = 8, folds: int = 3, n_boot: int = 200
     out = {"metric": metric, "folds": len(splits), "rows": len(rows), "where": tr.where, "space": SPACE,
            "alpha": alpha, "current": current}
     if cur["_m"] is None or len(ok) < 2:
+        for r in results:
+            r["rank"] = None
         out.update(configurations=[{k: v for k, v in r.items() if k != "_m"} for r in results], best=None,
                    improvement=None, beyond_noise=False,
                    error=cur["error"] or "fewer than two configurations could be cross-validated")
