@@ -146,6 +146,7 @@ class Roles:
     sensitive: list[str] = field(default_factory=list)
     task_inferred: bool = False
     pii_excluded: list[str] = field(default_factory=list)
+    pii_used: list[str] = field(default_factory=list)  # protected columns used as features on purpose
 
     def as_dict(self) -> dict:
         from playbook.results import to_jsonable
