@@ -148,6 +148,12 @@ CATALOGUE: tuple[CheckSpec, ...] = (
     _c(f"data.uniqueness.conflicting_labels.{DS}", "Identical features with conflicting labels", _AUDIT,
        "Share of labelled rows whose features equal another row's while the label differs.", tasks=CLASSIFICATION,
        when="the dataset has labels"),
+    _c("data.privacy.identifiers", "Text columns that identify rows by shape", _AUDIT,
+       "The text columns whose values are nearly all distinct (at least policy.privacy.identifier_min_distinct_share, "
+       "default 90%, of at least identifier_min_rows, default 50, values): masked in every output and not model "
+       "features unless data.features lists them.",
+       mts=[_mts("data_5", "partial", "Identifiers no detector knows are found by shape, masked and kept out of the "
+                 "model; the access controls around the data are people's.")]),
     _c(f"data.validity.constant.{DS}", "Constant features", _AUDIT,
        "Number of features with at most one distinct value (features without any value included)."),
     _c(f"data.validity.near_constant.{DS}", "Near-constant features", _AUDIT,
@@ -410,16 +416,26 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "Number of daily snapshots in the Evidently workspace."),
     # ---- 05 governance -------------------------------------------------------------------------------------------
     _c("governance.pii.scan", "Personal data found by value", _GOV,
-       "Number of columns flagged as personal data by their values.",
+       "Number of columns flagged as personal data by their values (e-mail, phone, card, SSN, IP, IBAN, birth date, "
+       "person name) and of identifier-like text columns; the scan runs once per pack (privacy.json).",
        mts=[_mts("data_5", "full", "Every column is scanned for personal data by value.", group="scan")]),
     _c("governance.pii.features", "No personal data used as a model feature", _GOV,
-       "Number of flagged columns used as model features.",
+       "Protected columns (flagged or identifier-like) used as model features: only when data.features lists them "
+       "(or policy.allow_raw_pii is true); the check warns and names them.",
        mts=[_mts("data_4", "full", "Personal data is a meta-level rule every feature is checked against.",
                  group="pii")]),
     _c("governance.pii.redacted", "No raw personal data in the evidence pack", _GOV,
-       "Number of files of the pack holding raw values of flagged columns.", BLOCK,
+       "Number of files of the pack holding raw values of protected columns (every value searched, inside zip "
+       "and binary files too); once-only values of high-cardinality text columns found in files warn.", BLOCK,
        mts=[_mts("data_5", "full", "Flagged values are masked and every file is searched for raw values.",
                  group="redacted")]),
+    _c("governance.privacy.k_anonymity", "Quasi-identifiers single no one out (k-anonymity)", _GOV,
+       "The smallest number of reference rows sharing one combination of the quasi-identifiers (the sensitive "
+       "columns and demographic-looking ones: age, sex, race, postcode, birth date), with the share of rows in "
+       "groups below the gate's min (the required k).", {"min": 5, "block": False},
+       needs=(), when="a sensitive or demographic-looking column exists",
+       mts=[_mts("data_5", "partial", "Re-identification risk through combined attributes is measured; reducing it "
+                 "(coarsening, access control) is people's work.")]),
     _c("governance.model_card", "Model card written", _GOV,
        "Sections of the model card filled from the evidence.",
        mts=[_mts("model_1", "partial", "A card generated from the evidence is input to a review, not the review.")]),
@@ -436,7 +452,8 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        mts=[_mts("infra_4", "full", "A blocking gate on model quality decides the verdict, and the exit code stops "
                  "the release pipeline.")]),
     _c("review.pii.redacted", "No raw personal data in the evidence pack (final search)", _REV,
-       "Number of files of the pack holding raw values of flagged columns.", BLOCK,
+       "Number of files of the finished pack holding raw values of protected columns (the same search as "
+       "governance.pii.redacted).", BLOCK,
        mts=[_mts("data_5", "full", "The final search covers every file of the finished pack.", group="redacted")]),
     _c("review.computing_performance", "Serving latency and throughput measured", _REV,
        "Which latency and throughput measurements the evaluation recorded.", needs=("callable",),

@@ -87,6 +87,7 @@ class PolicySettings:
     gates: dict[str, dict] = field(default_factory=dict)
     use_default_gates: bool = True
     attestations: dict[str, dict] = field(default_factory=dict)
+    privacy: dict[str, Any] = field(default_factory=dict)  # the privacy scan's settings (playbook.privacy.scan)
 
 
 #: Seconds a whole step may run before the runner stops it (``steps.<name>.timeout``).
@@ -202,6 +203,18 @@ def resolve_path(value: str, base: Path | None) -> str:
     return str((root / p).resolve())
 
 
+def _privacy_settings(raw: Any) -> dict:
+    """``policy.privacy``, validated by the privacy layer (one sentence naming the key on a mistake)."""
+    from playbook.privacy.scan import PrivacySettings, PrivacySettingsError
+
+    raw = _expect("policy.privacy", raw, dict) or {}
+    try:
+        PrivacySettings.from_mapping(raw)
+    except PrivacySettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    return dict(raw)
+
+
 def from_dict(raw: dict | None, base: Path | None = None, source: str | None = None) -> PackConfig:
     """Validate a raw mapping into a :class:`PackConfig`. ``base`` is the config's folder."""
     if raw is None:
@@ -314,6 +327,7 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
         gates=gates,
         use_default_gates=bool(_expect("policy.use_default_gates", pol_raw.get("use_default_gates", True), bool)),
         attestations={str(k): dict(v) for k, v in att_raw.items()},
+        privacy=_privacy_settings(pol_raw.get("privacy")),
     )
 
     steps_raw = _expect("steps", raw.get("steps"), dict) or {}

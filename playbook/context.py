@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from playbook import config as config_mod
+from playbook import privacy as privacy_mod
 from playbook.data import DataError, Roles, load_table, resolve_roles
 from playbook.results import Step, load_results
 
@@ -31,6 +32,9 @@ class Context:
     current: pd.DataFrame
     roles: Roles
     pack_dir: Path | None = None
+    #: the privacy scan of reference and current (computed once per pack, read from its ``privacy.json``; set by
+    #: :meth:`build`; a context made by hand without it is scanned on use, see :func:`playbook.privacy.privacy_of`)
+    privacy: privacy_mod.PrivacyScan | None = None
 
     # convenient shortcuts -------------------------------------------------------------------
     @property
@@ -135,40 +139,59 @@ class Context:
     @classmethod
     def build(cls, cfg: config_mod.PackConfig, reference: pd.DataFrame, current: pd.DataFrame,
               pack_dir: str | Path | None = None) -> "Context":
-        """Resolve the column roles and apply the PII policy to them."""
+        """Resolve the column roles, take the privacy scan (the pack's stored one when ``pack_dir`` holds it) and
+        apply the privacy policy to the roles."""
         roles = resolve_roles(reference, current, cfg.data)
-        ctx = cls(config=cfg, reference=reference, current=current, roles=roles,
-                  pack_dir=Path(pack_dir).resolve() if pack_dir else None)
-        _exclude_pii_features(ctx)
+        pack = Path(pack_dir).resolve() if pack_dir else None
+        try:
+            scan = privacy_mod.for_data(cfg, reference, current, pack, skip=_role_columns(roles))
+        except privacy_mod.PrivacySettingsError as exc:
+            raise config_mod.ConfigError(str(exc)) from None
+        ctx = cls(config=cfg, reference=reference, current=current, roles=roles, pack_dir=pack, privacy=scan)
+        _exclude_protected_features(ctx)
         return ctx
 
 
-def _exclude_pii_features(ctx: Context) -> None:
-    """Columns flagged as personal data are not model features unless the config says otherwise.
+def _role_columns(roles: Roles) -> list[str]:
+    """Columns with a role other than feature: never identifiers by shape (the target, timestamp, outputs)."""
+    out = [roles.target]
+    if roles.timestamp:
+        out.append(roles.timestamp)
+    if roles.prediction:
+        out.append(roles.prediction)
+    if roles.probability:
+        out += [roles.probability] if isinstance(roles.probability, str) else list(roles.probability)
+    return [str(c) for c in out]
 
-    A model fitted on e-mail addresses or card numbers stores them (in its encoders) and spreads them into
-    every artifact built from the features (model files, monitoring bins). With ``policy.allow_raw_pii``
-    or an explicit ``data.features`` list the user decides; the exclusion is recorded in
-    ``roles.pii_excluded`` and reported by the governance step.
+
+def _exclude_protected_features(ctx: Context) -> None:
+    """Protected columns (flagged as personal data, or identifiers by shape) are not model features by default.
+
+    A model fitted on names, e-mail addresses or customer codes stores them (in its encoders) and spreads them into
+    every artifact built from the features (model files, monitoring bins, dashboards). A protected column that
+    ``data.features`` lists explicitly is used, and recorded in ``roles.pii_used`` (the governance step warns and
+    names it); ``policy.allow_raw_pii`` keeps every column. The exclusion is recorded in ``roles.pii_excluded``.
     """
     cfg = ctx.config
-    if cfg.policy.allow_raw_pii or cfg.data.features is not None:
-        return
-    try:
-        from playbook.governance.pii import context_flagged
-    except ImportError:  # governance module absent
-        return
     r = ctx.roles
-    flagged = context_flagged(ctx) & set(r.features)
-    if not flagged:
+    protected = set(ctx.privacy.protected) & set(r.features)
+    if not protected:
         return
-    r.features = [c for c in r.features if c not in flagged]
-    r.numeric = [c for c in r.numeric if c not in flagged]
-    r.categorical = [c for c in r.categorical if c not in flagged]
-    r.pii_excluded = sorted(flagged)
+    if cfg.policy.allow_raw_pii:
+        r.pii_used = sorted(protected)
+        return
+    listed = set(cfg.data.features or [])
+    r.pii_used = sorted(protected & listed)
+    drop = protected - listed
+    if not drop:
+        return
+    r.features = [c for c in r.features if c not in drop]
+    r.numeric = [c for c in r.numeric if c not in drop]
+    r.categorical = [c for c in r.categorical if c not in drop]
+    r.pii_excluded = sorted(drop)
     if not r.features:
         raise DataError(
-            f"data.features: every feature column was flagged as personal data ({', '.join(sorted(flagged))}); "
+            f"data.features: every feature column holds personal data or identifies rows ({', '.join(sorted(drop))}); "
             "list the columns to use in data.features, or set policy.allow_raw_pii: true if that is intended."
         )
 

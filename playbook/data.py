@@ -368,6 +368,7 @@ class Roles:
     empty_in_reference: list[str] = field(default_factory=list)
     #: rows per dataset holding +/- infinity in a numeric feature (left out of model scoring; the audit reports them)
     infinite_rows: dict[str, int] = field(default_factory=dict)
+    pii_used: list[str] = field(default_factory=list)  # protected columns used as features on purpose
 
     def as_dict(self) -> dict:
         from playbook.results import to_jsonable

@@ -104,10 +104,17 @@ def _as_text(s: pd.Series) -> pd.Series:
     return pd.Series(out, index=s.index, name=s.name, dtype=object)
 
 
-def baseline_frame(X: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
-    """The frame the baseline pipeline expects: numeric as float, categorical as text, in that column order."""
+def baseline_frame(X: pd.DataFrame, numeric: list[str], categorical: list[str],
+                   hashed: list[str] | tuple = ()) -> pd.DataFrame:
+    """The frame the baseline pipeline expects: numeric as float, categorical as text, in that column order.
+    ``hashed`` categorical columns (protected columns used as features on purpose) become pseudonyms
+    (:func:`playbook.privacy.digest`), so the fitted encoder stores no raw value of them."""
+    from playbook.privacy import digest
+
     cols = {c: pd.to_numeric(X[c], errors="coerce").astype(float) for c in numeric}
     cols.update({c: _as_text(X[c]) for c in categorical})
+    for c in set(hashed) & set(categorical):
+        cols[c] = cols[c].map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else digest(v))
     return pd.DataFrame(cols, index=X.index)
 
 
@@ -146,7 +153,8 @@ def baseline_plan(X: pd.DataFrame) -> dict:
     return {"numeric": numeric, "categorical": categorical, "left_out": left_out}
 
 
-def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0, params: dict | None = None):
+def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0, params: dict | None = None,
+                 hashed: list[str] | tuple = ()):
     """Fit the documented baseline (see :data:`BASELINE_DESCRIPTION`) and return the sklearn Pipeline.
 
     ``params`` overrides hyper-parameters of the HistGradientBoosting estimator (``learning_rate``,
@@ -173,7 +181,7 @@ def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0, params
         raise ModelError("data.features: no column can feed the baseline (" + "; ".join(
             f"{c}: {r}" for c, r in list(plan["left_out"].items())[:3]) + "); list usable columns in data.features.")
     all_numeric = [c for c in X.columns if is_numeric(X[c])]
-    Xb = baseline_frame(X, all_numeric, [c for c in X.columns if c not in all_numeric])
+    Xb = baseline_frame(X, all_numeric, [c for c in X.columns if c not in all_numeric], hashed)
     transformers = []
     if categorical:
         transformers.append((
@@ -226,6 +234,7 @@ class ModelAdapter:
     prediction_column: str | None = None
     probability_columns: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    hashed: list[str] = field(default_factory=list)  # baseline: protected text features seen as pseudonyms only
 
     # -- description ---------------------------------------------------------------------------
     @property
@@ -320,7 +329,7 @@ class ModelAdapter:
                 raise ModelInputError(f"column {c!r} holds an infinite value; replace it with a finite number or a missing value.")
         if self.mode == "baseline":
             out = baseline_frame(out, [c for c in self.features if c in self.numeric],
-                                 [c for c in self.features if c not in self.numeric])
+                                 [c for c in self.features if c not in self.numeric], self.hashed)
             out = out[self.features]
         return out
 
@@ -694,15 +703,19 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
     numeric, categorical, cats = _schema(ctx, features)
     # the baseline's column order: categorical first, then numeric (as in fit_baseline's frame)
     info = {"mode": mode, "description": BASELINE_DESCRIPTION, "seed": ctx.seed}
+    # protected columns that data.features lists on purpose: the baseline learns from pseudonyms of their values
+    hashed = [] if ctx.policy.allow_raw_pii else [c for c in ctx.roles.pii_used if c in features and c not in numeric]
+    if hashed:
+        info["hashed_columns"] = hashed
     est = None
     if fit:
         train, where = baseline_training_frame(ctx)
-        est = fit_baseline(train[features], train[ctx.target], task, ctx.seed)
+        est = fit_baseline(train[features], train[ctx.target], task, ctx.seed, hashed=hashed)
         plan = baseline_plan(train.loc[train[ctx.target].notna(), features])
         info.update(fitted_on=where, fitted_rows=len(train), estimator=type(est[-1]).__name__,
                     left_out=plan["left_out"])
     return ModelAdapter(mode=mode, features=features, estimator=est, numeric=numeric, categorical=categorical,
-                        categories=cats, info=info, **common)
+                        categories=cats, info=info, hashed=hashed, **common)
 
 
 def save_baseline(adapter: ModelAdapter, path: str | Path) -> dict:

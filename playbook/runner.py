@@ -172,6 +172,14 @@ def preflight(cfg: config_mod.PackConfig, read_info: dict | None = None):
     return ctx, dict(info or {})
 
 
+def _store_privacy(ctx, staging: Path) -> None:
+    """The privacy scan made in the preflight, written once into the pack (``privacy.json``, no raw values):
+    every step's context reads it instead of scanning again."""
+    from playbook import privacy
+
+    privacy.store(ctx.privacy, staging)
+
+
 @dataclass
 class StepOutcome:
     template: Template
@@ -571,6 +579,7 @@ def _run_locked(cfg, key, templates, chosen, declared, step_params, final: Path,
         cfg_path = staging / "config.yaml"
         header = f"# Resolved by playbook {__version__} from {cfg.source or 'the bundled defaults'}; paths are absolute.\n"
         cfg_path.write_text(header + config_mod.dump(cfg), encoding="utf-8")
+        _store_privacy(ctx, staging)
         outcomes: list[StepOutcome] = []
         bar = _overall_bar(len(chosen), progress)
         for i, t in enumerate(chosen, 1):

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from playbook.governance import compliance, datasheet, modelcard, pii, review
+from playbook import privacy as pii
+from playbook.governance import compliance, datasheet, modelcard, review
 from playbook.governance.evidence import Evidence
 from playbook.paths import dataset_dir
 
@@ -277,18 +278,17 @@ def test_leak_check_statuses(tmp_path):
 
     df = pd.DataFrame({"mail": [f"user{i}@example.org" for i in range(30)], "x": range(30)})
     ctx = SimpleNamespace(reference=df, current=df, policy=SimpleNamespace(allow_raw_pii=False))
-    scan = pii.scan_context(ctx, refresh=True)
     (tmp_path / "clean.txt").write_text("nothing here")
     from playbook.governance.documents import leak_check
 
-    check, hits = leak_check(ctx, scan, tmp_path)
-    assert check["status"] == "pass" and check["value"]["flagged_columns"] == 1
+    check, hits = leak_check(ctx, tmp_path)
+    assert check["status"] == "pass" and check["value"]["protected_columns"] == 1
     (tmp_path / "report.html").write_text("<td>user7@example.org</td>")
-    check, hits = leak_check(ctx, scan, tmp_path)
+    check, hits = leak_check(ctx, tmp_path)
     assert check["status"] == "fail" and check["value"]["files"] == ["report.html"]
     assert hits[0]["example"] == "u***@***.org"
     ctx.policy.allow_raw_pii = True
-    check, _ = leak_check(ctx, scan, tmp_path)
+    check, _ = leak_check(ctx, tmp_path)
     assert check["status"] == "warn" and check["value"]["allow_raw_pii"] is True
 
 
@@ -312,11 +312,12 @@ def data_dir(tmp_path: Path, name: str = "data") -> Path:
 def test_governance_template_on_planted_pii(run_template, tmp_path):
     cfg, raw = write_planted(data_dir(tmp_path), rows=200)
     _fake_earlier_steps(tmp_path)
-    res = run_template("05_governance.ipynb", config=str(cfg), pack_dir=str(tmp_path), max_values=2000)
+    res = run_template("05_governance.ipynb", config=str(cfg), pack_dir=str(tmp_path))
     checks = {c["id"]: c for c in res["checks"]}
     assert checks["governance.pii.scan"]["status"] == "warn"
     assert checks["governance.pii.scan"]["value"]["columns"] == {
-        "card_number": ["payment_card"], "email": ["email"], "phone": ["phone"], "ssn": ["us_ssn"]}
+        "card_number": ["payment_card"], "email": ["email", "identifier"], "phone": ["phone", "identifier"],
+        "ssn": ["us_ssn", "identifier"]}
     # flagged columns are left out of the model features automatically, and the check says so
     assert checks["governance.pii.features"]["status"] == "pass"
     assert checks["governance.pii.features"]["value"] == {

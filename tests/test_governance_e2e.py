@@ -64,11 +64,11 @@ def test_pack_records_the_personal_data_it_masked(planted_pack):
     checks = {c["id"]: c for c in summary["checks"]}
     scan = checks["governance.pii.scan"]
     assert scan["status"] == "warn"
-    assert scan["value"]["columns"] == {"card_number": ["payment_card"], "email": ["email"], "phone": ["phone"],
-                                        "ssn": ["us_ssn"]}
+    assert scan["value"]["columns"] == {"card_number": ["payment_card"], "email": ["email", "identifier"],
+                                        "phone": ["phone", "identifier"], "ssn": ["us_ssn", "identifier"]}
     assert checks["governance.pii.features"]["status"] == "pass"     # excluded from the features
     for cid in ("governance.pii.redacted", "review.pii.redacted"):
-        assert checks[cid]["value"]["flagged_columns"] == 4
+        assert checks[cid]["value"]["protected_columns"] == 4
         assert checks[cid]["status"] == "pass", checks[cid]["value"]
     findings = json.loads((pack / "steps/05_governance/artifacts/pii_findings.json").read_text())
     examples = {f["column"]: f["example"] for f in findings["findings"] if f["flagged"]}

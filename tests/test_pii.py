@@ -1,4 +1,4 @@
-"""PII detection, masking, flag caching, redaction and the leak scan."""
+"""PII detection, masking, flag caching, redaction and the leak search (the privacy layer, playbook.privacy)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from playbook import display
-from playbook.governance import pii
+from playbook import privacy as pii
+from playbook.governance import pii as gpii
+from playbook.privacy import leaks
 
 
 def luhn_complete(prefix: str) -> str:
@@ -124,7 +126,8 @@ def test_bare_digits_need_a_column_hint():
 
 
 def test_name_shape():
-    for v in ("Ada Lovelace", "van der Berg, Jan", "José García-Pérez", "Seán O'Brien", "J. Smith"):
+    for v in ("Ada Lovelace", "van der Berg, Jan", "José García-Pérez", "Seán O'Brien", "J. Smith", "ann smith",
+              "SMITH, ANN", "Ann-Marie O'Neil", "Dr. Jan van der Berg"):
         assert pii.looks_like_name(v), v
     for v in ("male : single", "car (new)", "Account 12", "skilled employee / official", "a"):
         assert not pii.looks_like_name(v), v
@@ -227,8 +230,9 @@ def test_mask_series_masks_every_value_and_keeps_nulls():
 
 # --- flag_columns, caching and redact ---------------------------------------------------------------
 def fake_ctx(df: pd.DataFrame, allow_raw: bool = False):
-    return SimpleNamespace(reference=df, current=df.iloc[:10].copy(),
-                           policy=SimpleNamespace(allow_raw_pii=allow_raw))
+    cur = df.iloc[:10].copy()
+    return SimpleNamespace(reference=df, current=cur, policy=SimpleNamespace(allow_raw_pii=allow_raw),
+                           privacy=pii.scan_data(df, cur))
 
 
 def test_flag_columns_uses_context_and_derived_frames():
@@ -244,15 +248,17 @@ def test_flag_columns_uses_context_and_derived_frames():
 def test_flagging_is_cached(monkeypatch):
     df = planted_frame()
     ctx = fake_ctx(df)
-    pii.flag_columns(df.head(3), ctx)          # computes the context scan once
+    pii.flag_columns(df.head(3), ctx)
     calls = []
-    real = pii.scan_column
+    from playbook.privacy import detect
+
+    real = detect.scan_column
 
     def counting(*a, **kw):
         calls.append(1)
         return real(*a, **kw)
 
-    monkeypatch.setattr(pii, "scan_column", counting)
+    monkeypatch.setattr(detect, "scan_column", counting)
     for _ in range(5):
         display.show(df, ctx)
     assert len(calls) <= df.shape[1]            # the non-flagged head columns, once; then cached
@@ -287,7 +293,7 @@ def test_allow_raw_pii_turns_redaction_off():
 # --- leak scan and scrubbing -----------------------------------------------------------------------
 def test_scan_files_finds_raw_values_in_any_form(tmp_path):
     df = planted_frame()
-    needles = pii.raw_needles([df], ["contact", "card", "full_name"])
+    needles = leaks.needles([df], ["contact", "card", "full_name"])
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "clean.json").write_text(json.dumps({"x": pii.mask_series(df["contact"]).tolist()}))
     (tmp_path / "a" / "leak.html").write_text(f"<td>{df['contact'].iloc[3]}</td>")
@@ -295,20 +301,21 @@ def test_scan_files_finds_raw_values_in_any_form(tmp_path):
     spaced = " ".join(digits[i:i + 4] for i in range(0, len(digits), 4))
     (tmp_path / "b.txt").write_text(f"card {spaced} and {df['full_name'].iloc[0].replace(chr(39), '&#x27;')}")
     needles["card"] = [spaced] + needles["card"]
-    hits = pii.scan_files(tmp_path, needles)
+    hits, searched = leaks.search(tmp_path, needles)
+    assert searched == 3
     files = {(h["file"], h["column"]) for h in hits}
     assert ("a/leak.html", "contact") in files
     assert ("b.txt", "card") in files
     assert all(h["file"] != "a/clean.json" for h in hits)
     assert all(h["example"] not in set(df["contact"]) for h in hits)   # reports are masked too
-    excluded = pii.scan_files(tmp_path, needles, exclude=[tmp_path / "a"])
+    excluded, _ = leaks.search(tmp_path, needles, exclude=[tmp_path / "a"])
     assert {h["file"] for h in excluded} == {"b.txt"}
 
 
 def test_scan_files_finds_digit_only_rendering(tmp_path):
     needles = {"card": ["4111 1111 1111 1111"]}
     (tmp_path / "x.json").write_text('{"v": 4111111111111111}')
-    assert [h["column"] for h in pii.scan_files(tmp_path, needles)] == ["card"]
+    assert [h["column"] for h in leaks.search(tmp_path, needles)[0]] == ["card"]
 
 
 def test_scrub_text():
@@ -320,13 +327,13 @@ def test_scrub_text():
 
 def test_pii_checks_statuses():
     df = planted_frame()
-    scan = pii.scan_context(fake_ctx(df), refresh=True)
-    checks = {c["id"]: c for c in pii.pii_checks(scan, features=["amount", "contact"])}
+    scan = fake_ctx(df).privacy
+    checks = {c["id"]: c for c in gpii.pii_checks(scan, features=["amount", "contact"])}
     assert checks["governance.pii.scan"]["status"] == "warn"
-    assert checks["governance.pii.scan"]["value"]["columns"]["card"] == ["payment_card"]
+    assert checks["governance.pii.scan"]["value"]["columns"]["card"] == ["payment_card", "identifier"]
     assert checks["governance.pii.features"]["value"] == {"used": ["contact"], "excluded_automatically": []}
-    clean = pii.scan_context(fake_ctx(df[["amount", "purpose"]]), refresh=True)
-    checks = {c["id"]: c for c in pii.pii_checks(clean, features=["amount"])}
+    clean = fake_ctx(df[["amount", "purpose"]]).privacy
+    checks = {c["id"]: c for c in gpii.pii_checks(clean, features=["amount"])}
     assert checks["governance.pii.scan"]["status"] == "pass"
     assert checks["governance.pii.features"]["status"] == "pass"
 
@@ -336,7 +343,7 @@ def test_scan_files_finds_float_renderings_of_long_numbers(tmp_path):
     (tmp_path / "contract.json").write_text('{"min": 4111111111111111.0}')
     (tmp_path / "report.html").write_text("<td>4.111111111111111e+15</td>")
     (tmp_path / "other.json").write_text('{"min": 4111111110000000.0}')   # rounded: not the value
-    hits = pii.scan_files(tmp_path, needles)
+    hits, _ = leaks.search(tmp_path, needles)
     assert [h["file"] for h in hits] == ["contract.json", "report.html"]
 
 

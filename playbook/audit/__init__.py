@@ -17,6 +17,7 @@ value measures and when it applies, in the ``01 data audit`` section of :mod:`pl
 ``schema``          ``data.schema.*``: kinds of columns, mixed value types, numbers stored as text
 ``completeness``    ``data.completeness.*``: missing cells, the emptiest column, disguised placeholders
 ``uniqueness``      ``data.uniqueness.*``: duplicate rows, repeated ids, conflicting labels
+``identifiers``     ``data.privacy.identifiers``: text columns that identify rows by shape (the privacy scan)
 ``validity``        ``data.validity.*``: constant / near-constant features, cardinality, outliers,
                     infinities, unparseable and future timestamps
 ``target``          ``data.target.*``: missing labels, class balance or skew, unseen labels
@@ -49,6 +50,7 @@ from playbook.audit.conformance import contract_checks
 from playbook.audit.contamination import contamination_checks
 from playbook.audit.contract import ContractError, build_contract, validate, violations_frame
 from playbook.audit.freshness import freshness_checks
+from playbook.audit.identifiers import identifier_checks
 from playbook.audit.leakage import leakage_checks
 from playbook.audit.params import DEFAULT_MISSING_MARKERS, DEFAULT_NUMERIC_MARKERS, AuditParams
 from playbook.audit.prepare import CONTRACT, DATASETS, FINDINGS, AuditData, prepare
@@ -61,7 +63,7 @@ from playbook.audit.validity import validity_checks
 __all__ = [
     "AuditData", "AuditParams", "CONTRACT", "ContractError", "DATASETS", "DEFAULT_MISSING_MARKERS",
     "DEFAULT_NUMERIC_MARKERS", "FINDINGS", "build_contract", "completeness_checks", "contamination_checks",
-    "contract_checks", "data_summary", "details", "findings", "freshness_checks", "leakage_checks", "prepare",
+    "contract_checks", "data_summary", "details", "findings", "freshness_checks", "identifier_checks", "leakage_checks", "prepare",
     "run_audit", "schema_checks", "summary_check", "table", "target_checks", "uniqueness_checks", "validate",
     "validity_checks", "violations_frame", "write_findings",
 ]
@@ -80,7 +82,11 @@ def run_audit(reference, current, roles, params: AuditParams | None = None, out_
     if policy is None and ctx is not None:
         policy = ctx.policy
     data = prepare(reference, current, roles, params, pii, policy)
-    checks = (schema_checks(data) + completeness_checks(data) + uniqueness_checks(data) + validity_checks(data)
+    from playbook import privacy
+
+    scan = privacy.privacy_of(ctx) if ctx is not None else privacy.scan_data(reference, current, skip=[roles.target])
+    checks = (schema_checks(data) + completeness_checks(data) + uniqueness_checks(data)
+              + identifier_checks(scan, roles) + validity_checks(data)
               + target_checks(data) + leakage_checks(data) + contamination_checks(data) + freshness_checks(data))
     with tempfile.TemporaryDirectory() as tmp:
         art = Path(out_dir) / "artifacts" if out_dir else Path(tmp)

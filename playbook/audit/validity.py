@@ -233,7 +233,7 @@ def timestamp_validity(data: AuditData, dataset: str) -> list[dict]:
         urows.append({"column": c, "unparseable": bad, "share": round(bad / n, 6),
                       "examples": [data.example(c, v) for v in pd.unique(present[(ts.isna() & ~far).to_numpy()])[:5]]})
         frows.append({"column": c, "future": fut, "share": round(fut / n, 6),
-                      "latest": ts.max().isoformat() if ts.notna().any() else None})
+                      "latest": data.example(c, ts.max().isoformat()) if ts.notna().any() else None})
     u_share = max(r["share"] for r in urows)
     f_share = max(r["share"] for r in frows)
     u_cols = [r["column"] for r in urows if r["unparseable"]]

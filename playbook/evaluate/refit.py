@@ -129,7 +129,8 @@ class Trainer:
         t0 = time.perf_counter()
         if self.is_baseline:
             hyper = {**baseline_params(a.estimator), **(params or {})}
-            est = fit_baseline(rows[keep], y, self.task, self.seed if seed is None else int(seed), params=hyper)
+            est = fit_baseline(rows[keep], y, self.task, self.seed if seed is None else int(seed), params=hyper,
+                               hashed=[c for c in a.hashed if c in keep])
             return Fitted(replace(a, estimator=est, **sub), est, time.perf_counter() - t0,
                           "full" if len(keep) == len(a.features) else "dropped")
         Xp = a.prepare(rows)

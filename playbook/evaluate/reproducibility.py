@@ -40,7 +40,7 @@ def reproducibility(ctx, adapter: ModelAdapter, frame: pd.DataFrame, saved: byte
     runs = []
     if adapter.mode == "baseline":
         train, _ = baseline_training_frame(ctx)
-        refit = fit_baseline(train[adapter.features], train[ctx.target], ctx.task, ctx.seed)
+        refit = fit_baseline(train[adapter.features], train[ctx.target], ctx.task, ctx.seed, hashed=adapter.hashed)
         twin = replace(adapter, estimator=refit)
         second = _outputs(twin, X)
         d = _max_diff(first, second)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from playbook import catalogue
+from playbook import catalogue, privacy
 from playbook.governance import datasheet, modelcard, pii
 from playbook.governance.evidence import STEP_ORDER, Evidence
 from playbook.governance.facts import facts_from_context
@@ -51,52 +51,23 @@ def gather(ctx, step, *, exclude: tuple[str, ...] = ("readiness_review",)) -> Ev
     return ev
 
 
-def leak_check(ctx, scan: pii.ContextScan, root: Path, *, exclude: list[Path] | tuple = (),
-               check_id: str = "governance.pii.redacted", evidence: str | None = None,
-               per_column: int = 5000) -> tuple[dict, list[dict]]:
-    """Search every file under ``root`` (but ``exclude``) for raw values of the flagged columns."""
-    allow = bool(getattr(ctx.policy, "allow_raw_pii", False))
-    flagged = scan.flagged_columns
-    files = [p for p in Path(root).rglob("*") if p.is_file()] if Path(root).exists() else []
-    hits: list[dict] = []
-    if flagged:
-        needles = pii.raw_needles([ctx.reference, ctx.current], flagged, per_column=per_column)
-        hits = pii.scan_files(root, needles, exclude=exclude)
-    files_hit = sorted({h["file"] for h in hits})
-    value = {"flagged_columns": len(flagged), "files_searched": len(files), "files_with_raw_values": len(files_hit),
-             "files": files_hit[:20], "allow_raw_pii": allow}
-    if allow:
-        status = "warn"
-        why = ("policy.allow_raw_pii is true, so raw personal data may appear in this pack: store and share it as "
-               "personal data.")
-    elif not flagged:
-        status = "pass"
-        why = "No column was flagged as personal data, so there are no raw values to leak."
-    elif hits:
-        status = "fail"
-        why = ("Raw values of personal-data columns were found in the pack's files listed in the value: whoever "
-               "receives the pack receives that personal data. Route those rows through playbook.display.redact.")
-    else:
-        status = "pass"
-        why = ("None of the sampled raw values of the flagged columns occurs in any file of the pack: rows were "
-               "shown only through the masking helper.")
-    check = catalogue.check(check_id, status, value, title="No raw personal data in the evidence pack",
-                            threshold={"max": 0, "of": "files with raw values"}, evidence=evidence, why=why)
-    return check, hits
+def leak_check(ctx, root: Path, **kw) -> tuple[dict, list[dict]]:
+    """The leak search (:func:`playbook.governance.pii.leak_check`)."""
+    return pii.leak_check(ctx, root, **kw)
 
 
-def write_documents(step, ctx, ev: Evidence, scan: pii.ContextScan, *, needles: dict | None = None) -> dict:
+def write_documents(step, ctx, ev: Evidence, scan: privacy.PrivacyScan, *, needles: dict | None = None) -> dict:
     """Write the model card and datasheet (Markdown + HTML) into the step's artifacts; return their checks
     and stats. ``needles`` are raw values to scrub from the documents as a last safety net."""
     pl = place_of(step, ctx)
     base = pl.artifacts_base
     findings = [f.as_dict() for f in scan.findings]
-    facts = facts_from_context(ctx, scan.flagged_columns)
+    facts = facts_from_context(ctx, scan.protected)
     allow = bool(getattr(ctx.policy, "allow_raw_pii", False))
     scrub_needles = None if allow else needles
 
     def scrub(t: str) -> str:
-        return t if allow else pii.scrub_text(t, scrub_needles)
+        return t if allow else privacy.scrub_text(t, scrub_needles)
 
     card_md, card_html, card_stats = modelcard.render(ev, facts, base=base, pii_findings=findings,
                                                       datasheet_link="datasheet.html")
@@ -130,13 +101,17 @@ def write_documents(step, ctx, ev: Evidence, scan: pii.ContextScan, *, needles: 
     return {"checks": checks, "model_card": card_stats, "datasheet": ds_stats, "facts": facts}
 
 
-def write_findings(step, scan: pii.ContextScan) -> str:
-    """The PII findings (masked examples only) as ``artifacts/pii_findings.json``; returns its link."""
+def write_findings(step, scan: privacy.PrivacyScan, k_anonymity: dict | None = None) -> str:
+    """The privacy findings (masked examples only) as ``artifacts/pii_findings.json``; returns its link."""
     write_json_atomic(step.artifact("pii_findings.json"), {
-        "kinds": list(pii.KINDS),
+        "kinds": list(privacy.KINDS),
         "thresholds": scan.thresholds,
         "flagged_columns": scan.flagged_columns,
+        "identifiers": scan.identifiers,
+        "high_cardinality": scan.high_cardinality,
+        "protected_columns": scan.by_column(),
         "findings": [f.as_dict() for f in scan.findings],
+        "k_anonymity": k_anonymity,
     })
     return "artifacts/pii_findings.json"
 

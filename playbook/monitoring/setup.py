@@ -159,7 +159,7 @@ def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5) ->
                 else KFold(k, shuffle=True, random_state=ctx.seed))
     parts = []
     for train, test in splitter.split(X, yy.astype(str) if classifier else yy):
-        est = fit_baseline(X.iloc[train], yy.iloc[train], ctx.task, ctx.seed)
+        est = fit_baseline(X.iloc[train], yy.iloc[train], ctx.task, ctx.seed, hashed=model.hashed)
         parts.append((X.index[test], dataclasses.replace(model, estimator=est)))
     return ScoreSource(pred, parts, f"cross-fitted baseline ({k} folds: each row scored by a model fitted without it)")
 
