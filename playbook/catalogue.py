@@ -412,6 +412,13 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        needs=("probabilities",),
        mts=[_mts("monitor_7", "full", "Until labels arrive, live prediction quality is estimated and compared with "
                  "the realized quality.")]),
+    _c("monitoring.model_age_alert", "The monitor alerts when the model is older than its measured shelf life", _MON,
+       "The age (days) after which the measured staleness takes the model below its quality gate; the deployed monitor "
+       "alerts past it (rehearsed on a batch dated past it, and quiet on one dated just after training).",
+       needs=("timestamp",),
+       mts=[_mts("monitor_4", "full", "The model's age in production is monitored against the measured impact of "
+                 "staleness: monitoring.yaml carries the training cutoff and the shelf life, playbook monitor alerts "
+                 "past it.")]),
     _c("monitoring.dashboard_written", "Evidently workspace with the monitoring dashboard", _MON,
        "Number of daily snapshots in the Evidently workspace."),
     # ---- 05 governance -------------------------------------------------------------------------------------------

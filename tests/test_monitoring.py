@@ -472,3 +472,49 @@ def test_false_alarms_are_measured_on_disjoint_held_out_batches_and_can_fail(tmp
     bad = msetup.held_out_false_alarms(load_spec(save_spec(tight, tmp_path / "tight.yaml")), ms.clean, 100, seed=0)
     assert bad["status"] == "fail" and bad["ci"][0] > 1 / 30
     assert budget_check(bad, 1, 30, "x")["status"] == "fail"
+
+
+def test_model_age_alert_after_the_measured_shelf_life(tmp_path, monkeypatch):
+    """With a timestamp and a measured shelf life, monitoring.yaml carries the training cutoff and playbook monitor
+    alerts `stale_model` on a batch dated past it; the rehearsal check passes, and fails on a config that never
+    alerts (no limit recorded is a warning)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from playbook.audit.contract import build_contract
+    from playbook.config import from_dict
+    from playbook.context import Context
+    from playbook.monitoring import setup as msetup
+    from playbook.monitoring.check import check_batch
+    from playbook.monitoring.checks import model_age_check
+    from playbook.monitoring.spec import load_spec, save_spec
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    ref = pd.DataFrame({"amount": rng.lognormal(6, 0.4, n), "channel": rng.choice(list("abc"), n),
+                        "booked_at": pd.date_range("2023-01-01", periods=n, freq="h").astype(str), "y": rng.integers(0, 2, n)})
+    cfg = from_dict({"data": {"reference": "r.csv", "current": "c.csv", "target": "y", "timestamp": "booked_at"}})
+    ctx = Context.build(cfg, ref, ref.tail(300))
+    ms = msetup.make_config(ctx, None, build_contract(ref, ctx.roles), batch_size=100, replicates=2000, holdout=200)
+    (tmp_path / "staleness.json").write_text(json.dumps({"metric": "roc_auc", "max_model_age_days": 90.0}))
+    age = msetup.model_age(ctx, tmp_path / "staleness.json")
+    assert age["timestamp_column"] == "booked_at" and age["trained_until"].startswith("2023-05-05T23")
+    ms.spec["model_age"] = age
+    spec = load_spec(save_spec(ms.spec, tmp_path / "monitoring.yaml"))
+    batch = ref.tail(100).drop(columns=["y"])
+    late = batch.assign(booked_at="2023-12-01T00:00:00")
+    res = check_batch(spec, late)
+    assert res["model_age"]["stale"] and any(a["kind"] == "stale_model" for a in res["alerts"])
+    assert not check_batch(spec, batch)["model_age"]["stale"]
+    assert model_age_check(spec, batch, "x", "booked_at")["status"] == "pass"
+    none = dict(ms.spec, model_age={**age, "max_age_days": None})
+    assert model_age_check(load_spec(save_spec(none, tmp_path / "n.yaml")), batch, "x", "booked_at")["status"] == "warn"
+    assert model_age_check(spec, batch, "x", None)["status"] == "skip"
+    # a monitor that never looks at the age fails the rehearsal
+    import playbook.monitoring.check as check_mod
+
+    monkeypatch.setattr(check_mod, "_model_age", lambda *a, **k: None)
+    bad = model_age_check(spec, batch, "x", "booked_at")
+    assert bad["status"] == "fail" and "does NOT alert" in bad["why"]

@@ -265,7 +265,35 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
     result["drift_share"] = (len(drifted_features) / len(feature_columns)) if feature_columns else None
     result["drifted_columns"] = sorted({a["column"] for a in drift_alerts if a["kind"] == "drift"})
     result["performance"] = _performance(spec, batch, labels, unusable, alerts, notes)
+    result["model_age"] = _model_age(spec, batch, alerts, notes)
     return _finish(result, alerts, notes)
+
+
+def _model_age(spec: MonitoringSpec, batch: pd.DataFrame, alerts: list[dict], notes: list[str]) -> dict | None:
+    """The model's age at this batch (its newest timestamp minus the training data's newest one), against the age at
+    which the pack measured its quality to fall below the gate (``model_age`` of the config)."""
+    cfg = spec.model_age
+    if not cfg:
+        return None
+    col = cfg["timestamp_column"]
+    if col not in batch.columns:
+        notes.append(f"model age not checked: the batch has no timestamp column {col!r}.")
+        return None
+    ts = pd.to_datetime(batch[col].astype("string"), errors="coerce", utc=True, format="mixed")
+    if ts.notna().sum() == 0:
+        notes.append(f"model age not checked: no value of {col!r} parses as a date.")
+        return None
+    trained = pd.Timestamp(str(cfg["trained_until"]))
+    trained = trained.tz_localize("UTC") if trained.tz is None else trained.tz_convert("UTC")
+    age = float((ts.max() - trained) / pd.Timedelta(days=1))
+    limit = cfg.get("max_age_days")
+    stale = limit is not None and age > float(limit)
+    if stale:
+        alerts.append(_alert("stale_model", f"the model was trained on data up to {trained.date()}; this batch reaches "
+                             f"{ts.max().date()}, so the model is {age:.0f} days old, past the {float(limit):.0f} days "
+                             f"after which its measured decay takes it below its quality gate ({cfg.get('basis', '')}); "
+                             "retrain it on recent data.", column=col))
+    return {"age_days": round(age, 3), "max_age_days": limit, "stale": stale}
 
 
 def _performance(spec: MonitoringSpec, batch, labels, unusable, alerts, notes) -> dict:
@@ -346,7 +374,7 @@ def prometheus_text(result: dict, prefix: str = "playbook_monitor") -> str:
     for a in result.get("alerts", []):
         kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
     for k in ("empty_batch", "missing_columns", "extra_columns", "types", "nulls", "drift",
-              "estimated_performance", "performance"):
+              "estimated_performance", "performance", "stale_model"):
         add("alerts_by_kind", "Number of alerts of each kind in the last batch.", {"kind": k}, kinds.get(k, 0))
     add("batch_rows", "Rows in the last batch.", {}, result.get("rows", 0))
     add("drift_share", "Share of monitored feature columns whose drift monitor alarmed.", {}, result.get("drift_share"))
@@ -355,6 +383,9 @@ def prometheus_text(result: dict, prefix: str = "playbook_monitor") -> str:
         add("statistic", "Monitor statistic of the last batch (higher = further from the reference).", lab, m.get("statistic"))
         add("threshold", "Calibrated alarm threshold of the monitor at this batch size.", lab, m.get("threshold"))
         add("monitor_alert", "1 when the monitor alarmed on the last batch.", lab, m.get("alert"))
+    if result.get("model_age"):
+        add("model_age_days", "Age of the model at the newest timestamp of the last batch (days).", {},
+            result["model_age"]["age_days"])
     perf = result.get("performance") or {}
     for kind in ("estimated", "realized"):
         for metric in ("roc_auc", "accuracy"):

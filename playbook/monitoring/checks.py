@@ -234,3 +234,41 @@ def plot_timeline(replayed: pd.DataFrame, onset: int, path: str | Path, title: s
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
     return path
+
+
+def model_age_check(spec, batch: pd.DataFrame, evidence: Any, timestamp: str | None) -> dict:
+    """``monitoring.model_age_alert``: the deployed monitor alerts when a batch shows the model older than the age at
+    which its measured decay crosses the quality gate, and stays quiet on a batch just after training (rehearsed on
+    one batch of real rows with its timestamps moved)."""
+    from playbook.monitoring.check import check_batch
+
+    cid, title = "monitoring.model_age_alert", "The monitor alerts when the model is older than its measured shelf life"
+    cfg = spec.model_age
+    if not timestamp:
+        return catalogue.skip(cid, "No timestamp column is configured (data.timestamp), so the model's age cannot be "
+                              "known in production.", title=title, evidence=evidence, not_applicable=True)
+    if not cfg:
+        return catalogue.skip(cid, "The reference's timestamps do not parse as dates.", title=title, evidence=evidence)
+    if cfg.get("max_age_days") is None:
+        return catalogue.check(cid, "warn", None, title=title, evidence=evidence,
+                               why=("The model's age is recorded on every batch, but the model evaluation measured no "
+                                    "age at which its quality crosses the gate (no decay beyond noise, or no staleness "
+                                    "measurement): the monitor cannot say when the model is too old."))
+    trained = pd.Timestamp(str(cfg["trained_until"]))
+    limit = float(cfg["max_age_days"])
+
+    def at(days: float) -> dict:
+        b = batch.copy()
+        b[cfg["timestamp_column"]] = (trained + pd.Timedelta(days=days)).isoformat()
+        return check_batch(spec, b)
+
+    fresh, old = at(1.0), at(limit + 30.0)
+    fresh_stale = any(a["kind"] == "stale_model" for a in fresh["alerts"])
+    old_stale = any(a["kind"] == "stale_model" for a in old["alerts"])
+    ok = old_stale and not fresh_stale
+    why = (f"The monitor knows the model learned from data up to {trained.date()} and that its measured decay takes it "
+           f"below its quality gate after about {limit:.0f} days ({cfg.get('basis', '')}). Rehearsed: a batch dated "
+           f"{limit + 30:.0f} days after training {'alerts' if old_stale else 'does NOT alert'} as stale, one dated a day "
+           f"after training {'alerts (wrongly)' if fresh_stale else 'does not'}.")
+    return catalogue.check(cid, "pass" if ok else "fail", limit, title=title, threshold={"max": limit, "unit": "days"},
+                           evidence=evidence, why=why)

@@ -340,3 +340,29 @@ def held_out_false_alarms(spec, clean: pd.DataFrame, batch_size: int, *, seed: i
         out["evidently_defaults"] = {"alarms": int(sum(d)), "batches": len(d), "rate": sum(d) / len(d),
                                      "ci": [lo, hi]}
     return out
+
+
+def model_age(ctx, staleness_path=None) -> dict | None:
+    """The ``model_age`` section of ``monitoring.yaml``: the timestamp column, the newest timestamp of the data the
+    model learned from, and the age (days) at which the model evaluation's staleness measurement
+    (``staleness.json``: ``max_model_age_days``) puts its quality below its gate. None without ``data.timestamp``;
+    ``max_age_days`` is None when the measured decay does not reach the gate (the age is then recorded, not limited)."""
+    import json
+
+    col = ctx.roles.timestamp
+    if not col or col not in ctx.reference.columns:
+        return None
+    ts = pd.to_datetime(ctx.reference[col].astype("string"), errors="coerce", utc=True, format="mixed")
+    if ts.notna().sum() == 0:
+        return None
+    measured = {}
+    if staleness_path is not None:
+        try:
+            measured = json.loads(open(staleness_path, encoding="utf-8").read())
+        except (OSError, ValueError):
+            measured = {}
+    limit = measured.get("max_model_age_days")
+    basis = (f"model evaluation: {measured.get('metric')} falls below its gate after about {limit:.0f} days"
+             if limit is not None else "the model evaluation measured no age at which quality crosses its gate")
+    return {"timestamp_column": col, "trained_until": ts.max().isoformat(),
+            "max_age_days": None if limit is None else float(limit), "basis": basis}

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from playbook.monitoring.calibrate import DistributionMonitor, EstimatedPerformanceMonitor, RangeMonitor
@@ -110,6 +111,11 @@ class MonitoringSpec:
         return int(self.raw["batch"]["size"])
 
     @property
+    def model_age(self) -> dict | None:
+        """``{timestamp_column, trained_until, max_age_days, basis}`` when the pack measured how the model ages."""
+        return self.raw.get("model_age") or None
+
+    @property
     def size_range(self) -> tuple[int, int]:
         lo, hi = self.raw["batch"].get("size_range", [1, 10**12])
         return int(lo), int(hi)
@@ -175,7 +181,7 @@ def build_spec(*, name: str, task: str, target: str | None, positive_label: Any,
                per_batches: float, calibration, contract: dict, monitors: list,
                prediction: dict | None = None, performance: dict | None = None,
                ignore: list[str] | None = None, allow_extra: bool = False, period: str = "day",
-               generated_by: str | None = None) -> dict:
+               generated_by: str | None = None, model_age: dict | None = None) -> dict:
     """Assemble the monitoring config mapping (see the module docstring for the schema)."""
     cal = calibration.as_dict() if hasattr(calibration, "as_dict") else dict(calibration)
     lo = max(1, batch_size // 4)
@@ -205,6 +211,8 @@ def build_spec(*, name: str, task: str, target: str | None, positive_label: Any,
         "monitors": [monitor_to_dict(m) for m in monitors],
         "performance": performance or {},
     }
+    if model_age:
+        spec["model_age"] = dict(model_age)
     return _plain(spec)
 
 
@@ -263,6 +271,16 @@ def spec_from_dict(raw: Any, source: str = "monitoring config") -> MonitoringSpe
     contract = raw.get("contract") or {}
     if not isinstance(contract, dict) or not isinstance(contract.get("columns", {}), dict):
         raise MonitoringConfigError(f"{source}: contract.columns must be a mapping of column name to its rules.")
+    age = raw.get("model_age")
+    if age is not None:
+        if not isinstance(age, dict) or not isinstance(age.get("timestamp_column"), str):
+            raise MonitoringConfigError(f"{source}: model_age needs a timestamp_column; regenerate the config.")
+        try:
+            pd.Timestamp(str(_need(age, "trained_until", f"{source}: model_age")))
+        except (ValueError, TypeError):
+            raise MonitoringConfigError(f"{source}: model_age.trained_until is not a date; regenerate the config.") from None
+        if age.get("max_age_days") is not None and not isinstance(age["max_age_days"], (int, float)):
+            raise MonitoringConfigError(f"{source}: model_age.max_age_days must be a number of days.")
     perf = raw.get("performance") or {}
     calibrator = None
     if perf.get("calibrator"):
