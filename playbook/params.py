@@ -160,11 +160,10 @@ REGISTRY: dict[str, dict[str, P]] = {
         "max_estimation_error": NONNEG, "write_workspace": P("bool"),
     },
     "governance": {
-        "max_values": COUNT, "strict_min_share": SHARE, "phone_min_share": SHARE, "dob_min_share": SHARE,
-        "name_min_share": SHARE, "leak_values_per_column": COUNT,
+        "leak_values_per_column": COUNT0,
     },
     "readiness_review": {
-        "min_ml_test_score": NONNEG, "leak_values_per_column": COUNT,
+        "min_ml_test_score": NONNEG, "leak_values_per_column": COUNT0,
     },
 }
 

@@ -83,26 +83,23 @@ def test_drifted_current_data_is_a_warning_about_the_data():
 
 def test_model_card_and_datasheet_warn_without_their_evidence(tmp_path):
     import playbook
-    from playbook.governance import documents, pii
+    from playbook.governance import documents
     from playbook.governance.evidence import Evidence
 
     ctx = playbook.load_context("")
     step = ctx.step("governance", tmp_path / "steps" / "05_governance")
-    scan = pii.scan_context(ctx)
-    docs = documents.write_documents(step, ctx, Evidence(root=tmp_path), scan)
+    docs = documents.write_documents(step, ctx, Evidence(root=tmp_path), ctx.privacy)
     statuses = {c["id"]: c["status"] for c in docs["checks"]}
     assert statuses == {"governance.model_card": "warn", "governance.datasheet": "warn"}
 
 
 def test_final_leak_search_fails_on_a_raw_value(tmp_path):
-    from playbook.governance import pii
     from playbook.governance.documents import leak_check
 
     df = pd.DataFrame({"mail": [f"user{i}@example.org" for i in range(30)], "x": range(30)})
     ctx = SimpleNamespace(reference=df, current=df, policy=SimpleNamespace(allow_raw_pii=False))
-    scan = pii.scan_context(ctx, refresh=True)
     (tmp_path / "index.html").write_text("<td>user3@example.org</td>")
-    check, _ = leak_check(ctx, scan, tmp_path, check_id="review.pii.redacted")
+    check, _ = leak_check(ctx, tmp_path, check_id="review.pii.redacted")
     assert check["id"] == "review.pii.redacted" and check["status"] == "fail"
 
 

@@ -99,7 +99,7 @@ def test_schema_break_every_step_on_the_shared_columns(messy_pack):
                 "monitoring.false_alarm_budget_met", "monitoring.contract_covers_all_features",
                 "monitoring.config_roundtrip"):
         assert checks[cid]["status"] in ("pass", "warn", "fail"), (cid, checks[cid])
-    monitors = yaml.safe_load((messy_pack["pack"] / "steps/04_monitoring_setup/artifacts/monitoring.yaml").read_text())
+    monitors = yaml.safe_load((messy_pack["pack"] / "steps/03_monitoring_setup/artifacts/monitoring.yaml").read_text())
     assert not any(col in json.dumps(monitors.get("monitors", "")) for col in DROPPED)
 
 
@@ -113,7 +113,7 @@ def test_each_data_fault_is_a_finding_with_its_reason(messy_pack):
         assert checks[f"data.schema.numeric_as_text.{ds}"]["status"] in ("warn", "fail")  # stray text
         assert checks[f"data.validity.unparseable_timestamps.{ds}"]["status"] in ("warn", "fail")
     assert s["rows_with_infinite_values"] == {"reference": 15, "current": 7}
-    evaluated = json.loads((messy_pack["pack"] / "steps/03_model_evaluation/artifacts/model.json").read_text())
+    evaluated = json.loads((messy_pack["pack"] / "steps/02_model_evaluation/artifacts/model.json").read_text())
     assert evaluated["evaluation_rows"] == 300 - 7  # rows the model refuses (infinity) are left out, counted above
 
 
