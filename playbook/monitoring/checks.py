@@ -104,11 +104,12 @@ def current_alert_check(replayed: pd.DataFrame, alpha: float, default_alerts: in
     a false alarm of the monitor."""
     batches = len(replayed)
     alerts = int((replayed["status"] == "alert").sum())
-    bound = binomial_bound(batches, alpha)
+    # more alerts than the budget makes likely (one-sided binomial test at 5%): the data drifted
+    bound = binomial_bound(batches, alpha, confidence=0.95)
     rate = alerts / max(batches, 1)
     status = "pass" if alerts <= bound else "warn"
-    why = (f"{alerts} of {batches} batches drawn from the {source} data raised an alert "
-           f"(at most {bound} expected from the budget if that data has not drifted).")
+    why = (f"{alerts} of {batches} disjoint batches drawn from the {source} data raised an alert "
+           f"(at most {bound} expected with 95% probability from the budget if that data has not drifted).")
     if default_alerts is not None:
         why += (f" Evidently's default drift tests, applied to the same batches, flagged at least one column on "
                 f"{default_alerts} of them.")
