@@ -381,8 +381,8 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        mts=[_mts("model_4", "full", "The model is trained on older time windows and evaluated on the newest data: "
                  "quality is measured against the model's age.")]),
     _c("model.serving.performance_regression", "Serving speed has not regressed since the previous pack", _EVAL,
-       "Number of latency (p95), throughput and training-time measurements worse than the previous pack's by more "
-       "than the tolerance (wall-clock: compare packs from the same machine).", REPORT,
+       "Number of median-latency, training-time and model-size measurements worse than the previous pack's by more "
+       "than the tolerance and the noise floor (wall-clock: compare packs from the same machine).", REPORT,
        needs=("callable", "previous"), deterministic=False,
        mts=[_mts("monitor_6", "full", "Latency, throughput, training time and model size are compared with a "
                  "previous pack's, with a tolerance.")]),
