@@ -308,7 +308,9 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        mts=[_mts("model_7", "full", "Outcomes and error rates are compared across the groups of every sensitive "
                  "column.")]),
     _c("model.business.value_per_day", "Value per day at the best threshold", _EVAL,
-       "Value of the model's decisions per day against the best trivial policy.", tasks=("binary",),
+       "Uplift per day over the best trivial policy (flag everything or nothing) at the cost-implied or a "
+       "cross-fitted threshold, judged on its bootstrap CI; warns instead of failing at the placeholder costs "
+       "(no cost or value under `business:`).", BLOCK, tasks=("binary",),
        needs=("probabilities",),
        mts=[_mts("model_2", "partial", "Offline metrics translated into business value, not correlated with an "
                  "online metric.")]),

@@ -79,6 +79,9 @@ class BusinessSettings:
     volume_per_day: float = 1000.0
     compute_cost_per_1k: float = 0.0
     currency: str = "EUR"
+    # True: no cost or value was given, so these are the playbook's placeholder amounts and the business value is
+    # reported (warn), not gated; resolved when the config is loaded (any cost or value given -> False)
+    placeholder: bool = False
 
 
 @dataclass
@@ -121,6 +124,9 @@ class PackConfig:
     def step(self, name: str) -> StepSettings:
         return self.steps.get(name) or StepSettings()
 
+
+#: the keys whose presence makes the business section the user's own (not placeholders)
+_BUSINESS_AMOUNTS = ("cost_false_positive", "cost_false_negative", "value_true_positive", "value_true_negative")
 
 _SECTIONS = {
     "data": DataSettings,
@@ -279,11 +285,17 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
     import math
 
     for k in BusinessSettings.__dataclass_fields__:
+        if k == "placeholder":
+            continue
         if k in bus_raw:
             t = str if k == "currency" else float
             bus_kwargs[k] = _expect(f"business.{k}", bus_raw[k], t, allow_none=False)
             if t is float and not math.isfinite(bus_kwargs[k]):
                 raise ConfigError(f"business.{k}: {bus_raw[k]!r} is not a finite number; give an amount such as 1.0.")
+    if "placeholder" in bus_raw:
+        bus_kwargs["placeholder"] = _expect("business.placeholder", bus_raw["placeholder"], bool, allow_none=False)
+    else:
+        bus_kwargs["placeholder"] = not any(k in bus_raw for k in _BUSINESS_AMOUNTS)
     business = BusinessSettings(**bus_kwargs)
     if business.volume_per_day < 0:
         raise ConfigError("business.volume_per_day: must be zero or more.")
@@ -466,7 +478,10 @@ data:
 #   allow_pickle: false           # pickle/joblib files run code when loaded: refused unless true
 #   train: baseline
 
-business:                         # what a decision is worth: drives the business threshold
+business:                         # what a decision is worth: drives the business threshold. These amounts
+                                  #   are examples: put your own. Stated costs gate the release (no value
+                                  #   shown over the best trivial policy is a no-go); without any cost or
+                                  #   value here the business value is only reported.
   cost_false_positive: 1.0
   cost_false_negative: 5.0
   value_true_positive: 0.0

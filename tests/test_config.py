@@ -70,6 +70,20 @@ def test_overrides_are_typed_and_dotted(tmp_path):
         C.load(p, ["seed"])
 
 
+def test_business_costs_are_placeholders_only_when_none_is_given(tmp_path):
+    assert not C.load(None).business.placeholder  # the bundled pack states its costs
+    base = "data: {reference: a.csv, current: b.csv, target: y}\n"
+    assert C.load(write(tmp_path, base)).business.placeholder
+    assert C.load(write(tmp_path, base + "business: {volume_per_day: 50, currency: USD}\n")).business.placeholder
+    assert not C.load(write(tmp_path, base + "business: {cost_false_negative: 12}\n")).business.placeholder
+    assert not C.load(write(tmp_path, base + "business: {placeholder: false}\n")).business.placeholder
+    cfg = C.load(write(tmp_path, base))  # the resolved config keeps the judgement when loaded again
+    (tmp_path / "config.yaml").write_text(C.dump(cfg))
+    assert C.load(tmp_path / "config.yaml").business.placeholder
+    with pytest.raises(C.ConfigError, match="business.placeholder: expected"):
+        C.load(write(tmp_path, base + "business: {placeholder: maybe}\n"))
+
+
 def test_dump_round_trips(tmp_path):
     cfg = C.load(None, ["steps.data_audit.params.x=1"])
     p = tmp_path / "config.yaml"

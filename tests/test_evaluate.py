@@ -277,6 +277,10 @@ def test_business_fails_when_the_model_loses_to_a_trivial_policy():
     p = np.where(y == 1, rng.uniform(0, 0.5, 400), rng.uniform(0.5, 1, 400))  # anti-correlated scores
     bv = business.business_value(y, p, {**COSTS, "cost_false_negative": 10.0}, n_boot=200, seed=0)
     assert not bv["adds_value"] and business.value_check(bv)["status"] == "fail"
+    # the same model at costs nobody stated: reported (warn), never a pass and not a gate
+    bv = business.business_value(y, p, {**COSTS, "cost_false_negative": 10.0, "placeholder": True}, n_boot=200, seed=0)
+    c = business.value_check(bv)
+    assert c["status"] == "warn" and "placeholder costs" in c["why"]
 
 
 def test_business_value_of_a_real_signal_passes_with_its_interval():

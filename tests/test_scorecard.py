@@ -82,6 +82,15 @@ def test_errored_step_and_partial_run():
     assert "step model_evaluation did not run" in r["gates"][0]["reason"]
 
 
+def test_no_shown_business_value_is_a_no_go_by_default():
+    loses = chk("model.business.value_per_day", "fail", -15.0, ci=[-40.1, 8.8])
+    gate = {"model.business.value_per_day": catalogue.gate_for("model.business.value_per_day")}
+    assert gate["model.business.value_per_day"] == {"block": True}
+    r = evaluate([loses], pol(gate))
+    assert r["verdict"] == "no-go" and r["reasons"][0]["check"] == "model.business.value_per_day"
+    assert evaluate([{**loses, "status": "warn"}], pol(gate))["verdict"] == "go"  # placeholder costs
+
+
 def test_default_gates_come_from_the_catalogue_and_the_policy_overlays_them():
     g = merged_gates(PolicySettings(gates={"model.beats_baseline": {"block": False}}))
     assert g["model.beats_baseline"] == {"block": False}

@@ -34,14 +34,17 @@ import numpy as np
 import pandas as pd
 
 
+def _get(business, key, default=None):
+    return business.get(key, default) if isinstance(business, dict) else getattr(business, key, default)
+
+
 def costs_of(business) -> dict:
     """The business settings as a plain dict (accepts the config dataclass or a mapping)."""
     keys = ("cost_false_positive", "cost_false_negative", "value_true_positive", "value_true_negative",
             "volume_per_day", "compute_cost_per_1k", "currency")
     defaults = {"cost_false_positive": 1.0, "cost_false_negative": 5.0, "value_true_positive": 0.0,
                 "value_true_negative": 0.0, "volume_per_day": 1000.0, "compute_cost_per_1k": 0.0, "currency": "EUR"}
-    get = (lambda k: business.get(k, defaults[k])) if isinstance(business, dict) else (lambda k: getattr(business, k, defaults[k]))
-    return {k: get(k) for k in keys}
+    return {k: _get(business, k, defaults[k]) for k in keys}
 
 
 def value_of(tp, fp, tn, fn, c: dict) -> np.ndarray:
@@ -185,7 +188,7 @@ def business_value(y_bin: np.ndarray, p: np.ndarray, business, *, n_boot: int = 
     out: dict = {"currency": c["currency"], "volume_per_day": per_day, "compute_cost_per_day": compute, "rows": n,
                  "best_trivial_policy": trivial, "trivial_value_per_decision": float(trivial_v.mean()),
                  "cost_implied_threshold": implied, "cross_fitted_thresholds": xf_thresholds, "n_boot": int(n_boot),
-                 "policies": {}}
+                 "placeholder_costs": bool(_get(business, "placeholder", False)), "policies": {}}
     for name, flags in policies.items():
         u = _row_values(y, flags, c) - trivial_v
         mean = float(u.mean())
@@ -208,7 +211,9 @@ def business_value(y_bin: np.ndarray, p: np.ndarray, business, *, n_boot: int = 
 
 
 def value_check(bv: dict, evidence=None) -> dict:
-    """``model.business.value_per_day``: uplift per day over the best trivial policy, judged on its CI."""
+    """``model.business.value_per_day``: uplift per day over the best trivial policy, judged on its CI. No shown
+    value fails (a blocking gate) when the costs are the business's own; at the placeholder costs (no cost or value
+    in the config) it warns, since a go / no-go on invented amounts would be its own pilot illusion."""
     from playbook import catalogue
 
     cur = bv["currency"]
@@ -227,7 +232,12 @@ def value_check(bv: dict, evidence=None) -> dict:
            f"(95% CI {other['uplift_ci_per_day'][0]:,.2f} to {other['uplift_ci_per_day'][1]:,.2f}).")
     if not bv["adds_value"]:
         why += " Neither interval's lower bound is above zero: the evidence does not show that the model adds value."
+    placeholder = bool(bv.get("placeholder_costs"))
+    if placeholder:
+        why += (" These are the playbook's placeholder costs (no cost or value is set under `business:` in the "
+                "config), so the result is reported, not gated: state the business's own costs to judge it.")
+    status = "pass" if bv["adds_value"] else "warn" if placeholder else "fail"
     ci = [lo, hi] if np.isfinite(lo) and np.isfinite(hi) else None
-    return catalogue.check("model.business.value_per_day", "pass" if bv["adds_value"] else "fail",
+    return catalogue.check("model.business.value_per_day", status,
                            pol["uplift_per_day"], title=title, ci=ci, evidence=evidence,
                            threshold={"min": 0.0, "exclusive": True, "on": "ci", "unit": f"{cur} per day"}, why=why)
