@@ -25,7 +25,10 @@ Why our own patterns and not a library's recognizers: presidio-analyzer's patter
 regular expressions plus checksums, but the package requires spaCy (and imports it when
 ``presidio_analyzer`` is imported), and its analyzer engine loads a spaCy language model that has to be
 downloaded; that is too heavy for a scan that runs on every pack. The validators here are small and tested
-against the look-alikes above.
+against the look-alikes above, and ``benchmarks/pii_detection.py`` measures presidio's recognizers (used directly,
+without the engine or a model) on the same columns as the reference: on 8 Faker locales both reach precision and
+recall 1.0 on e-mail, card, IBAN, IP and SSN columns; presidio's phone recognizer finds 14 of 16 phone columns
+(its default regions), ours 16; ours is about 9x faster.
 """
 
 from __future__ import annotations
