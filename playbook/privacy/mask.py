@@ -29,13 +29,17 @@ def _mask_generic(text: str) -> str:
         return w[0] + "*" * (len(w) - 1)
 
     text = re.sub(r"[^\W\d_]+", letters, text)
+    return _keep_last_digits(text, 2 if sum(c.isdigit() for c in text) >= 6 else 0)
+
+
+def _keep_last_digits(text: str, keep: int) -> str:
+    """Every digit but the last ``keep`` replaced by ``*``; separators stay (``**** **** **** 1111``)."""
     total = sum(c.isdigit() for c in text)
-    keep_from = total - 2 if total >= 6 else total
     out, seen = [], 0
     for c in text:
         if c.isdigit():
-            out.append(c if seen >= keep_from else "*")
             seen += 1
+            out.append(c if seen > total - keep else "*")
         else:
             out.append(c)
     return "".join(out)
@@ -48,27 +52,9 @@ def _mask_span(sp: Span) -> str:
         tld = domain.rsplit(".", 1)[-1]
         return f"{local[:1]}***@***.{tld}"
     if sp.kind in ("payment_card", "us_ssn"):
-        digits_seen = 0
-        total = sum(c.isdigit() for c in t)
-        out = []
-        for c in t:
-            if c.isdigit():
-                digits_seen += 1
-                out.append(c if digits_seen > total - 4 else "*")
-            else:
-                out.append(c)
-        return "".join(out)
+        return _keep_last_digits(t, 4)
     if sp.kind == "phone":
-        total = sum(c.isdigit() for c in t)
-        seen = 0
-        out = []
-        for c in t:
-            if c.isdigit():
-                seen += 1
-                out.append(c if seen > total - 2 else "*")
-            else:
-                out.append(c)
-        return "".join(out)
+        return _keep_last_digits(t, 2)
     if sp.kind == "iban":
         s = re.sub(r"\s+", "", t)
         return s[:2] + "*" * (len(s) - 6) + s[-4:]
