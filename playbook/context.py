@@ -182,7 +182,8 @@ class Context:
         roles = resolve_roles(reference, current, cfg.data) if resolved else roles
         pack = Path(pack_dir).resolve() if pack_dir else None
         try:
-            scan = privacy_mod.for_data(cfg, reference, current, pack, skip=_role_columns(roles))
+            scan = privacy_mod.for_data(cfg, reference, current, pack, skip=_role_columns(roles),
+                                        same_data=not resolved and pack is not None)
         except privacy_mod.PrivacySettingsError as exc:
             raise config_mod.ConfigError(str(exc)) from None
         ctx = cls(config=cfg, reference=reference, current=current, roles=roles, pack_dir=pack, privacy=scan,

@@ -223,9 +223,36 @@ def compute(s: Scored) -> dict[str, float]:
 # bootstrap
 # --------------------------------------------------------------------------------------------------
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """``n_boot`` resamples of ``n`` row positions, with replacement (seeded)."""
+    """``n_boot`` resamples of ``n`` row positions, with replacement (seeded), as one array: for the capped
+    frames of the refits; a frame of any size iterates :func:`iter_bootstrap_indices` instead."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, n, size=(n_boot, n))
+
+
+#: Row positions one block of resamples may hold at once (int64: 128 MB).
+BLOCK_CELLS = 2 ** 24
+
+
+def bootstrap_blocks(rng: np.random.Generator, n: int, n_boot: int, max_cells: int = BLOCK_CELLS):
+    """``rng.integers(0, n, size=(n_boot, n))`` drawn in blocks of whole resamples (the same values, in the same
+    order, as the one array), so memory holds at most ``max_cells`` positions whatever the rows."""
+    per = max(1, max_cells // max(n, 1))
+    if n_boot <= 0:
+        yield rng.integers(0, max(n, 1), size=(0, n))
+        return
+    done = 0
+    while done < n_boot:
+        b = min(per, n_boot - done)
+        yield rng.integers(0, n, size=(b, n))
+        done += b
+
+
+def iter_bootstrap_indices(n: int, n_boot: int, seed: int):
+    """The rows of :func:`bootstrap_indices` one resample at a time (the same values): memory for one resample,
+    not ``n_boot`` of them (1,000 resamples of a million rows would take 8 GB at once)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield rng.integers(0, n, size=n)
 
 
 def bootstrap(s: Scored, n_boot: int = 200, seed: int = 0, alpha: float = 0.05,
@@ -238,7 +265,7 @@ def bootstrap(s: Scored, n_boot: int = 200, seed: int = 0, alpha: float = 0.05,
     point = fn(s)
     draws: dict[str, list[float]] = {k: [] for k in point}
     if n_boot > 0 and len(s) > 1:
-        for rows in bootstrap_indices(len(s), n_boot, seed):
+        for rows in iter_bootstrap_indices(len(s), n_boot, seed):
             vals = fn(s.take(rows))
             for k in draws:
                 draws[k].append(vals.get(k, float("nan")))
@@ -297,7 +324,7 @@ def beats_dummy(s: Scored, y_train, n_boot: int = 200, seed: int = 0, alpha: flo
     m0, d0 = one(s, d)
     diffs = []
     if n_boot > 0:
-        for rows in bootstrap_indices(len(s), n_boot, seed):
+        for rows in iter_bootstrap_indices(len(s), n_boot, seed):
             mv, dv = one(s.take(rows), d.take(rows))
             diffs.append(sign * (mv - dv))
     arr = np.asarray(diffs, dtype=float)
