@@ -281,7 +281,8 @@ _TEMPLATE = jinja2.Template(
 <body><main>
 <h1>Readiness evidence pack: {{ s.pack }}</h1>
 <div class="meta">Task: <b>{{ s.task or "unknown" }}</b>{% if s.task_inferred %} (inferred from the target){% endif %}
- &middot; target <code>{{ s.target }}</code> &middot; playbook {{ s.playbook_version }}
+ &middot; target <code>{{ s.target }}</code>{% if s.rows %} &middot; rows: reference {{ "{:,}".format(s.rows.reference) }}, current {{ "{:,}".format(s.rows.current) }}{% endif %} &middot; playbook {{ s.playbook_version }}
+{% if s.data_sample %}<br>Larger than <code>data.max_rows</code>: {% for role, smp in s.data_sample.items() %}the {{ role }} data's {{ "{:,}".format(smp.rows) }} rows were sampled to {{ "{:,}".format(smp.sample) }} (seed {{ smp.seed }}){% if not loop.last %}; {% endif %}{% endfor %} for the steps; the audit's statistics cover every row.{% endif %}
  &middot; <a href="summary.json">summary.json</a> &middot; <a href="manifest.json">manifest.json</a>
  &middot; <a href="config.yaml">config.yaml</a></div>
 <div id="verdict" class="verdict v-{{ s.verdict }}">Verdict: {{ s.verdict | upper }}{% if s.partial %} (partial run){% endif %}</div>

@@ -181,3 +181,13 @@ def test_clean_removes_the_working_folder_of_a_run_that_died(tmp_path):
         rep = pack_mod.clean_stale(tmp_path)
         assert live.exists() and any(p == live for p, _ in rep.kept), rep
     preflight.remove_workdir(live)
+
+
+def test_the_page_says_when_the_steps_worked_on_a_sample(bundled_pack):
+    from playbook.report import render_index
+
+    summary = json.loads((bundled_pack["pack"] / "summary.json").read_text())
+    assert summary["data_sample"] == {} and "sampled" not in render_index(bundled_pack["pack"], summary)
+    summary["data_sample"] = {"reference": {"rows": 2_000_000, "sample": 1_000_000, "seed": 0}}
+    page = render_index(bundled_pack["pack"], summary)
+    assert "2,000,000 rows were sampled to 1,000,000 (seed 0)" in page
