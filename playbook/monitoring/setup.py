@@ -134,12 +134,13 @@ def scorer(model, pred: PredictionSettings | None):
     return add
 
 
-def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5) -> ScoreSource:
+def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5, rows: pd.Index | None = None) -> ScoreSource:
     """How reference rows get their model output: cross-fitted baseline folds (so the reference scores look
-    like production scores, not like training scores), the model file, or the data's own column."""
+    like production scores, not like training scores), the model file, or the data's own column. ``rows``: only
+    these reference rows (default: all)."""
     import dataclasses
 
-    ref = ctx.reference
+    ref = ctx.reference if rows is None else ctx.reference.loc[rows]
     if pred is None or pred.source == "data":
         return ScoreSource(pred, [(ref.index, None)], "the data's own prediction column" if pred else "none")
     if getattr(model, "mode", None) != "baseline" or ctx.target not in ref.columns:
@@ -164,13 +165,15 @@ def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5) ->
     return ScoreSource(pred, parts, f"cross-fitted baseline ({k} folds: each row scored by a model fitted without it)")
 
 
-def monitored_frame(ctx, source: ScoreSource) -> tuple[pd.DataFrame, dict]:
-    """The reference features plus the monitored model output, and where the output came from."""
+def monitored_frame(ctx, source: ScoreSource, rows: pd.Index | None = None) -> tuple[pd.DataFrame, dict]:
+    """The reference features (of ``rows``, default all) plus the monitored model output, and where the output came
+    from."""
     pred = source.pred
     cols = list(ctx.features) + ([pred.column] if pred is not None and pred.source == "data" else [])
-    frame = source.apply(ctx.reference[cols]).reindex(columns=cols + (
+    ref = ctx.reference if rows is None else ctx.reference.loc[rows]
+    frame = source.apply(ref[cols]).reindex(columns=cols + (
         [pred.column] if pred is not None and pred.source == "model" else []))
-    frame = frame.loc[[i for i in ctx.reference.index if i in frame.index]]
+    frame = frame.loc[ref.index[ref.index.isin(frame.index)]]
     if pred is not None and pred.source == "model":  # rows the model refuses (+/- infinity) have no output
         from playbook.data import infinite_mask
 
@@ -271,14 +274,20 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
 
     alpha = float(false_alarms) / float(per_batches)
     pred = prediction_settings(ctx.roles, model, decision_threshold)
-    source = score_source(ctx, model, pred, folds)
-    everything, finfo = monitored_frame(ctx, source)
     # the monitors are profiled and calibrated on the calibration rows only; the clean held-out rows are kept for
-    # measuring their false alarms (playbook.holdout)
+    # measuring their false alarms (playbook.holdout); each part bounded by a seeded sample (holdout.MAX_PART_ROWS)
     split = holdout_mod.split(ctx)
-    frame = everything.loc[everything.index.isin(split.calibration)]
-    clean = everything.loc[everything.index.isin(split.clean)]
+    cal_rows = holdout_mod.bounded(split.calibration, seed=ctx.seed)
+    clean_rows = holdout_mod.bounded(split.clean, seed=ctx.seed + 1)
+    used = ctx.reference.index[ctx.reference.index.isin(cal_rows.append(clean_rows))]
+    source = score_source(ctx, model, pred, folds, rows=used)
+    everything, finfo = monitored_frame(ctx, source, rows=used)
+    frame = everything.loc[everything.index.isin(cal_rows)]
+    clean = everything.loc[everything.index.isin(clean_rows)]
     finfo = {**finfo, "rows": int(len(frame)), "clean_holdout_rows": int(len(clean))}
+    if len(cal_rows) < len(split.calibration) or len(clean_rows) < len(split.clean):
+        finfo["bounded"] = {"max_part_rows": holdout_mod.MAX_PART_ROWS, "calibration_rows": int(len(split.calibration)),
+                            "clean_holdout_rows": int(len(split.clean))}
     calibrator = None
     perf: dict[str, Any] = {}
     y01 = None
