@@ -647,21 +647,35 @@ def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataF
     split of the reference (:mod:`playbook.holdout`), which it was not fitted on; for the other modes, the reference
     data (flagged: the model may have seen it).
 
+    At most :data:`playbook.holdout.MAX_PART_ROWS` rows: a seeded sample of more (``frame.attrs["of_rows"]``).
     Rows holding +/- infinity in a numeric feature are left out: a model refuses them (see
     :meth:`ModelAdapter.prepare`) and the audit reports them (``data.validity.infinite.*``); their count per
     dataset is in ``ctx.roles.infinite_rows``.
     """
     cur = _finite_rows(labelled(ctx.current, ctx.target), ctx.roles.numeric)
     if len(cur):
-        return cur, "current"
+        return _bounded(cur, ctx.seed), "current"
     ref = _finite_rows(labelled(ctx.reference, ctx.target), ctx.roles.numeric)
     mode = adapter.mode if adapter is not None else select_mode(ctx)
     if mode == "baseline":
         from playbook import holdout
 
         s = holdout.split(ctx)
-        return ref.loc[ref.index.isin(s.evaluation)], "reference_holdout"
-    return ref, "reference"
+        return _bounded(ref.loc[ref.index.isin(s.evaluation)], ctx.seed), "reference_holdout"
+    return _bounded(ref, ctx.seed), "reference"
+
+
+def _bounded(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """At most :data:`playbook.holdout.MAX_PART_ROWS` evaluation rows (a seeded sample, in order; its CI is that
+    of the sample, so it stays honest); ``attrs["of_rows"]`` holds the rows it was drawn from."""
+    from playbook.holdout import bounded
+
+    keep = bounded(df.index, seed=seed)
+    if len(keep) == len(df):
+        return df
+    out = df.loc[keep]
+    out.attrs["of_rows"] = int(len(df))
+    return out
 
 
 def _finite_rows(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
