@@ -120,6 +120,15 @@ class BatchError(ValueError):
     """Bad input for a batch (the matrix, ``--out``, ``--scheduler``, ...): one sentence naming it and the fix."""
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """A batch stopped by Ctrl-C or SIGTERM after it started packs: ``result`` is the summary that was written (the
+    packs that finished, the others as error rows)."""
+
+    def __init__(self, result: "BatchResult"):
+        super().__init__("interrupted")
+        self.result = result
+
+
 # -- the matrix -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Entry:
@@ -501,6 +510,7 @@ def _pack_env(threads: int | None) -> dict:
 #: pack processes running in this process (the local batch stops them when interrupted)
 _LIVE: dict[int, subprocess.Popen] = {}
 _LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()
 
 
 def run_entry(entry: dict, out: str, force: bool = False, steps: list[str] | None = None,
@@ -515,10 +525,13 @@ def run_entry(entry: dict, out: str, force: bool = False, steps: list[str] | Non
                "parent": os.getpid()}
         (tmp / "entry.json").write_text(json.dumps(job), encoding="utf-8")
         with open(tmp / "pack.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp / "entry.json"), str(tmp / "result.json")],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=_pack_env(threads), start_new_session=True)
+            # its own session: a Ctrl-C on the terminal reaches the batch only, which stops each pack once
             with _LIVE_LOCK:
+                if _STOPPING.is_set():
+                    return asdict(Row.failed(entry["name"], "not started: the batch was interrupted"))
+                proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp / "entry.json"),
+                                         str(tmp / "result.json")], stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, env=_pack_env(threads), start_new_session=True)
                 _LIVE[proc.pid] = proc
             try:
                 rc = proc.wait()
@@ -691,17 +704,25 @@ def run_batch(matrix: Matrix, out: str | Path = "evidence", workers: int | None 
     on_done = on_done or (lambda row, done, total: None)
     entries = [{"name": e.name, "config": e.config, "overrides": list(e.overrides)} for e in matrix.entries]
     if scheduler:
-        client = _connect(scheduler)
+        import logging
+
+        dask_log = logging.getLogger("distributed")
+        level = dask_log.level
+        dask_log.setLevel(logging.ERROR)  # the batch reports; Dask's connection chatter is noise on its terminal
         try:
-            created = _prepare_out(out_dir)
+            client = _connect(scheduler)
             try:
-                _check_shared(client, out_dir, scheduler)
-            except BaseException:
-                _remove_created(created)
-                raise
-            rows, interrupted = _run_distributed(client, entries, str(out_dir), force, steps, tpl_folder, on_done)
+                created = _prepare_out(out_dir)
+                try:
+                    _check_shared(client, out_dir, scheduler)
+                except BaseException:
+                    _remove_created(created)
+                    raise
+                rows, interrupted = _run_distributed(client, entries, str(out_dir), force, steps, tpl_folder, on_done)
+            finally:
+                client.close()
         finally:
-            client.close()
+            dask_log.setLevel(level)
     else:
         n = min(workers or default_workers(), len(entries))
         _prepare_out(out_dir)
@@ -710,7 +731,7 @@ def run_batch(matrix: Matrix, out: str | Path = "evidence", workers: int | None 
     result = write_summary(out_dir, matrix, rows)
     result.interrupted = interrupted
     if interrupted:
-        raise KeyboardInterrupt
+        raise BatchInterrupted(result)
     return result
 
 
@@ -756,8 +777,11 @@ def _run_local(entries, out, force, steps, tpl, workers, threads, on_done) -> tu
             on_done(rows[i], done, len(entries))
     except KeyboardInterrupt:
         stop.set()
-        _stop_live()
-        pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            _stop_live()
+            pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            _STOPPING.clear()
         for f, i in futures.items():
             if rows[i] is None:
                 rows[i] = (_row(f.result()) if f.done() and not f.cancelled() and f.exception() is None
@@ -768,8 +792,10 @@ def _run_local(entries, out, force, steps, tpl, workers, threads, on_done) -> tu
 
 
 def _stop_live() -> None:
-    """SIGTERM to every running pack process (each removes its build folder), SIGKILL after :data:`STOP_GRACE`."""
+    """SIGTERM to every running pack process (each removes its build folder), SIGKILL after :data:`STOP_GRACE`; no
+    new one starts."""
     with _LIVE_LOCK:
+        _STOPPING.set()
         procs = list(_LIVE.values())
     for p in procs:
         try:
@@ -807,9 +833,6 @@ def _connect(address: str):
     except ImportError:
         raise BatchError("--scheduler: the dask distributed package is not installed; pip install "
                          "'dask[distributed]' (or run without --scheduler on local workers).") from None
-    import logging
-
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # the batch reports; Dask's connection chatter is noise
     try:
         client = Client(a, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -835,6 +858,11 @@ def _check_shared(client, out_dir: Path, address: str) -> None:
     marker.write_text("probe\n", encoding="utf-8")
     try:
         seen = client.run(_sees, str(marker))
+    except Exception as exc:  # noqa: BLE001 - e.g. a worker without the playbook installed
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise BatchError(f"--scheduler {address}: the workers could not run the playbook's check of --out "
+                         f"({type(exc).__name__}: {first}); install the playbook in the workers' Python environment "
+                         "and check they are running.") from None
     finally:
         marker.unlink(missing_ok=True)
     blind = sorted(w for w, ok in seen.items() if not ok)
@@ -857,7 +885,7 @@ def _describe_failure(exc: BaseException | None, status: str) -> str:
 def _slots(client, resources: dict | None = None) -> tuple[int, dict | None]:
     """How many packs the cluster runs at once, and the task resources: the workers' ``pack`` resources when any
     worker advertises one (``dask worker --resources pack=N``), else their threads."""
-    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    workers = client.scheduler_info().get("workers", {})  # every worker (n_workers=-1 is the default)
     packs = sum((w.get("resources") or {}).get("pack", 0) for w in workers.values())
     if resources is None and packs >= 1 or resources:
         return int(packs), {"pack": 1}
@@ -1038,5 +1066,5 @@ def render_html(matrix: Matrix, rows: list[Row], out_dir: Path, result: BatchRes
     )
 
 
-__all__ = ["BatchError", "Entry", "Matrix", "Row", "BatchResult", "load_matrix", "run_batch", "run_entry",
+__all__ = ["BatchError", "BatchInterrupted", "Entry", "Matrix", "Row", "BatchResult", "load_matrix", "run_batch", "run_entry",
            "pack_row", "write_summary", "final_line", "exit_code"]

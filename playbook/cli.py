@@ -70,7 +70,7 @@ def cmd_run(args) -> int:
 def cmd_batch(args) -> int:
     import signal
 
-    from playbook.batch import BatchError, final_line, load_matrix, run_batch
+    from playbook.batch import BatchError, BatchInterrupted, final_line, load_matrix, run_batch
 
     def _terminate(signum, frame):  # a CI timeout stops the running packs like Ctrl-C
         raise KeyboardInterrupt
@@ -79,19 +79,13 @@ def cmd_batch(args) -> int:
     tty = sys.stderr.isatty()
 
     def done(row, finished, total):
-        nonlocal bar
-        if args.quiet:
-            return
         line = f"[{finished}/{total}] {row.entry}: {row.verdict}"
         line += f" in {row.seconds:.1f}s" if row.seconds is not None else ""
         line += f" ({row.error})" if row.error else ""
-        if not tty:
-            print(line, file=sys.stderr, flush=True)
-            return
-        from tqdm.auto import tqdm
-
         if bar is None:
-            bar = tqdm(total=total, unit="pack", file=sys.stderr, dynamic_ncols=True, desc="batch")
+            if not args.quiet:
+                print(line, file=sys.stderr, flush=True)
+            return
         if row.verdict == "error":
             bar.write(line, file=sys.stderr)
         bar.set_postfix_str(f"{row.entry}: {row.verdict}", refresh=False)
@@ -100,13 +94,23 @@ def cmd_batch(args) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         matrix = load_matrix(args.matrix)
+        if tty and not args.quiet:  # one bar over all packs on a terminal, else one line per finished pack
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(matrix.entries), unit="pack", file=sys.stderr, dynamic_ncols=True, desc="batch")
         res = run_batch(matrix, out=args.out, workers=args.workers, scheduler=args.scheduler, force=args.force,
                         steps=args.steps, on_done=done)
     except BatchError as exc:
         return _err(str(exc))
+    except BatchInterrupted as exc:
+        if bar is not None:
+            bar.close()
+            bar = None
+        print(final_line(exc.result))
+        return _err(f"interrupted; the packs still running were stopped (on a Dask cluster one already running may "
+                    f"still be written) and {exc.result.html} lists the packs that finished.")
     except KeyboardInterrupt:
-        return _err(f"interrupted; the running packs were stopped (no half-written pack is left); the packs that "
-                    f"finished are listed in {Path(args.out) / 'batch.html'}.")
+        return _err("interrupted before any pack was started; nothing was written.")
     finally:
         signal.signal(signal.SIGTERM, previous)
         if bar is not None:

@@ -337,6 +337,17 @@ def test_a_dead_dask_worker_is_an_error_row_not_a_hang(dask_cluster, tmp_path):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".killer.partial")]
 
 
+def test_an_out_folder_the_workers_do_not_share_is_refused(tmp_path):
+    class Client:  # what client.run answers when one worker does not see the folder
+        def run(self, fn, path):
+            assert fn(path)  # the marker exists here, on this host
+            return {"tcp://10.0.0.7:4001": True, "tcp://10.0.0.8:4001": False}
+
+    with pytest.raises(batch.BatchError, match=r"the Dask worker tcp://10.0.0.8:4001 does not see this folder"):
+        batch._check_shared(Client(), tmp_path, "tcp://10.0.0.5:8786")
+    assert list(tmp_path.iterdir()) == []  # the marker is removed
+
+
 def test_an_unreachable_scheduler_fails_fast(tmp_path, capsys):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -350,3 +361,29 @@ def test_an_unreachable_scheduler_fails_fast(tmp_path, capsys):
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(lines) == 1 and f"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answered" in lines[0]
     assert "dask scheduler" in lines[0] and not out.exists()
+
+
+def test_sigterm_stops_the_running_packs_and_keeps_the_summary(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    sleepy = "import time\nfor _ in range(600):\n    time.sleep(0.1)\n" + GOOD
+    env = {**os.environ, "PLAYBOOK_TEMPLATES": str(toy_templates(tmp_path, sleepy))}
+    m = write(tmp_path / "m.yaml", {"params": TOY, "grid": {"seed": [0, 1, 2]}})
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "playbook", "batch", str(m), "--out", str(out), "--workers", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len([p for p in out.glob(".*.partial-*")]) < 2:
+        time.sleep(0.2)
+    assert len(list(out.glob(".*.partial-*"))) == 2  # two packs are being built
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2, stderr
+    assert stdout.startswith("batch: 3 packs, 0 go, 0 no-go, 0 incomplete, 3 error")
+    assert "interrupted" in stderr and "batch.html lists the packs that finished" in stderr
+    rows = read_csv(out / "batch.csv")
+    assert [r["entry"] for r in rows] == [f"german-credit__seed-{i}" for i in range(3)]
+    assert all(r["verdict"] == "error" and "interrupted" in r["error"] for r in rows), rows
+    assert sorted(p.name for p in out.iterdir()) == ["batch.csv", "batch.html"]  # no build folder or lock left
