@@ -22,7 +22,10 @@ the serial run may use every core for BLAS / OpenMP work and the parallel run do
 Prints one line per run, then, as its last line, one JSON object: ``{"packs", "serial_s", "parallel_s",
 "workers", "speedup", "target", "met"}``; ``met`` is whether the speed-up reaches ``target`` (1.7 for 2 workers:
 85 % of linear). The load average of the machine is printed before and after: other processes competing for the
-cores make both times longer and the ratio noisier.
+cores make both times longer and the ratio noisier. Each run's line also gives the CPU seconds its pack processes
+and kernels used and the cores they kept busy on average (CPU / wall): about 1 for the serial run and about the
+number of workers for the parallel one on an idle machine; fewer when other work takes the cores (then a speed-up
+above the number of workers only says the serial run got less of the machine than the parallel one).
 """
 
 from __future__ import annotations
@@ -39,12 +42,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def timed_batch(matrix, out: Path, workers: int, steps) -> tuple[float, list]:
+def timed_batch(matrix, out: Path, workers: int, steps) -> tuple[float, float, list]:
+    """Wall seconds, CPU seconds of the pack processes and their kernels (children waited for), and the rows."""
+    import resource
+
     from playbook import batch
 
-    t0 = time.perf_counter()
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    c0, t0 = cpu(), time.perf_counter()
     res = batch.run_batch(matrix, out=out, workers=workers, steps=steps)
-    return time.perf_counter() - t0, res.rows
+    return time.perf_counter() - t0, cpu() - c0, res.rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,14 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         timed_batch(warm, root / "warm-up", 1, steps)
         results = {}
         for label, workers in (("serial", 1), ("parallel", a.workers)):
-            seconds, rows = timed_batch(matrix, root / label, workers, steps)
+            seconds, cpu, rows = timed_batch(matrix, root / label, workers, steps)
             bad = [r for r in rows if r.verdict == "error"]
             if bad:
                 print(f"{label}: {bad[0].entry} failed: {bad[0].error}", file=sys.stderr)
                 return 2
             per_pack = sorted(r.seconds for r in rows)
             print(f"{label:>8}: {a.packs} packs with {workers} worker(s) in {seconds:.1f} s (a pack: median "
-                  f"{per_pack[len(per_pack) // 2]:.1f} s)", flush=True)
+                  f"{per_pack[len(per_pack) // 2]:.1f} s; {cpu:.0f} s of CPU, {cpu / seconds:.2f} cores busy on "
+                  f"average; load average {os.getloadavg()[0]:.2f})", flush=True)
             results[label] = seconds
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     finally:
