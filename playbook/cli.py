@@ -111,6 +111,9 @@ def cmd_batch(args) -> int:
                     f"still be written) and {exc.result.html} lists the packs that finished.")
     except KeyboardInterrupt:
         return _err("interrupted before any pack was started; nothing was written.")
+    except OSError as exc:  # e.g. a full disk while batch.csv / batch.html were written
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return _err(f"could not write the batch summary: {exc.strerror or exc}{where}; check the --out folder.")
     finally:
         signal.signal(signal.SIGTERM, previous)
         if bar is not None:
