@@ -616,6 +616,9 @@ def _child_main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     _watch_parent(job["parent"])
     row = pack_row(entry, job["out"], job.get("force", False), job.get("steps"), job.get("templates_folder"))
+    if os.getppid() != job["parent"]:  # nobody is left to read the row (a killed batch, a dead Dask worker)
+        shutil.rmtree(Path(job_path).parent, ignore_errors=True)
+        return
     write_json_atomic(Path(result_path), asdict(row), round_floats=False)
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -330,11 +331,21 @@ def test_a_dead_dask_worker_is_an_error_row_not_a_hang(dask_cluster, tmp_path):
     assert verdicts["a"] == ("go", None) and verdicts["c"] == ("go", None)
     assert verdicts["killer"][0] == "error" and "KilledWorker" in verdicts["killer"][1]
     assert res.exit_code == 2
-    deadline = time.monotonic() + 15  # the orphaned pack process notices and removes its build folder
-    while time.monotonic() < deadline and [p for p in out.iterdir() if p.name.startswith(".killer.partial")]:
+
+    def leftovers():  # the build folder of the orphaned pack process, and its job folder
+        jobs = []
+        for d in Path(tempfile.gettempdir()).glob("playbook-batch-*"):
+            try:
+                if json.loads((d / "entry.json").read_text())["out"] == str(out):
+                    jobs.append(d)
+            except (OSError, ValueError):
+                pass
+        return [p.name for p in out.iterdir() if p.name.startswith(".killer.partial")] + jobs
+
+    deadline = time.monotonic() + 20  # the orphaned pack process notices its parent is gone and cleans up
+    while time.monotonic() < deadline and leftovers():
         time.sleep(0.5)
-    assert not (out / "killer").exists()
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".killer.partial")]
+    assert not (out / "killer").exists() and leftovers() == []
 
 
 def test_an_out_folder_the_workers_do_not_share_is_refused(tmp_path):
