@@ -92,24 +92,30 @@ def template_title(path: Path) -> str:
     return path.stem
 
 
+def match_steps(templates: list[Template], only: list[str]) -> list[Template]:
+    """The templates named by ``--steps`` (names, numbers or folder names, also comma-separated), in run order.
+    Raises :class:`RunError` naming an unknown one."""
+    names = [t.name for t in templates]
+    wanted = []
+    for item in only:
+        for w in item.split(","):
+            w = w.strip()
+            if not w:
+                continue
+            match = [t for t in templates if w in (t.name, t.number, t.dirname, str(int(t.number)))]
+            if not match:
+                raise RunError(f"--steps {w}: unknown step; choose from: {', '.join(names)}.")
+            wanted.extend(match)
+    return [t for t in templates if t in wanted]
+
+
 def select_steps(cfg: config_mod.PackConfig, templates: list[Template], only: list[str] | None) -> list[Template]:
     names = [t.name for t in templates]
     for s in cfg.steps:
         if s not in names:
             raise config_mod.ConfigError(f"steps.{s}: unknown step; the steps are: {', '.join(names)}.")
-    chosen = []
     if only:
-        wanted = []
-        for item in only:
-            for w in item.split(","):
-                w = w.strip()
-                if not w:
-                    continue
-                match = [t for t in templates if w in (t.name, t.number, t.dirname, str(int(t.number)))]
-                if not match:
-                    raise RunError(f"--steps {w}: unknown step; choose from: {', '.join(names)}.")
-                wanted.extend(match)
-        chosen = [t for t in templates if t in wanted]
+        chosen = match_steps(templates, only)
     else:
         chosen = [t for t in templates if cfg.step(t.name).enabled]
     if not chosen:
