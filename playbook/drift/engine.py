@@ -124,10 +124,10 @@ def sweep(mon: Monitors, shifts: Iterable[str] | None = None,
     clean = _trial_batches(mon, trials, batch_size, seed)
     clean_scores = mon.score(clean)
     records = []
-    for t, frame in enumerate(clean):
+    keys = [("trial", seed, batch_size, t) for t in range(trials)]
+    for t, alarms in enumerate(mon.data_alarms_many(clean, clean, keys)):
         metric, err = clean_scores[t]
-        records.append(_record(NO_SHIFT, 0.0, t, mon.data_alarms(frame, frame, ("trial", seed, batch_size, t)),
-                               metric, err, metric, mon))
+        records.append(_record(NO_SHIFT, 0.0, t, alarms, metric, err, metric, mon))
     for name in names:
         if name in skipped:
             continue
@@ -138,8 +138,9 @@ def sweep(mon: Monitors, shifts: Iterable[str] | None = None,
                 frames.append(f)
                 keys.append((s, t))
         scores = mon.score(frames)
-        for (s, t), f, (metric, err) in zip(keys, frames, scores):
-            alarms = mon.data_alarms(f, clean[t], ("trial", seed, batch_size, t))
+        many = mon.data_alarms_many(frames, [clean[t] for _, t in keys],
+                                    [("trial", seed, batch_size, t) for _, t in keys])
+        for (s, t), alarms, (metric, err) in zip(keys, many, scores):
             records.append(_record(name, s, t, alarms, metric, err, clean_scores[t][0], mon))
         if progress is not None:
             progress(name)
@@ -268,13 +269,16 @@ def power(mon: Monitors, shifts: Iterable[str], severity: float = 0.5,
         for size in sizes:
             if name != NO_SHIFT and not usable.get(size, False):
                 continue
-            hits = 0
+            bases, frames = [], []
             for t in range(trials):
                 base = frame = sample_batch(mon.pool, size, np.random.default_rng(_seed(seed, size, t, "power")))
                 if name != NO_SHIFT:
                     frame, _ = shifts_mod.apply(name, base, severity, roles=mon.roles,
                                                 seed=_seed(seed, name, size, t, "power"))
-                hits += bool(mon.data_alarms(frame, base, ("power", seed, size, t))["alarm"])
+                bases.append(base)
+                frames.append(frame)
+            alarms = mon.data_alarms_many(frames, bases, [("power", seed, size, t) for t in range(trials)])
+            hits = sum(bool(a["alarm"]) for a in alarms)
             rates[size] = hits / trials
             if name == NO_SHIFT:
                 usable[size] = rates[size] <= max_false_alarm_rate

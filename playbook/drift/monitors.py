@@ -205,21 +205,58 @@ class Monitors:
         """Run the data monitors on a batch.
 
         With ``base`` (the same batch before a shift) and a ``base_key`` to cache it under, only the
-        columns the shift changed are re-tested: both monitors work column by column, so the other
-        columns' results are the base's. The target column is dropped first: labels are not there
-        when a batch is scored, so the data monitors never see them.
+        columns the shift changed are re-tested: every monitor works column by column (the deployed one through
+        :class:`playbook.monitoring.check.CheckMemo`), so the other columns' results are the base's. The target
+        column is dropped first: labels are not there when a batch is scored, so the data monitors never see them.
         """
+        return self.data_alarms_many([frame], [base], [base_key])[0]
+
+    def data_alarms_many(self, frames: list[pd.DataFrame], bases: list[pd.DataFrame | None] | None = None,
+                         base_keys: list[Any] | None = None) -> list[dict]:
+        """:meth:`data_alarms` of each frame (with its base and base key), the model's monitored output of all of
+        them computed in as few model calls as possible. The same results as one call per frame."""
+        n = len(frames)
+        bases = list(bases) if bases is not None else [None] * n
+        base_keys = list(base_keys) if base_keys is not None else [None] * n
         t = self.roles.target
-        if t and t in frame.columns:
-            frame = frame.drop(columns=[t])
-            if base is not None and t in base.columns:
-                base = base.drop(columns=[t])
-        if base is not None and base_key is not None and list(frame.columns) == list(base.columns) \
-                and len(frame) == len(base):
-            if base_key not in self._cache:
-                self._cache[base_key] = self._columns_state(base)
-            drift0, viol0 = self._cache[base_key]
-            changed = [c for c in frame.columns if not frame[c].equals(base[c])]
+        prepared = []
+        for frame, base, key in zip(frames, bases, base_keys):
+            if t and t in frame.columns:
+                frame = frame.drop(columns=[t])
+                if base is not None and t in base.columns:
+                    base = base.drop(columns=[t])
+            incremental = (base is not None and key is not None and list(frame.columns) == list(base.columns)
+                           and len(frame) == len(base))
+            if incremental and key not in self._cache:
+                self._cache[key] = {"state": self._columns_state(base), "base": base}
+            changed = [c for c in frame.columns if not frame[c].equals(base[c])] if incremental else None
+            prepared.append((frame, key if incremental else None, changed))
+        scored = self._scored([p[0] for p in prepared], [p[1] for p in prepared], [p[2] for p in prepared])
+        return [self._alarms(frame, key, changed, sc) for (frame, key, changed), sc in zip(prepared, scored)]
+
+    def _scored(self, frames: list[pd.DataFrame], keys: list, changed: list) -> list[pd.DataFrame | None]:
+        """Each frame with the deployed model's monitored output (as the serving log holds it); None without a
+        deployed monitor. A frame whose every column equals its base's gets the base's output."""
+        if self.spec is None:
+            return [None] * len(frames)
+        if self.scorer is None:
+            return list(frames)
+        out: list[pd.DataFrame | None] = [None] * len(frames)
+        todo = []
+        for i, (f, key, ch) in enumerate(zip(frames, keys, changed)):
+            if key is not None and ch == [] and "scored" in self._cache[key]:
+                out[i] = self._cache[key]["scored"]
+            else:
+                todo.append(i)
+        many = getattr(self.scorer, "many", None)
+        done = many([frames[i] for i in todo]) if many is not None else [self.scorer(frames[i]) for i in todo]
+        for i, sc in zip(todo, done):
+            out[i] = sc
+        return out
+
+    def _alarms(self, frame: pd.DataFrame, key: Any, changed: list[str] | None, scored: pd.DataFrame | None) -> dict:
+        if key is not None:
+            drift0, viol0 = self._cache[key]["state"]
             drift1, viol1 = self._columns_state(frame, changed)
             drift = {c: drift1.get(c, drift0.get(c)) for c in self.detector.columns}
             viol = {k: v for k, v in viol0.items() if k not in changed}
@@ -230,13 +267,30 @@ class Monitors:
                               len(frame))
         out["default_alarm"] = out["alarm"]
         if self.spec is not None:
-            from playbook.monitoring.check import check_batch
-
-            scored = self.scorer(frame) if self.scorer is not None else frame
-            res = check_batch(self.spec, scored)
+            res = self._check(scored, key, changed)
             out["alarm"] = res["status"] == "alert"
             out["deployed_kinds"] = sorted({a["kind"] for a in res["alerts"]})
         return out
+
+    def _check(self, scored: pd.DataFrame, key: Any, changed: list[str] | None) -> dict:
+        """``playbook monitor``'s check of the scored batch; with a base, the columns equal to the scored base's
+        are taken from its :class:`~playbook.monitoring.check.CheckMemo` (the same result, a fraction of the work)."""
+        from playbook.monitoring.check import CheckMemo, check_batch
+
+        if key is None:
+            return check_batch(self.spec, scored)
+        entry = self._cache[key]
+        if "memo" not in entry:
+            base = entry["base"]
+            base_scored = scored if changed == [] else self._scored([base], [None], [None])[0]
+            entry["scored"] = base_scored
+            entry["memo"] = CheckMemo()
+            entry["result"] = check_batch(self.spec, base_scored, memo=entry["memo"])
+            if changed == []:
+                return entry["result"]
+        base_scored = entry["scored"]
+        same = [c for c in scored.columns if c in base_scored.columns and scored[c].equals(base_scored[c])]
+        return check_batch(self.spec, scored, memo=entry["memo"], unchanged=same)
 
     def _summarize(self, rows: list[dict], violations: list[dict], n_rows: int) -> dict:
         ds = dataset_drift(rows, self.drift_share)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -117,14 +117,57 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _schema(spec: MonitoringSpec, batch: pd.DataFrame) -> tuple[dict, list[dict], set[str]]:
+class CheckMemo:
+    """The per-column parts of one batch's check, reused for batches that differ from it in a few columns.
+
+    The drift simulation checks hundreds of shifted copies of each clean batch, and most faults change one or two
+    columns. ``check_batch(spec, base, memo=memo)`` records the per-column parts of ``base`` (its contract findings
+    and every monitor's entry); ``check_batch(spec, shifted, memo=memo, unchanged=cols)`` takes those of the columns
+    in ``cols`` (which the caller knows to hold the same values with the same dtype as in ``base``) from the memo and
+    computes the others. Each part depends on its column and the row count only, so the result is the one
+    ``check_batch`` gives without a memo; a batch of another row count reuses nothing.
+    """
+
+    def __init__(self) -> None:
+        self.rows: int | None = None
+        self.schema: dict[str, tuple[str | None, int]] = {}
+        self.monitors: dict[int, tuple[dict, dict | None, str | None]] = {}
+
+
+def _column_schema(rule: dict, s: pd.Series) -> tuple[str | None, int]:
+    """One contract column's findings: (type error or None, count of missing values breaking ``nullable: false``)."""
+    kind = rule.get("kind")
+    type_error = None
+    if kind in NUMERIC_KINDS:
+        if pd.api.types.is_bool_dtype(s):
+            type_error = "expected numbers, got true/false values"
+        elif not pd.api.types.is_numeric_dtype(s):
+            _, bad = as_numeric(s)
+            if bad:
+                type_error = f"expected numbers, got {bad} value(s) that are not numbers"
+            elif s.notna().any():
+                type_error = f"expected numbers, got numbers stored as text ({s.dtype})"
+    elif kind in ("categorical", "text", "boolean") and str(rule.get("dtype", "")) in TEXT_DTYPES:
+        cats = [str(c) for c in (rule.get("categories") or [])]
+        numeric_like = cats and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cats)
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not numeric_like and s.notna().any():
+            type_error = f"expected text categories, got numbers ({s.dtype})"
+    n_null = 0
+    if rule.get("nullable") is False and rule.get("role", "feature") in ("feature", "id"):
+        n_null = int(s.isna().sum())
+    return type_error, n_null
+
+
+def _schema(spec: MonitoringSpec, batch: pd.DataFrame, memo: CheckMemo | None = None,
+            reuse: frozenset = frozenset()) -> tuple[dict, list[dict], set[str]]:
     """Contract checks. Returns (schema report, alerts, columns unusable for drift)."""
     contract = spec.contract_columns
     pred_col = spec.prediction.get("column")
     monitored = {m.column for m in spec.monitors if isinstance(m, DistributionMonitor) and m.role == "feature"}
     required = [c for c, r in contract.items() if (r or {}).get("role", "feature") == "feature"] or sorted(monitored)
     known = set(contract) | monitored | set(spec.ignore) | {spec.target} | ({pred_col} if pred_col else set())
-    missing = [c for c in required if c not in batch.columns]
+    present = set(batch.columns)
+    missing = [c for c in required if c not in present]
     extra = [c for c in batch.columns if c not in known]
     alerts = []
     if missing:
@@ -138,29 +181,18 @@ def _schema(spec: MonitoringSpec, batch: pd.DataFrame) -> tuple[dict, list[dict]
     type_errors: dict[str, str] = {}
     null_errors: dict[str, int] = {}
     for col, rule in contract.items():
-        if col not in batch.columns:
+        if col not in present:
             continue
-        rule = rule or {}
-        s = batch[col]
-        kind = rule.get("kind")
-        if kind in NUMERIC_KINDS:
-            if pd.api.types.is_bool_dtype(s):
-                type_errors[col] = "expected numbers, got true/false values"
-            elif not pd.api.types.is_numeric_dtype(s):
-                _, bad = as_numeric(s)
-                if bad:
-                    type_errors[col] = f"expected numbers, got {bad} value(s) that are not numbers"
-                elif s.notna().any():
-                    type_errors[col] = f"expected numbers, got numbers stored as text ({s.dtype})"
-        elif kind in ("categorical", "text", "boolean") and str(rule.get("dtype", "")) in TEXT_DTYPES:
-            cats = [str(c) for c in (rule.get("categories") or [])]
-            numeric_like = cats and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cats)
-            if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not numeric_like and s.notna().any():
-                type_errors[col] = f"expected text categories, got numbers ({s.dtype})"
-        if rule.get("nullable") is False and rule.get("role", "feature") in ("feature", "id"):
-            n_null = int(s.isna().sum())
-            if n_null:
-                null_errors[col] = n_null
+        part = memo.schema.get(col) if col in reuse else None
+        if part is None:
+            part = _column_schema(rule or {}, batch[col])
+            if memo is not None and memo.rows is None:
+                memo.schema[col] = part
+        type_error, n_null = part
+        if type_error is not None:
+            type_errors[col] = type_error
+        if n_null:
+            null_errors[col] = n_null
     if type_errors:
         alerts.append(_alert("types", f"{len(type_errors)} column(s) hold values of the wrong type: "
                              + "; ".join(f"{c}: {m}" for c, m in type_errors.items())
@@ -183,9 +215,12 @@ def _binary_labels(spec: MonitoringSpec, y: pd.Series) -> np.ndarray:
     return out
 
 
-def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | None = None) -> dict:
+def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | None = None, *,
+                memo: CheckMemo | None = None, unchanged: Iterable[str] = ()) -> dict:
     """Check one batch. Returns the result dict: ``status`` healthy | alert, ``exit_code`` 0 | 1, ``alerts``
-    (kind + message), the schema report, every monitor's statistic and threshold, and performance."""
+    (kind + message), the schema report, every monitor's statistic and threshold, and performance.
+
+    ``memo`` / ``unchanged``: see :class:`CheckMemo` (many batches derived from one; the result is the same)."""
     rows = int(len(batch))
     result: dict[str, Any] = {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -203,7 +238,8 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
                              + "; the upstream export produced nothing - check the job that writes the batch."))
         result["schema"] = {"ok": False}
         return _finish(result, alerts, notes)
-    schema, schema_alerts, unusable = _schema(spec, batch)
+    reuse = frozenset(unchanged) if memo is not None and memo.rows == rows else frozenset()
+    schema, schema_alerts, unusable = _schema(spec, batch, memo, reuse)
     result["schema"] = schema
     alerts += schema_alerts
     if not result["batch_size"]["in_range"]:
@@ -212,61 +248,93 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
     drift_alerts = []
     feature_columns: set[str] = set()
     drifted_features: set[str] = set()
-    for m in spec.monitors:
-        entry = {"name": m.name, "column": m.column, "role": m.role, "test": m.test}
-        if m.column not in batch.columns or m.column in unusable:
-            entry.update(statistic=None, threshold=m.threshold, alert=None, status="not_checked")
-            if m.column not in batch.columns and m.role != "feature":
-                notes.append(f"{m.name}: column {m.column!r} is not in the batch, so this monitor was not checked; "
-                             "log the model's output with the batch to monitor it.")
-            result["monitors"].append(entry)
-            continue
-        thr = m.threshold_for(rows)
-        stat = m.statistic(batch)
-        alarm = bool(stat is not None and math.isfinite(stat) and stat > thr)
-        entry.update(statistic=_finite(float(stat)), threshold=thr, alert=alarm, status="alert" if alarm else "ok")
-        if m.role == "feature":
+    for i, m in enumerate(spec.monitors):
+        part = memo.monitors.get(i) if m.column in reuse else None
+        if part is None:
+            part = _monitor_part(m, batch, rows, unusable)
+            if memo is not None and memo.rows is None:
+                memo.monitors[i] = part
+        entry, alert, note = _copy_part(part)
+        if note:
+            notes.append(note)
+        if alert is not None:
+            drift_alerts.append(alert)
+        if m.role == "feature" and entry["status"] != "not_checked":
             feature_columns.add(m.column)
-            if alarm:
+            if entry["alert"]:
                 drifted_features.add(m.column)
-        if isinstance(m, RangeMonitor):
-            entry.update(low=m.low, high=m.high)
-            if alarm:
-                what = "the model's output" if m.role == "prediction" else f"column {m.column!r}"
-                drift_alerts.append(_alert(
-                    "drift", f"{what} has {int(stat)} of {rows} values outside the reference range "
-                    f"[{m.low:g}, {m.high:g}] (at most {thr:g} expected by chance): outliers or a unit change upstream.",
-                    monitor=m.name, column=m.column))
-        elif isinstance(m, DistributionMonitor):
-            shares = m.profile.shares(batch[m.column])
-            ref = dict(zip(m.profile.labels, m.profile.reference_shares))
-            gaps = sorted(((lab, shares[lab] - ref.get(lab, 0.0)) for lab in shares), key=lambda kv: -abs(kv[1]))[:3]
-            entry["largest_changes"] = [{"bin": lab, "batch_share": shares[lab], "reference_share": ref.get(lab, 0.0)}
-                                        for lab, _ in gaps]
-            entry["missing_share"] = float(batch[m.column].isna().mean())
-            if alarm:
-                what = "the model's output" if m.role == "prediction" else f"column {m.column!r}"
-                top = entry["largest_changes"][0]
-                drift_alerts.append(_alert(
-                    "drift", f"{what} drifted: {m.test} = {stat:.3f} > threshold {thr:.3f} "
-                    f"(largest change: bin {top['bin']} {top['reference_share']:.1%} -> {top['batch_share']:.1%}).",
-                    monitor=m.name, column=m.column))
-        elif isinstance(m, EstimatedPerformanceMonitor):
-            est = m.estimate(batch)
-            floor = (m.center - thr) if (m.center is not None and thr is not None) else None
-            entry.update(estimate=_finite(est), minimum=floor)
-            if alarm:
-                drift_alerts.append(_alert(
-                    "estimated_performance", f"the label-free estimate of {m.metric} is {est:.3f}, below its floor "
-                    f"{floor:.3f}: the model is likely performing worse on this batch; check which inputs drifted.",
-                    monitor=m.name, column=m.column))
         result["monitors"].append(entry)
+    if memo is not None and memo.rows is None:
+        memo.rows = rows
     alerts += drift_alerts
     result["drift_share"] = (len(drifted_features) / len(feature_columns)) if feature_columns else None
     result["drifted_columns"] = sorted({a["column"] for a in drift_alerts if a["kind"] == "drift"})
     result["performance"] = _performance(spec, batch, labels, unusable, alerts, notes)
     result["model_age"] = _model_age(spec, batch, alerts, notes)
     return _finish(result, alerts, notes)
+
+
+def _copy_part(part: tuple[dict, dict | None, str | None]) -> tuple[dict, dict | None, str | None]:
+    """A memo's part as new objects (results never share mutable pieces)."""
+    entry, alert, note = part
+    entry = dict(entry)
+    if "largest_changes" in entry:
+        entry["largest_changes"] = [dict(x) for x in entry["largest_changes"]]
+    return entry, (dict(alert) if alert is not None else None), note
+
+
+def _monitor_part(m, batch: pd.DataFrame, rows: int, unusable: set[str]) -> tuple[dict, dict | None, str | None]:
+    """One monitor on one batch: (its entry in the result, its alert or None, a note or None)."""
+    entry = {"name": m.name, "column": m.column, "role": m.role, "test": m.test}
+    if m.column not in batch.columns or m.column in unusable:
+        entry.update(statistic=None, threshold=m.threshold, alert=None, status="not_checked")
+        note = None
+        if m.column not in batch.columns and m.role != "feature":
+            note = (f"{m.name}: column {m.column!r} is not in the batch, so this monitor was not checked; "
+                    "log the model's output with the batch to monitor it.")
+        return entry, None, note
+    thr = m.threshold_for(rows)
+    if isinstance(m, DistributionMonitor):
+        col = batch[m.column]
+        counts = m.profile.counts(col)  # once, for the statistic and the largest changes
+        stat = m.profile.statistic_of_counts(counts) if len(col) else float("nan")
+    else:
+        stat = m.statistic(batch)
+    alarm = bool(stat is not None and math.isfinite(stat) and stat > thr)
+    entry.update(statistic=_finite(float(stat)), threshold=thr, alert=alarm, status="alert" if alarm else "ok")
+    alert = None
+    if isinstance(m, RangeMonitor):
+        entry.update(low=m.low, high=m.high)
+        if alarm:
+            what = "the model's output" if m.role == "prediction" else f"column {m.column!r}"
+            alert = _alert(
+                "drift", f"{what} has {int(stat)} of {rows} values outside the reference range "
+                f"[{m.low:g}, {m.high:g}] (at most {thr:g} expected by chance): outliers or a unit change upstream.",
+                monitor=m.name, column=m.column)
+    elif isinstance(m, DistributionMonitor):
+        shares = m.profile.shares_of_counts(counts)
+        ref = dict(zip(m.profile.labels, m.profile.reference_shares))
+        gaps = sorted(((lab, shares[lab] - ref.get(lab, 0.0)) for lab in shares), key=lambda kv: -abs(kv[1]))[:3]
+        entry["largest_changes"] = [{"bin": lab, "batch_share": shares[lab], "reference_share": ref.get(lab, 0.0)}
+                                    for lab, _ in gaps]
+        entry["missing_share"] = float(col.isna().mean())
+        if alarm:
+            what = "the model's output" if m.role == "prediction" else f"column {m.column!r}"
+            top = entry["largest_changes"][0]
+            alert = _alert(
+                "drift", f"{what} drifted: {m.test} = {stat:.3f} > threshold {thr:.3f} "
+                f"(largest change: bin {top['bin']} {top['reference_share']:.1%} -> {top['batch_share']:.1%}).",
+                monitor=m.name, column=m.column)
+    elif isinstance(m, EstimatedPerformanceMonitor):
+        est = m.estimate(batch)
+        floor = (m.center - thr) if (m.center is not None and thr is not None) else None
+        entry.update(estimate=_finite(est), minimum=floor)
+        if alarm:
+            alert = _alert(
+                "estimated_performance", f"the label-free estimate of {m.metric} is {est:.3f}, below its floor "
+                f"{floor:.3f}: the model is likely performing worse on this batch; check which inputs drifted.",
+                monitor=m.name, column=m.column)
+    return entry, alert, None
 
 
 def _model_age(spec: MonitoringSpec, batch: pd.DataFrame, alerts: list[dict], notes: list[str]) -> dict | None:

@@ -131,6 +131,42 @@ def scorer(model, pred: PredictionSettings | None):
         except (ModelInputError, KeyError, ValueError, TypeError):
             return frame
 
+    def many(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+        """``[add(f) for f in frames]`` in as few model calls as possible: frames with the same columns and dtypes
+        are scored as one frame (a row's output does not depend on the other rows). A group the model refuses, and
+        a frame whose every row it refuses, are scored one by one, so every frame gets what ``add`` gives it."""
+        if pred is None or pred.source == "data":
+            return list(frames)
+        from playbook.data import infinite_mask
+
+        out: list[pd.DataFrame | None] = [None] * len(frames)
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault((tuple(f.columns), tuple(str(d) for d in f.dtypes)), []).append(i)
+        for idx in groups.values():
+            refused = [bool(infinite_mask(frames[i], getattr(model, "numeric", [])).all()) for i in idx]
+            batch = [i for i, r in zip(idx, refused) if not r and len(frames[i])]
+            for i in idx:
+                if i not in batch:
+                    out[i] = add(frames[i])
+            if len(batch) < 2:
+                for i in batch:
+                    out[i] = add(frames[i])
+                continue
+            try:
+                values = model_output(model, pd.concat([frames[i] for i in batch], ignore_index=True), pred).to_numpy()
+            except (ModelInputError, KeyError, ValueError, TypeError):
+                for i in batch:
+                    out[i] = add(frames[i])
+                continue
+            start = 0
+            for i in batch:
+                n = len(frames[i])
+                out[i] = frames[i].assign(**{pred.column: values[start:start + n]})
+                start += n
+        return out
+
+    add.many = many
     return add
 
 
