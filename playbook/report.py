@@ -53,7 +53,7 @@ def notebook_to_html(ipynb: Path, out: Path) -> None:
     exporter.exclude_output_prompt = True
     trp = TagRemovePreprocessor(remove_cell_tags=set(HIDE_TAGS), enabled=True)
     exporter.register_preprocessor(trp, enabled=True)
-    exporter.register_preprocessor(_SanitizeOutputs(), enabled=True)
+    exporter.register_preprocessor(_sanitize_outputs(), enabled=True)
     body, _ = exporter.from_notebook_node(nb)
     from playbook.results import write_text_atomic
 
@@ -109,39 +109,46 @@ def _markdown_html(text: str) -> str:
     return markdown2html_mistune(text)
 
 
-try:
-    from nbconvert.preprocessors import Preprocessor as _Preprocessor
-except ImportError:  # pragma: no cover - nbconvert is a dependency
-    _Preprocessor = object
+_SANITIZER: type | None = None
 
 
-class _SanitizeOutputs(_Preprocessor):
-    """Code-cell outputs through :func:`sanitize_html`; Markdown outputs rendered, then sanitised; JavaScript and
-    SVG outputs (SVG can carry script) dropped when a safer representation is there, else replaced by a note."""
+def _sanitize_outputs():
+    """The nbconvert preprocessor that sanitises outputs (built on first use: nbconvert is slow to import, and the
+    notebooks that only use :func:`styled` never need it)."""
+    global _SANITIZER
+    if _SANITIZER is None:
+        from nbconvert.preprocessors import Preprocessor
 
-    def preprocess_cell(self, cell, resources, index):
-        if cell.get("cell_type") != "code":
-            return cell, resources
-        for out in cell.get("outputs", []):
-            data = out.get("data")
-            if not isinstance(data, dict):
-                continue
-            for mime in ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json"):
-                data.pop(mime, None)
-            if "text/markdown" in data:
-                md = data.pop("text/markdown")
-                data.setdefault("text/html", _markdown_html("".join(md) if isinstance(md, list) else md))
-            if "image/svg+xml" in data:
-                svg = data.pop("image/svg+xml")
-                if not any(k in data for k in ("image/png", "image/jpeg", "text/html", "text/plain")):
-                    data["text/plain"] = "(an SVG image, left out of this page; see notebook.ipynb)"
-                del svg
-            if "text/html" in data:
-                h = data["text/html"]
-                data["text/html"] = sanitize_html("".join(h) if isinstance(h, list) else h)
-            if not data:
-                data["text/plain"] = ""
-        return cell, resources
+        class _SanitizeOutputs(Preprocessor):
+            """Code-cell outputs through :func:`sanitize_html`; Markdown outputs rendered, then sanitised; JavaScript and
+            SVG outputs (SVG can carry script) dropped when a safer representation is there, else replaced by a note."""
+
+            def preprocess_cell(self, cell, resources, index):
+                if cell.get("cell_type") != "code":
+                    return cell, resources
+                for out in cell.get("outputs", []):
+                    data = out.get("data")
+                    if not isinstance(data, dict):
+                        continue
+                    for mime in ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json"):
+                        data.pop(mime, None)
+                    if "text/markdown" in data:
+                        md = data.pop("text/markdown")
+                        data.setdefault("text/html", _markdown_html("".join(md) if isinstance(md, list) else md))
+                    if "image/svg+xml" in data:
+                        svg = data.pop("image/svg+xml")
+                        if not any(k in data for k in ("image/png", "image/jpeg", "text/html", "text/plain")):
+                            data["text/plain"] = "(an SVG image, left out of this page; see notebook.ipynb)"
+                        del svg
+                    if "text/html" in data:
+                        h = data["text/html"]
+                        data["text/html"] = sanitize_html("".join(h) if isinstance(h, list) else h)
+                    if not data:
+                        data["text/plain"] = ""
+                return cell, resources
+
+        _SANITIZER = _SanitizeOutputs
+    return _SANITIZER()
 
 
 def escape(text: Any) -> str:

@@ -122,10 +122,10 @@ def sweep(mon: Monitors, shifts: Iterable[str] | None = None,
         raise ValueError("trials must be at least 1 and batch_size at least 2")
     skipped = _applicability(mon, names)
     clean = _trial_batches(mon, trials, batch_size, seed)
-    clean_scores = mon.score(clean)
-    records = []
     keys = [("trial", seed, batch_size, t) for t in range(trials)]
-    for t, alarms in enumerate(mon.data_alarms_many(clean, clean, keys)):
+    clean_alarms, clean_scores = mon.run_many(clean, clean, keys, scores=True)
+    records = []
+    for t, alarms in enumerate(clean_alarms):
         metric, err = clean_scores[t]
         records.append(_record(NO_SHIFT, 0.0, t, alarms, metric, err, metric, mon))
     for name in names:
@@ -137,9 +137,9 @@ def sweep(mon: Monitors, shifts: Iterable[str] | None = None,
                 f, _ = shifts_mod.apply(name, clean[t], s, roles=mon.roles, seed=_seed(seed, name, int(s * 1e6), t))
                 frames.append(f)
                 keys.append((s, t))
-        scores = mon.score(frames)
-        many = mon.data_alarms_many(frames, [clean[t] for _, t in keys],
-                                    [("trial", seed, batch_size, t) for _, t in keys])
+        bases = [clean[t] for _, t in keys]
+        base_keys = [("trial", seed, batch_size, t) for _, t in keys]
+        many, scores = mon.run_many(frames, bases, base_keys, scores=True)
         for (s, t), alarms, (metric, err) in zip(keys, many, scores):
             records.append(_record(name, s, t, alarms, metric, err, clean_scores[t][0], mon))
         if progress is not None:

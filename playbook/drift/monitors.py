@@ -45,6 +45,7 @@ import pandas as pd
 
 from playbook import metrics as metrics_mod
 from playbook.drift.detect import DriftDetector, contract_violations, dataset_drift, kinds_from_roles
+from playbook.drift.rows import rowwise, same_rows
 
 #: the metrics the simulation can track per task (the first is the task's primary metric)
 METRICS = {
@@ -140,6 +141,19 @@ def metric_bound(metric: str, policy=None) -> float | None:
 # the monitors
 # ---------------------------------------------------------------------------------------------
 @dataclass
+class _Item:
+    """One frame of :meth:`Monitors.run_many`: as given, without its labels, its base key, the columns that differ
+    from its base, the rows equal to the base's in the model's columns, and the model's raw output once known."""
+
+    frame: pd.DataFrame
+    x: pd.DataFrame
+    key: Any = None
+    changed: list | None = None
+    same: np.ndarray | None = None
+    raw: np.ndarray | None = None
+
+
+@dataclass
 class Monitors:
     """What runs on each batch: drift tests, the contract, and the model (when callable)."""
 
@@ -186,9 +200,14 @@ class Monitors:
     # -- data monitors ----------------------------------------------------------------------------
     def _columns_state(self, frame: pd.DataFrame, cols: list[str] | None = None) -> tuple[dict, dict]:
         """Per-column drift rows and contract violations of ``frame`` (all columns, or ``cols``)."""
+        return self._drift_rows(frame, cols), self._violations(frame, cols)
+
+    def _drift_rows(self, frame: pd.DataFrame, cols: list[str] | None = None) -> dict:
         det = self.detector
         names = det.columns if cols is None else [c for c in det.columns if c in cols]
-        drift = {c: det._test(det._ref[c], frame) for c in names}
+        return {c: det._test(det._ref[c], frame) for c in names}
+
+    def _violations(self, frame: pd.DataFrame, cols: list[str] | None = None) -> dict:
         viol: dict = {}
         if self.contract is not None:
             if cols is None:
@@ -199,7 +218,40 @@ class Monitors:
                 found = []
             for v in found:
                 viol.setdefault(v["column"], []).append(v)
-        return drift, viol
+        return viol
+
+    def _clean_columns(self, frames: list[pd.DataFrame], changed: list[list[str] | None]) -> list[set]:
+        """Per frame, the changed columns that provably break no contract rule, found on all frames at once.
+
+        The contract's rules are per column, and a rule a column breaks in one batch it also breaks in any set of
+        rows that holds that batch (a range, category, type or null violation is found again in more rows), except
+        the largest allowed missing share. So a changed column that shows no violation and no missing value at all
+        when the frames changing it (with the same dtype) are stacked into one column has no violation in any of
+        them. Faults that reorder or repeat clean rows (a prior shift, duplicated rows) change every column
+        without breaking the contract: this checks each column once for all their batches instead of once per
+        batch. Columns it cannot clear are validated batch by batch."""
+        out = [set() for _ in frames]
+        if self.contract is None:
+            return out
+        from playbook.audit.contract import missing_mask
+
+        groups: dict[tuple, list[int]] = {}
+        for i, (f, ch) in enumerate(zip(frames, changed)):
+            for c in ch or []:
+                if c in f.columns and isinstance(f[c].dtype, np.dtype):
+                    groups.setdefault((c, f[c].dtype.str), []).append(i)
+        markers = self.contract.get("missing_markers") or []
+        for (c, _), idx in groups.items():
+            if len(idx) < 2:
+                continue
+            stacked = pd.concat([frames[i][c] for i in idx], ignore_index=True)
+            if missing_mask(stacked, markers).any():
+                continue
+            if contract_violations(stacked.to_frame(c), self.contract, required_roles=()):
+                continue
+            for i in idx:
+                out[i].add(c)
+        return out
 
     def data_alarms(self, frame: pd.DataFrame, base: pd.DataFrame | None = None, base_key: Any = None) -> dict:
         """Run the data monitors on a batch.
@@ -209,70 +261,153 @@ class Monitors:
         :class:`playbook.monitoring.check.CheckMemo`), so the other columns' results are the base's. The target
         column is dropped first: labels are not there when a batch is scored, so the data monitors never see them.
         """
-        return self.data_alarms_many([frame], [base], [base_key])[0]
+        return self.run_many([frame], [base], [base_key])[0][0]
 
     def data_alarms_many(self, frames: list[pd.DataFrame], bases: list[pd.DataFrame | None] | None = None,
                          base_keys: list[Any] | None = None) -> list[dict]:
-        """:meth:`data_alarms` of each frame (with its base and base key), the model's monitored output of all of
-        them computed in as few model calls as possible. The same results as one call per frame."""
+        """:meth:`data_alarms` of each frame (with its base and base key); see :meth:`run_many`."""
+        return self.run_many(frames, bases, base_keys)[0]
+
+    def run_many(self, frames: list[pd.DataFrame], bases: list[pd.DataFrame | None] | None = None,
+                 base_keys: list[Any] | None = None, *, scores: bool = False, alarms: bool = True
+                 ) -> tuple[list[dict] | None, list[tuple[float | None, str | None]] | None]:
+        """The data monitors' results on each frame (:meth:`data_alarms`) and, with ``scores``, its model metric
+        (``(metric, error)`` as :meth:`score` gives it), for many frames at once. The same results as one call per
+        frame, for a fraction of the work: a frame with a base (the same batch before a shift) and a base key to
+        cache the base's results under is judged on the columns the shift changed only, and the model scores
+        only the rows the shift changed (:mod:`playbook.drift.rows`), in one call for all frames; the model's
+        output is computed once for the metric and the deployed monitor."""
         n = len(frames)
         bases = list(bases) if bases is not None else [None] * n
         base_keys = list(base_keys) if base_keys is not None else [None] * n
         t = self.roles.target
-        prepared = []
+        cols = self._model_columns(self.model) or self._model_columns(getattr(self.scorer, "model", None))
+        items = []
         for frame, base, key in zip(frames, bases, base_keys):
-            if t and t in frame.columns:
-                frame = frame.drop(columns=[t])
-                if base is not None and t in base.columns:
-                    base = base.drop(columns=[t])
-            incremental = (base is not None and key is not None and list(frame.columns) == list(base.columns)
-                           and len(frame) == len(base))
-            if incremental and key not in self._cache:
-                self._cache[key] = {"state": self._columns_state(base), "base": base}
-            changed = [c for c in frame.columns if not frame[c].equals(base[c])] if incremental else None
-            prepared.append((frame, key if incremental else None, changed))
-        scored = self._scored([p[0] for p in prepared], [p[1] for p in prepared], [p[2] for p in prepared])
-        return [self._alarms(frame, key, changed, sc) for (frame, key, changed), sc in zip(prepared, scored)]
+            x = frame.drop(columns=[t]) if t and t in frame.columns else frame
+            item = _Item(frame, x)
+            if base is not None and key is not None and len(frame) == len(base):
+                entry = self._entry(key, base)
+                bx = entry["x"]
+                changed = [c for c in x.columns if c not in bx.columns or not x[c].equals(bx[c])]
+                changed += [c for c in bx.columns if c not in x.columns]  # dropped: tested as missing
+                item.key, item.changed = key, changed
+                item.same = same_rows(x, bx, cols or list(x.columns), changed)
+            items.append(item)
+        metric_scores = self._metric_scores(items) if scores else None
+        if not alarms:
+            return None, metric_scores
+        scored = self._scored(items)
+        clean = self._clean_columns([it.x for it in items], [it.changed for it in items])
+        out = [self._alarms(it.x, it.key, it.changed, sc, ok) for it, sc, ok in zip(items, scored, clean)]
+        return out, metric_scores
 
-    def _scored(self, frames: list[pd.DataFrame], keys: list, changed: list) -> list[pd.DataFrame | None]:
+    def _entry(self, key: Any, base: pd.DataFrame) -> dict:
+        """The cached state of a base batch: the batch, without its labels, and its per-column results."""
+        entry = self._cache.setdefault(key, {})
+        if "state" not in entry:
+            t = self.roles.target
+            x = base.drop(columns=[t]) if t and t in base.columns else base
+            entry.update(base=base, x=x, state=self._columns_state(x))
+        return entry
+
+    @staticmethod
+    def _model_columns(model) -> list[str] | None:
+        feats = getattr(model, "features", None)
+        return list(feats) if feats else None
+
+    def _shares_output(self) -> bool:
+        """The deployed monitor watches the positive-class probability of the model whose ROC AUC the simulation
+        measures: one model call gives both."""
+        pred = getattr(self.scorer, "pred", None)
+        return (self.metric == "roc_auc" and pred is not None and pred.kind == "probability"
+                and pred.source == "model" and getattr(self.scorer, "model", None) is self.model)
+
+    def _scored(self, items: list["_Item"]) -> list[pd.DataFrame | None]:
         """Each frame with the deployed model's monitored output (as the serving log holds it); None without a
-        deployed monitor. A frame whose every column equals its base's gets the base's output."""
+        deployed monitor. With a base, the rows equal to the base's take the base's output."""
         if self.spec is None:
-            return [None] * len(frames)
+            return [None] * len(items)
         if self.scorer is None:
-            return list(frames)
-        out: list[pd.DataFrame | None] = [None] * len(frames)
+            return [it.x for it in items]
+        sc = self.scorer
+        col = getattr(sc, "column", None)
+        reusable = col is not None and hasattr(sc, "output") and hasattr(sc, "add")
+        share = reusable and self._shares_output()
+        need = [k for k in dict.fromkeys(it.key for it in items if it.key is not None) if "scored" not in self._cache[k]]
+        todo_keys = []
+        for k in need:
+            entry = self._cache[k]
+            if share and entry.get("raw") is not None:
+                entry["out"] = entry["raw"]
+                entry["scored"] = sc.add(entry["x"], entry["raw"])
+            else:
+                todo_keys.append(k)
+        for k, d in zip(todo_keys, self._score_frames([self._cache[k]["x"] for k in todo_keys])):
+            entry = self._cache[k]
+            entry["scored"] = d
+            entry["out"] = d[col].to_numpy() if reusable and d is not entry["x"] and col in d.columns else None
+        out: list[pd.DataFrame | None] = [None] * len(items)
+        same, base_out = [None] * len(items), [None] * len(items)
+        for i, it in enumerate(items):
+            if it.key is None:
+                continue
+            entry = self._cache[it.key]
+            if it.changed == []:  # the base itself (every column equal): its output
+                out[i] = entry["scored"]
+                continue
+            if share and it.raw is not None:
+                out[i] = sc.add(it.x, it.raw)
+                continue
+            bv = entry["out"]
+            if not reusable or bv is None or col in it.x.columns or it.same is None:
+                continue
+            if not (it.same.any() and not pd.isna(bv).any()) and sc.refuses_all(it.x):
+                continue  # no output at all: scored on its own (the column is left out)
+            same[i], base_out[i] = it.same, bv
+        values = rowwise(sc.output, [it.x for it in items], same, base_out) if reusable else [None] * len(items)
         todo = []
-        for i, (f, key, ch) in enumerate(zip(frames, keys, changed)):
-            if key is not None and ch == [] and "scored" in self._cache[key]:
-                out[i] = self._cache[key]["scored"]
+        for i, v in enumerate(values):
+            if out[i] is not None:
+                continue
+            if v is not None:
+                out[i] = sc.add(items[i].x, v)
             else:
                 todo.append(i)
-        many = getattr(self.scorer, "many", None)
-        done = many([frames[i] for i in todo]) if many is not None else [self.scorer(frames[i]) for i in todo]
-        for i, sc in zip(todo, done):
-            out[i] = sc
+        for i, d in zip(todo, self._score_frames([items[i].x for i in todo])):
+            out[i] = d
         return out
 
-    def _alarms(self, frame: pd.DataFrame, key: Any, changed: list[str] | None, scored: pd.DataFrame | None) -> dict:
+    def _score_frames(self, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+        many = getattr(self.scorer, "many", None)
+        return many(frames) if many is not None else [self.scorer(f) for f in frames]
+
+    def _alarms(self, frame: pd.DataFrame, key: Any, changed: list[str] | None, scored: pd.DataFrame | None,
+                clean: set = frozenset()) -> dict:
         if key is not None:
             drift0, viol0 = self._cache[key]["state"]
-            drift1, viol1 = self._columns_state(frame, changed)
-            drift = {c: drift1.get(c, drift0.get(c)) for c in self.detector.columns}
+            drift = dict(drift0)
+            drift.update(self._drift_rows(frame, changed))
             viol = {k: v for k, v in viol0.items() if k not in changed}
-            viol.update(viol1)
+            present = [c for c in changed if c in frame.columns and c not in clean]
+            viol.update(self._violations(frame, present))
+            dropped = [c for c in changed if c not in frame.columns]
+            if dropped and self.contract is not None:  # a column the fault removed: missing, as validate says
+                for v in contract_violations(frame.iloc[:0], self.contract):
+                    if v["kind"] == "missing_column" and v["column"] in dropped:
+                        viol.setdefault(v["column"], []).append(v)
         else:
             drift, viol = self._columns_state(frame)
         out = self._summarize([drift[c] for c in self.detector.columns], [v for vs in viol.values() for v in vs],
                               len(frame))
         out["default_alarm"] = out["alarm"]
         if self.spec is not None:
-            res = self._check(scored, key, changed)
+            res = self._check(frame, scored, key, changed)
             out["alarm"] = res["status"] == "alert"
             out["deployed_kinds"] = sorted({a["kind"] for a in res["alerts"]})
         return out
 
-    def _check(self, scored: pd.DataFrame, key: Any, changed: list[str] | None) -> dict:
+    def _check(self, frame: pd.DataFrame, scored: pd.DataFrame, key: Any, changed: list[str] | None) -> dict:
         """``playbook monitor``'s check of the scored batch; with a base, the columns equal to the scored base's
         are taken from its :class:`~playbook.monitoring.check.CheckMemo` (the same result, a fraction of the work)."""
         from playbook.monitoring.check import CheckMemo, check_batch
@@ -281,15 +416,14 @@ class Monitors:
             return check_batch(self.spec, scored)
         entry = self._cache[key]
         if "memo" not in entry:
-            base = entry["base"]
-            base_scored = scored if changed == [] else self._scored([base], [None], [None])[0]
-            entry["scored"] = base_scored
             entry["memo"] = CheckMemo()
-            entry["result"] = check_batch(self.spec, base_scored, memo=entry["memo"])
-            if changed == []:
-                return entry["result"]
+            entry["result"] = check_batch(self.spec, entry["scored"], memo=entry["memo"])
+        if changed == []:
+            return entry["result"]
         base_scored = entry["scored"]
-        same = [c for c in scored.columns if c in base_scored.columns and scored[c].equals(base_scored[c])]
+        added = getattr(self.scorer, "column", None)
+        same = [c for c in scored.columns if c in base_scored.columns and (
+            c not in changed if (c in frame.columns and c != added) else scored[c].equals(base_scored[c]))]
         return check_batch(self.spec, scored, memo=entry["memo"], unchanged=same)
 
     def _summarize(self, rows: list[dict], violations: list[dict], n_rows: int) -> dict:
@@ -345,10 +479,65 @@ class Monitors:
             return np.asarray(self.model.predict_proba(X), dtype=float)
         return self.model.predict(X)
 
-    def score(self, frames: list[pd.DataFrame]) -> list[tuple[float | None, str | None]]:
-        """(metric, error) per frame; frames with the same columns are scored in one call."""
+    def score(self, frames: list[pd.DataFrame], bases: list[pd.DataFrame] | None = None,
+              base_keys: list[Any] | None = None) -> list[tuple[float | None, str | None]]:
+        """(metric, error) per frame; frames with the same columns are scored in one call. With ``bases`` (each
+        frame's batch before the shift) and ``base_keys`` to cache their outputs under, only the rows that differ
+        from the base's are scored again (:meth:`run_many`): the same metrics, a fraction of the work."""
         if not self.scores:
             return [(None, None)] * len(frames)
+        if bases is None or base_keys is None:
+            return self._score_full(frames)
+        return self.run_many(frames, bases, base_keys, scores=True, alarms=False)[1]
+
+    def _metric_scores(self, items: list["_Item"]) -> list[tuple[float | None, str | None]]:
+        if not self.scores:
+            return [(None, None)] * len(items)
+        need = [k for k in dict.fromkeys(it.key for it in items if it.key is not None) if "raw" not in self._cache[k]]
+        for k, raw in zip(need, self._raw_full([self._cache[k]["base"] for k in need])):
+            self._cache[k]["raw"] = raw
+        same = [it.same if it.key is not None and self._cache[it.key]["raw"] is not None else None for it in items]
+        base_raw = [self._cache[it.key]["raw"] if s is not None else None for it, s in zip(items, same)]
+        raws = rowwise(self._raw_scores, [it.frame for it in items], same, base_raw)
+        out: list[tuple[float | None, str | None]] = [(None, None)] * len(items)
+        todo = []
+        for i, (it, raw) in enumerate(zip(items, raws)):
+            if raw is None:
+                todo.append(i)
+                continue
+            it.raw = raw
+            try:
+                out[i] = (self._metric_of(it.frame, raw), None)
+            except Exception as exc:  # noqa: BLE001 - as when the frame is scored on its own
+                out[i] = (None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        for i, r in zip(todo, self._score_full([items[i].frame for i in todo])):
+            out[i] = r
+        return out
+
+    def _raw_full(self, frames: list[pd.DataFrame]) -> list[np.ndarray | None]:
+        """The model's raw output on each whole frame (None when the model refuses it), in one call per column set."""
+        out: list[np.ndarray | None] = [None] * len(frames)
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(tuple(f.columns), []).append(i)
+        for idx in groups.values():
+            try:
+                raw = np.asarray(self._raw_scores(pd.concat([frames[i] for i in idx], ignore_index=True)))
+            except Exception:  # noqa: BLE001 - some frame is refused: one by one
+                for i in idx:
+                    try:
+                        out[i] = np.asarray(self._raw_scores(frames[i]))
+                    except Exception:  # noqa: BLE001 - no output to reuse
+                        out[i] = None
+                continue
+            start = 0
+            for i in idx:
+                n = len(frames[i])
+                out[i] = raw[start:start + n]
+                start += n
+        return out
+
+    def _score_full(self, frames: list[pd.DataFrame]) -> list[tuple[float | None, str | None]]:
         out: list[tuple[float | None, str | None]] = [(None, None)] * len(frames)
         groups: dict[tuple, list[int]] = {}
         for i, f in enumerate(frames):

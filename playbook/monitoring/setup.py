@@ -117,57 +117,84 @@ class ScoreSource:
         return pd.concat(frames, ignore_index=False) if frames else base.iloc[0:0]
 
 
-def scorer(model, pred: PredictionSettings | None):
-    """A function adding the deployed model's monitored output to a frame (as the serving log would hold it).
-    When the model cannot score the frame (a dropped column, numbers as text) the column is left out: the
-    monitor then reports the contract problem instead."""
-    from playbook.modeling import ModelInputError
+class Scorer:
+    """Adds the deployed model's monitored output to a frame (as the serving log would hold it): ``scorer(frame)``.
+    When the model cannot score the frame (a dropped column, numbers as text) the column is left out: the monitor
+    then reports the contract problem instead.
 
-    def add(frame: pd.DataFrame) -> pd.DataFrame:
-        if pred is None or pred.source == "data":
+    ``column`` is the output column the scorer adds (None when it adds none: no monitored output, or the data's own
+    column); ``output(frame)`` the output values (raises when the model refuses the frame); ``many(frames)`` is
+    ``[scorer(f) for f in frames]`` in as few model calls as possible."""
+
+    def __init__(self, model, pred: PredictionSettings | None):
+        self.model = model
+        self.pred = pred
+
+    @property
+    def column(self) -> str | None:
+        p = self.pred
+        return None if p is None or p.source == "data" else p.column
+
+    def output(self, frame: pd.DataFrame) -> np.ndarray:
+        return model_output(self.model, frame, self.pred).to_numpy()
+
+    def add(self, frame: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
+        return frame.assign(**{self.column: values})
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from playbook.modeling import ModelInputError
+
+        if self.column is None:
             return frame
         try:
-            return frame.assign(**{pred.column: model_output(model, frame, pred).to_numpy()})
+            return self.add(frame, self.output(frame))
         except (ModelInputError, KeyError, ValueError, TypeError):
             return frame
 
-    def many(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
-        """``[add(f) for f in frames]`` in as few model calls as possible: frames with the same columns and dtypes
-        are scored as one frame (a row's output does not depend on the other rows). A group the model refuses, and
-        a frame whose every row it refuses, are scored one by one, so every frame gets what ``add`` gives it."""
-        if pred is None or pred.source == "data":
-            return list(frames)
+    def refuses_all(self, frame: pd.DataFrame) -> bool:
+        """Every row holds +/- infinity in a numeric feature (the model gives no output at all)."""
         from playbook.data import infinite_mask
 
+        return len(frame) == 0 or bool(infinite_mask(frame, getattr(self.model, "numeric", [])).all())
+
+    def many(self, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+        """``[self(f) for f in frames]`` in as few model calls as possible: frames with the same columns and dtypes
+        are scored as one frame (a row's output does not depend on the other rows). A group the model refuses, and
+        a frame whose every row it refuses, are scored one by one, so every frame gets what ``self(f)`` gives it."""
+        from playbook.modeling import ModelInputError
+
+        if self.column is None:
+            return list(frames)
         out: list[pd.DataFrame | None] = [None] * len(frames)
         groups: dict[tuple, list[int]] = {}
         for i, f in enumerate(frames):
             groups.setdefault((tuple(f.columns), tuple(str(d) for d in f.dtypes)), []).append(i)
         for idx in groups.values():
-            refused = [bool(infinite_mask(frames[i], getattr(model, "numeric", [])).all()) for i in idx]
-            batch = [i for i, r in zip(idx, refused) if not r and len(frames[i])]
+            batch = [i for i in idx if not self.refuses_all(frames[i])]
             for i in idx:
                 if i not in batch:
-                    out[i] = add(frames[i])
+                    out[i] = self(frames[i])
             if len(batch) < 2:
                 for i in batch:
-                    out[i] = add(frames[i])
+                    out[i] = self(frames[i])
                 continue
             try:
-                values = model_output(model, pd.concat([frames[i] for i in batch], ignore_index=True), pred).to_numpy()
+                values = self.output(pd.concat([frames[i] for i in batch], ignore_index=True))
             except (ModelInputError, KeyError, ValueError, TypeError):
                 for i in batch:
-                    out[i] = add(frames[i])
+                    out[i] = self(frames[i])
                 continue
             start = 0
             for i in batch:
                 n = len(frames[i])
-                out[i] = frames[i].assign(**{pred.column: values[start:start + n]})
+                out[i] = self.add(frames[i], values[start:start + n])
                 start += n
         return out
 
-    add.many = many
-    return add
+
+def scorer(model, pred: PredictionSettings | None) -> Scorer:
+    """The :class:`Scorer` of ``model``'s monitored output ``pred``."""
+    return Scorer(model, pred)
 
 
 def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5, rows: pd.Index | None = None) -> ScoreSource:
