@@ -140,6 +140,39 @@ def metric_bound(metric: str, policy=None) -> float | None:
 # ---------------------------------------------------------------------------------------------
 # the monitors
 # ---------------------------------------------------------------------------------------------
+def _distinct(values: np.ndarray):
+    """The distinct values of an array: a sorted array for numbers, a set of (type, value) pairs otherwise."""
+    if values.dtype.kind in "iufb":
+        return np.unique(values)
+    return {(type(v), v) for v in values.tolist()}
+
+
+def _within(values: np.ndarray, known) -> bool:
+    """Every value is one of ``known`` (from :func:`_distinct` of an array of the same dtype)."""
+    if isinstance(known, np.ndarray):
+        return bool(np.isin(values, known).all()) if values.dtype.kind in "iufb" else False
+    try:
+        return all((type(v), v) in known for v in values.tolist())
+    except TypeError:  # unhashable values: not provably known
+        return False
+
+
+def _surely_breaks(values: pd.Series, rule: dict) -> bool:
+    """A quick look that spares :meth:`Monitors._clean_columns` a validation bound to find something: numbers
+    beyond the contract's range, or text outside its categories. Only ever skips the shortcut (the batches are
+    then validated one by one), never decides a violation."""
+    kind = (rule or {}).get("kind")
+    if kind == "numeric" and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        v = values.to_numpy(dtype=float)
+        lo, hi = rule.get("min"), rule.get("max")
+        return bool(len(v) and ((lo is not None and v.min() < lo) or (hi is not None and v.max() > hi)))
+    cats = (rule or {}).get("categories")
+    if kind == "categorical" and cats is not None and values.dtype == object:
+        allowed = {str(c) for c in cats}
+        return any(not isinstance(u, str) or u not in allowed for u in pd.unique(values.to_numpy()))
+    return False
+
+
 @dataclass
 class _Item:
     """One frame of :meth:`Monitors.run_many`: as given, without its labels, its base key, the columns that differ
@@ -220,38 +253,66 @@ class Monitors:
                 viol.setdefault(v["column"], []).append(v)
         return viol
 
-    def _clean_columns(self, frames: list[pd.DataFrame], changed: list[list[str] | None]) -> list[set]:
-        """Per frame, the changed columns that provably break no contract rule, found on all frames at once.
+    def _clean_columns(self, items: list["_Item"]) -> list[set]:
+        """Per frame, the changed columns that provably break no contract rule, without validating each batch.
 
-        The contract's rules are per column, and a rule a column breaks in one batch it also breaks in any set of
-        rows that holds that batch (a range, category, type or null violation is found again in more rows), except
-        the largest allowed missing share. So a changed column that shows no violation and no missing value at all
-        when the frames changing it (with the same dtype) are stacked into one column has no violation in any of
-        them. Faults that reorder or repeat clean rows (a prior shift, duplicated rows) change every column
-        without breaking the contract: this checks each column once for all their batches instead of once per
-        batch. Columns it cannot clear are validated batch by batch."""
-        out = [set() for _ in frames]
+        Every rule of the contract but one judges values one at a time (a missing value, a value of the wrong
+        type, out of range, an unseen category); the exception is the largest allowed missing share. So a column
+        without missing values breaks no rule when
+
+        * all its values (same dtype) are values of its base batch's column, which breaks none and has no
+          missing value: faults that reorder, repeat or copy clean rows (a prior shift, duplicated rows, stuck
+          values, a shifted category mix) change columns without breaking the contract;
+        * or the changed columns of all the frames, stacked into one column, break none: a value breaking a rule
+          in one batch would break it in the stack.
+
+        Columns neither clears are validated batch by batch, as before."""
+        out = [set() for _ in items]
         if self.contract is None:
             return out
         from playbook.audit.contract import missing_mask
 
-        groups: dict[tuple, list[int]] = {}
-        for i, (f, ch) in enumerate(zip(frames, changed)):
-            for c in ch or []:
-                if c in f.columns and isinstance(f[c].dtype, np.dtype):
-                    groups.setdefault((c, f[c].dtype.str), []).append(i)
         markers = self.contract.get("missing_markers") or []
+        rules = self.contract.get("columns") or {}
+        groups: dict[tuple, list[int]] = {}
+        for i, it in enumerate(items):
+            if it.key is None:
+                continue
+            entry = self._cache[it.key]
+            for c in it.changed or []:
+                if c not in it.x.columns or c not in rules or not isinstance(it.x[c].dtype, np.dtype):
+                    continue
+                col = it.x[c]
+                if c in entry["x"].columns and col.dtype == entry["x"][c].dtype:
+                    known = self._clean_values(entry, c, markers)
+                    if known is not None and _within(col.to_numpy(), known):
+                        out[i].add(c)
+                        continue
+                groups.setdefault((c, col.dtype.str), []).append(i)
         for (c, _), idx in groups.items():
             if len(idx) < 2:
                 continue
-            stacked = pd.concat([frames[i][c] for i in idx], ignore_index=True)
-            if missing_mask(stacked, markers).any():
+            stacked = pd.concat([items[i].x[c] for i in idx], ignore_index=True)
+            if stacked.isna().any() or _surely_breaks(stacked, rules[c]) or missing_mask(stacked, markers).any():
                 continue
             if contract_violations(stacked.to_frame(c), self.contract, required_roles=()):
                 continue
             for i in idx:
                 out[i].add(c)
         return out
+
+    def _clean_values(self, entry: dict, column: str, markers: list):
+        """The distinct values of a base column that breaks no contract rule and has no missing value (None
+        otherwise), cached with the base."""
+        cache = entry.setdefault("clean_values", {})
+        if column not in cache:
+            from playbook.audit.contract import missing_mask
+
+            s = entry["x"][column]
+            _, viol0 = entry["state"]
+            ok = column not in viol0 and not s.isna().any() and not missing_mask(s, markers).any()
+            cache[column] = _distinct(s.to_numpy()) if ok else None
+        return cache[column]
 
     def data_alarms(self, frame: pd.DataFrame, base: pd.DataFrame | None = None, base_key: Any = None) -> dict:
         """Run the data monitors on a batch.
@@ -298,9 +359,32 @@ class Monitors:
         if not alarms:
             return None, metric_scores
         scored = self._scored(items)
-        clean = self._clean_columns([it.x for it in items], [it.changed for it in items])
-        out = [self._alarms(it.x, it.key, it.changed, sc, ok) for it, sc, ok in zip(items, scored, clean)]
+        deployed = self._deployed_kinds(items, scored)
+        clean = self._clean_columns(items)
+        out = [self._alarms(it.x, it.key, it.changed, kinds, ok) for it, kinds, ok in zip(items, deployed, clean)]
         return out, metric_scores
+
+    def _deployed_kinds(self, items: list["_Item"], scored: list[pd.DataFrame | None]) -> list[list[str] | None]:
+        """The kinds of alert ``playbook monitor`` raises on each scored frame (None without a deployed monitor),
+        all frames judged at once (:func:`playbook.monitoring.check.alert_kinds_many`); a frame equal to its base
+        in every column takes the base's."""
+        if self.spec is None:
+            return [None] * len(items)
+        from playbook.monitoring.check import alert_kinds_many
+
+        out: list[list[str] | None] = [None] * len(items)
+        todo = []
+        for i, it in enumerate(items):
+            if it.key is not None and it.changed == [] and "kinds" in self._cache[it.key]:
+                out[i] = self._cache[it.key]["kinds"]
+            else:
+                todo.append(i)
+        for i, kinds in zip(todo, alert_kinds_many(self.spec, [scored[i] for i in todo])):
+            out[i] = kinds
+            it = items[i]
+            if it.key is not None and it.changed == []:
+                self._cache[it.key]["kinds"] = kinds
+        return out
 
     def _entry(self, key: Any, base: pd.DataFrame) -> dict:
         """The cached state of a base batch: the batch, without its labels, and its per-column results."""
@@ -382,7 +466,7 @@ class Monitors:
         many = getattr(self.scorer, "many", None)
         return many(frames) if many is not None else [self.scorer(f) for f in frames]
 
-    def _alarms(self, frame: pd.DataFrame, key: Any, changed: list[str] | None, scored: pd.DataFrame | None,
+    def _alarms(self, frame: pd.DataFrame, key: Any, changed: list[str] | None, deployed: list[str] | None,
                 clean: set = frozenset()) -> dict:
         if key is not None:
             drift0, viol0 = self._cache[key]["state"]
@@ -401,30 +485,10 @@ class Monitors:
         out = self._summarize([drift[c] for c in self.detector.columns], [v for vs in viol.values() for v in vs],
                               len(frame))
         out["default_alarm"] = out["alarm"]
-        if self.spec is not None:
-            res = self._check(frame, scored, key, changed)
-            out["alarm"] = res["status"] == "alert"
-            out["deployed_kinds"] = sorted({a["kind"] for a in res["alerts"]})
+        if deployed is not None:
+            out["alarm"] = bool(deployed)
+            out["deployed_kinds"] = list(deployed)
         return out
-
-    def _check(self, frame: pd.DataFrame, scored: pd.DataFrame, key: Any, changed: list[str] | None) -> dict:
-        """``playbook monitor``'s check of the scored batch; with a base, the columns equal to the scored base's
-        are taken from its :class:`~playbook.monitoring.check.CheckMemo` (the same result, a fraction of the work)."""
-        from playbook.monitoring.check import CheckMemo, check_batch
-
-        if key is None:
-            return check_batch(self.spec, scored)
-        entry = self._cache[key]
-        if "memo" not in entry:
-            entry["memo"] = CheckMemo()
-            entry["result"] = check_batch(self.spec, entry["scored"], memo=entry["memo"])
-        if changed == []:
-            return entry["result"]
-        base_scored = entry["scored"]
-        added = getattr(self.scorer, "column", None)
-        same = [c for c in scored.columns if c in base_scored.columns and (
-            c not in changed if (c in frame.columns and c != added) else scored[c].equals(base_scored[c]))]
-        return check_batch(self.spec, scored, memo=entry["memo"], unchanged=same)
 
     def _summarize(self, rows: list[dict], violations: list[dict], n_rows: int) -> dict:
         ds = dataset_drift(rows, self.drift_share)

@@ -21,6 +21,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from playbook.monitoring.stats import frame_signature
+
 
 def equal_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per position: the same value (NaN equal to NaN; objects of the same type and equal)."""
@@ -71,10 +73,6 @@ def same_rows(frame: pd.DataFrame, base: pd.DataFrame, columns: Sequence[str],
     return same
 
 
-def _signature(frame: pd.DataFrame) -> tuple:
-    return tuple(frame.columns), tuple(str(d) for d in frame.dtypes)
-
-
 def rowwise(fn: Callable[[pd.DataFrame], np.ndarray], frames: Sequence[pd.DataFrame],
             same: Sequence[np.ndarray | None], base_values: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
     """``fn(frame)`` for every frame whose ``same`` rows take ``base_values`` (the base frame's ``fn`` output); the
@@ -89,7 +87,7 @@ def rowwise(fn: Callable[[pd.DataFrame], np.ndarray], frames: Sequence[pd.DataFr
         if s.all():
             out[i] = np.array(bv, copy=True)
             continue
-        groups.setdefault(_signature(f), []).append(i)
+        groups.setdefault(frame_signature(f), []).append(i)
     for idx in groups.values():
         parts = [frames[i].iloc[np.flatnonzero(~same[i])] for i in idx]
         try:

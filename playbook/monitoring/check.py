@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ import pandas as pd
 from playbook.monitoring.calibrate import DistributionMonitor, EstimatedPerformanceMonitor, RangeMonitor
 from playbook.monitoring.performance import realized
 from playbook.monitoring.spec import MonitoringSpec
-from playbook.monitoring.stats import as_numeric
+from playbook.monitoring.stats import STATISTICS, as_numeric, frame_signature
 
 RESULT_SCHEMA_VERSION = 1
 NUMERIC_KINDS = ("numeric",)
@@ -335,6 +335,143 @@ def _monitor_part(m, batch: pd.DataFrame, rows: int, unusable: set[str]) -> tupl
                 f"{floor:.3f}: the model is likely performing worse on this batch; check which inputs drifted.",
                 monitor=m.name, column=m.column)
     return entry, alert, None
+
+
+def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame]) -> list[list[str]]:
+    """The kinds of alert :func:`check_batch` raises on each batch (sorted, ``[]`` when healthy), labels not given:
+    ``[sorted({a["kind"] for a in check_batch(spec, b)["alerts"]}) for b in batches]``, computed on all the batches
+    at once.
+
+    Batches with the same columns and dtypes are stacked, and every monitor's statistic is computed for all of
+    them in one vectorised pass (the statistics are vectorised over batches, as for calibration); the rules are
+    :func:`check_batch`'s, the statistics the same numbers. For simulations that judge thousands of batches (the
+    drift step); a test checks it against :func:`check_batch` on every fault of the drift catalogue.
+    """
+    out: list[list[str] | None] = [None] * len(batches)
+    groups: dict[tuple, list[int]] = {}
+    for i, b in enumerate(batches):
+        if b.shape[1] == 0 or len(b) == 0:
+            out[i] = ["empty_batch"]
+            continue
+        groups.setdefault(frame_signature(b), []).append(i)
+    for idx in groups.values():
+        if any(isinstance(d, pd.CategoricalDtype) for d in batches[idx[0]].dtypes):
+            parts = [_group_kinds(spec, [batches[i]]) for i in idx]  # categories may differ: not stacked
+            found = [p[0] for p in parts]
+        else:
+            found = _group_kinds(spec, [batches[i] for i in idx])
+        for i, kinds in zip(idx, found):
+            out[i] = kinds
+    return out
+
+
+def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame]) -> list[list[str]]:
+    """:func:`alert_kinds_many` for non-empty frames with the same columns and dtypes."""
+    k = len(frames)
+    rows = np.array([len(f) for f in frames], dtype=np.int64)
+    fid = np.repeat(np.arange(k), rows)
+    big = frames[0] if k == 1 else pd.concat(frames, ignore_index=True)
+    first = frames[0]
+    kinds: list[set[str]] = [set() for _ in range(k)]
+
+    def per_frame(mask: np.ndarray) -> np.ndarray:
+        """Count of True rows per frame."""
+        return np.bincount(fid, weights=mask.astype(float), minlength=k)
+
+    # -- the contract (as _schema) --------------------------------------------------------------
+    contract = spec.contract_columns
+    pred_col = spec.prediction.get("column")
+    monitored = {m.column for m in spec.monitors if isinstance(m, DistributionMonitor) and m.role == "feature"}
+    required = [c for c, r in contract.items() if (r or {}).get("role", "feature") == "feature"] or sorted(monitored)
+    known = set(contract) | monitored | set(spec.ignore) | {spec.target} | ({pred_col} if pred_col else set())
+    present = set(first.columns)
+    missing = [c for c in required if c not in present]
+    extra = [c for c in first.columns if c not in known]
+    for s in kinds:
+        if missing:
+            s.add("missing_columns")
+        if extra and not spec.allow_extra:
+            s.add("extra_columns")
+    type_error: dict[str, np.ndarray] = {}
+    any_nulls = np.zeros(k, dtype=bool)
+    for col, rule in contract.items():
+        if col not in present:
+            continue
+        rule = rule or {}
+        s = big[col]
+        kind = rule.get("kind")
+        err = None
+        if kind in NUMERIC_KINDS:
+            if pd.api.types.is_bool_dtype(s):
+                err = np.ones(k, dtype=bool)
+            elif not pd.api.types.is_numeric_dtype(s):
+                conv, _ = as_numeric(s)
+                notna = s.notna().to_numpy()
+                bad = per_frame(conv.isna().to_numpy() & notna)
+                err = (bad > 0) | (per_frame(notna) > 0)
+        elif kind in ("categorical", "text", "boolean") and str(rule.get("dtype", "")) in TEXT_DTYPES:
+            cats = [str(c) for c in (rule.get("categories") or [])]
+            numeric_like = cats and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cats)
+            if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not numeric_like:
+                err = per_frame(s.notna().to_numpy()) > 0
+        if err is not None and err.any():
+            type_error[col] = err
+        if rule.get("nullable") is False and rule.get("role", "feature") in ("feature", "id"):
+            any_nulls |= per_frame(s.isna().to_numpy()) > 0
+    any_type = np.zeros(k, dtype=bool)
+    for err in type_error.values():
+        any_type |= err
+    for i in np.flatnonzero(any_type):
+        kinds[i].add("types")
+    for i in np.flatnonzero(any_nulls):
+        kinds[i].add("nulls")
+    # -- the monitors (as check_batch) ------------------------------------------------------------
+    thresholds: dict[tuple[int, int], float | None] = {}
+
+    def thr_of(j: int, m) -> np.ndarray:
+        vals = []
+        for r in rows:
+            key = (j, int(r))
+            if key not in thresholds:
+                thresholds[key] = m.threshold_for(int(r))
+            vals.append(np.nan if thresholds[key] is None else thresholds[key])
+        return np.asarray(vals, dtype=float)
+
+    for j, m in enumerate(spec.monitors):
+        if m.column not in present:
+            continue
+        usable = ~type_error.get(m.column, np.zeros(k, dtype=bool))
+        if isinstance(m, DistributionMonitor):
+            nb = m.profile.n_bins
+            codes = m.profile.codes(big[m.column])
+            counts = np.bincount(codes + fid * nb, minlength=k * nb).reshape(k, nb).astype(float)
+            stat = np.asarray(STATISTICS[m.profile.test](np.asarray(m.profile.reference_shares), counts), dtype=float)
+            kind = "drift"
+        elif isinstance(m, RangeMonitor):
+            stat = per_frame(m.encode(big) > 0)
+            kind = "drift"
+        elif isinstance(m, EstimatedPerformanceMonitor):
+            if (rows == rows[0]).all():  # equal sizes: every frame's estimate in one call
+                enc = m.encode(big).reshape(k, int(rows[0]), 2)
+                center = m.center if m.center is not None else 0.0
+                stat = center - np.asarray(m._estimate(enc[..., 0], enc[..., 1]), dtype=float)
+            else:
+                stat = np.array([m.statistic(f) for f in frames], dtype=float)
+            kind = "estimated_performance"
+        else:  # pragma: no cover - every monitor type is above
+            stat = np.array([m.statistic(f) for f in frames], dtype=float)
+            kind = "drift"
+        thr = thr_of(j, m)
+        with np.errstate(invalid="ignore"):
+            alarm = usable & np.isfinite(stat) & (stat > thr)
+        for i in np.flatnonzero(alarm):
+            kinds[i].add(kind)
+    if spec.model_age:
+        for i, f in enumerate(frames):
+            found: list[dict] = []
+            _model_age(spec, f, found, [])
+            kinds[i].update(a["kind"] for a in found)
+    return [sorted(s) for s in kinds]
 
 
 def _model_age(spec: MonitoringSpec, batch: pd.DataFrame, alerts: list[dict], notes: list[str]) -> dict | None:

@@ -20,7 +20,7 @@ from playbook.monitoring.calibrate import (
     Calibration, DistributionMonitor, EstimatedPerformanceMonitor, RangeMonitor, calibrate, clopper_pearson_upper,
 )
 from playbook.monitoring.performance import Calibrator, batch_roc_auc, fit_calibrator
-from playbook.monitoring.stats import ColumnProfile
+from playbook.monitoring.stats import ColumnProfile, frame_signature
 
 SCORE_COLUMN = "score"
 PREDICTION_COLUMN = "prediction"
@@ -168,7 +168,7 @@ class Scorer:
         out: list[pd.DataFrame | None] = [None] * len(frames)
         groups: dict[tuple, list[int]] = {}
         for i, f in enumerate(frames):
-            groups.setdefault((tuple(f.columns), tuple(str(d) for d in f.dtypes)), []).append(i)
+            groups.setdefault(frame_signature(f), []).append(i)
         for idx in groups.values():
             batch = [i for i in idx if not self.refuses_all(frames[i])]
             for i in idx:

@@ -57,6 +57,15 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:16]
 
 
+def frame_signature(df: pd.DataFrame) -> tuple:
+    """(column names, dtype names): frames with the same signature can be stacked without changing a dtype."""
+    try:
+        dtypes = df._mgr.get_dtypes()  # the dtypes without building a Series (many small frames)
+    except AttributeError:  # pragma: no cover - another pandas internals layout
+        dtypes = df.dtypes.to_numpy()
+    return tuple(df.columns), tuple(str(d) for d in dtypes)
+
+
 def as_numeric(s: pd.Series) -> tuple[pd.Series, int]:
     """The column as floats, and how many non-null values could not be read as numbers."""
     if pd.api.types.is_bool_dtype(s):
@@ -157,10 +166,17 @@ class ColumnProfile:
         # each value's text (its digest when hashed), as ``Series.map(str)`` gives it, looked up once per
         # distinct text; missing values go to the missing bin
         values = series.to_numpy(dtype=object)
-        missing = pd.isna(values)
         lookup = self._lookup()
         other = len(self.categories or [])
         key = _digest if self.hashed else str
+        if len(values) > 64:
+            # text values: one look-up per distinct value (equal strings are equal text; other types, where 1 and
+            # 1.0 hash alike but read "1" and "1.0", take the value-by-value path)
+            inverse, uniq = pd.factorize(values)
+            if all(type(u) is str for u in uniq):
+                table = np.fromiter((lookup.get(key(u), other) for u in uniq), dtype=np.int64, count=len(uniq))
+                return np.append(table, nb - 1)[inverse]  # -1 (missing) -> the missing bin
+        missing = pd.isna(values)
         out = np.fromiter((lookup.get(key(v), other) for v in values), dtype=np.int64, count=len(values))
         out[missing] = nb - 1
         return out
