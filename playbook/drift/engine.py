@@ -31,6 +31,7 @@ import pandas as pd
 
 from playbook.drift import shifts as shifts_mod
 from playbook.drift.monitors import Monitors
+from playbook.drift.parallel import map_ordered
 from playbook.drift.timeline import KINDS as TIMELINE_KINDS
 from playbook.drift.timeline import day_seed, sample_batch, schedule, time_to_detection
 from playbook.metrics import relative_drop
@@ -128,9 +129,9 @@ def sweep(mon: Monitors, shifts: Iterable[str] | None = None,
     for t, alarms in enumerate(clean_alarms):
         metric, err = clean_scores[t]
         records.append(_record(NO_SHIFT, 0.0, t, alarms, metric, err, metric, mon))
-    for name in names:
-        if name in skipped:
-            continue
+
+    def one(name: str) -> list[dict]:
+        """Every severity x trial of one shift (its records depend on the shift, the seeds and the clean batches)."""
         frames, keys = [], []
         for s in sev:
             for t in range(trials):
@@ -140,8 +141,12 @@ def sweep(mon: Monitors, shifts: Iterable[str] | None = None,
         bases = [clean[t] for _, t in keys]
         base_keys = [("trial", seed, batch_size, t) for _, t in keys]
         many, scores = mon.run_many(frames, bases, base_keys, scores=True)
-        for (s, t), alarms, (metric, err) in zip(keys, many, scores):
-            records.append(_record(name, s, t, alarms, metric, err, clean_scores[t][0], mon))
+        return [_record(name, s, t, alarms, metric, err, clean_scores[t][0], mon)
+                for (s, t), alarms, (metric, err) in zip(keys, many, scores)]
+
+    todo = [name for name in names if name not in skipped]
+    for name, recs in zip(todo, map_ordered(one, todo)):
+        records.extend(recs)
         if progress is not None:
             progress(name)
     trials_df = pd.DataFrame(records)
@@ -265,14 +270,13 @@ def power(mon: Monitors, shifts: Iterable[str], severity: float = 0.5,
     if not sizes or sizes[0] < 2:
         raise ValueError("batch_sizes must be whole numbers of at least 2")
     skipped = _applicability(mon, names)
-    rows = []
     usable: dict[int, bool] = {}
     boot = [s for s in sizes if s > len(mon.pool)]
-    for name in [NO_SHIFT] + names:
+
+    def one(name: str) -> dict:
+        """One shift's detection rate by size (the unshifted rates, which decide the usable sizes, come first)."""
         if name in skipped:
-            rows.append({"shift": name, "min_batch_size": None, "rates": {}, "skipped": skipped[name],
-                         "bootstrap": boot})
-            continue
+            return {"shift": name, "min_batch_size": None, "rates": {}, "skipped": skipped[name], "bootstrap": boot}
         rates: dict[int, float] = {}
         found = None
         for size in sizes:
@@ -294,7 +298,10 @@ def power(mon: Monitors, shifts: Iterable[str], severity: float = 0.5,
             elif rates[size] >= target:
                 found = size
                 break
-        rows.append({"shift": name, "min_batch_size": found, "rates": rates, "skipped": None, "bootstrap": boot})
+        return {"shift": name, "min_batch_size": found, "rates": rates, "skipped": None, "bootstrap": boot}
+
+    rows = [one(NO_SHIFT)]
+    rows += map_ordered(one, names)
     return pd.DataFrame(rows)
 
 

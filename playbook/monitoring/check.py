@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -117,23 +117,6 @@ def _finite(x: Any) -> Any:
     return x
 
 
-class CheckMemo:
-    """The per-column parts of one batch's check, reused for batches that differ from it in a few columns.
-
-    The drift simulation checks hundreds of shifted copies of each clean batch, and most faults change one or two
-    columns. ``check_batch(spec, base, memo=memo)`` records the per-column parts of ``base`` (its contract findings
-    and every monitor's entry); ``check_batch(spec, shifted, memo=memo, unchanged=cols)`` takes those of the columns
-    in ``cols`` (which the caller knows to hold the same values with the same dtype as in ``base``) from the memo and
-    computes the others. Each part depends on its column and the row count only, so the result is the one
-    ``check_batch`` gives without a memo; a batch of another row count reuses nothing.
-    """
-
-    def __init__(self) -> None:
-        self.rows: int | None = None
-        self.schema: dict[str, tuple[str | None, int]] = {}
-        self.monitors: dict[int, tuple[dict, dict | None, str | None]] = {}
-
-
 def _column_schema(rule: dict, s: pd.Series) -> tuple[str | None, int]:
     """One contract column's findings: (type error or None, count of missing values breaking ``nullable: false``)."""
     kind = rule.get("kind")
@@ -158,8 +141,7 @@ def _column_schema(rule: dict, s: pd.Series) -> tuple[str | None, int]:
     return type_error, n_null
 
 
-def _schema(spec: MonitoringSpec, batch: pd.DataFrame, memo: CheckMemo | None = None,
-            reuse: frozenset = frozenset()) -> tuple[dict, list[dict], set[str]]:
+def _schema(spec: MonitoringSpec, batch: pd.DataFrame) -> tuple[dict, list[dict], set[str]]:
     """Contract checks. Returns (schema report, alerts, columns unusable for drift)."""
     contract = spec.contract_columns
     pred_col = spec.prediction.get("column")
@@ -183,12 +165,7 @@ def _schema(spec: MonitoringSpec, batch: pd.DataFrame, memo: CheckMemo | None = 
     for col, rule in contract.items():
         if col not in present:
             continue
-        part = memo.schema.get(col) if col in reuse else None
-        if part is None:
-            part = _column_schema(rule or {}, batch[col])
-            if memo is not None and memo.rows is None:
-                memo.schema[col] = part
-        type_error, n_null = part
+        type_error, n_null = _column_schema(rule or {}, batch[col])
         if type_error is not None:
             type_errors[col] = type_error
         if n_null:
@@ -215,12 +192,10 @@ def _binary_labels(spec: MonitoringSpec, y: pd.Series) -> np.ndarray:
     return out
 
 
-def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | None = None, *,
-                memo: CheckMemo | None = None, unchanged: Iterable[str] = ()) -> dict:
+def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | None = None) -> dict:
     """Check one batch. Returns the result dict: ``status`` healthy | alert, ``exit_code`` 0 | 1, ``alerts``
     (kind + message), the schema report, every monitor's statistic and threshold, and performance.
-
-    ``memo`` / ``unchanged``: see :class:`CheckMemo` (many batches derived from one; the result is the same)."""
+    :func:`alert_kinds_many` gives the alert kinds of many batches at once."""
     rows = int(len(batch))
     result: dict[str, Any] = {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -238,8 +213,7 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
                              + "; the upstream export produced nothing - check the job that writes the batch."))
         result["schema"] = {"ok": False}
         return _finish(result, alerts, notes)
-    reuse = frozenset(unchanged) if memo is not None and memo.rows == rows else frozenset()
-    schema, schema_alerts, unusable = _schema(spec, batch, memo, reuse)
+    schema, schema_alerts, unusable = _schema(spec, batch)
     result["schema"] = schema
     alerts += schema_alerts
     if not result["batch_size"]["in_range"]:
@@ -248,13 +222,8 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
     drift_alerts = []
     feature_columns: set[str] = set()
     drifted_features: set[str] = set()
-    for i, m in enumerate(spec.monitors):
-        part = memo.monitors.get(i) if m.column in reuse else None
-        if part is None:
-            part = _monitor_part(m, batch, rows, unusable)
-            if memo is not None and memo.rows is None:
-                memo.monitors[i] = part
-        entry, alert, note = _copy_part(part)
+    for m in spec.monitors:
+        entry, alert, note = _monitor_part(m, batch, rows, unusable)
         if note:
             notes.append(note)
         if alert is not None:
@@ -264,23 +233,12 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
             if entry["alert"]:
                 drifted_features.add(m.column)
         result["monitors"].append(entry)
-    if memo is not None and memo.rows is None:
-        memo.rows = rows
     alerts += drift_alerts
     result["drift_share"] = (len(drifted_features) / len(feature_columns)) if feature_columns else None
     result["drifted_columns"] = sorted({a["column"] for a in drift_alerts if a["kind"] == "drift"})
     result["performance"] = _performance(spec, batch, labels, unusable, alerts, notes)
     result["model_age"] = _model_age(spec, batch, alerts, notes)
     return _finish(result, alerts, notes)
-
-
-def _copy_part(part: tuple[dict, dict | None, str | None]) -> tuple[dict, dict | None, str | None]:
-    """A memo's part as new objects (results never share mutable pieces)."""
-    entry, alert, note = part
-    entry = dict(entry)
-    if "largest_changes" in entry:
-        entry["largest_changes"] = [dict(x) for x in entry["largest_changes"]]
-    return entry, (dict(alert) if alert is not None else None), note
 
 
 def _monitor_part(m, batch: pd.DataFrame, rows: int, unusable: set[str]) -> tuple[dict, dict | None, str | None]:
