@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from playbook.drift import parallel
+from playbook import parallel
 from playbook.drift import shifts as S
 from playbook.drift import simulate as sim
 from playbook.drift.rows import equal_values, rowwise, same_rows

@@ -31,7 +31,7 @@ import pandas as pd
 
 from playbook.drift import shifts as shifts_mod
 from playbook.drift.monitors import Monitors
-from playbook.drift.parallel import map_ordered
+from playbook.parallel import map_ordered
 from playbook.drift.timeline import KINDS as TIMELINE_KINDS
 from playbook.drift.timeline import day_seed, sample_batch, schedule, time_to_detection
 from playbook.metrics import relative_drop

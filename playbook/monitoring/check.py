@@ -295,7 +295,7 @@ def _monitor_part(m, batch: pd.DataFrame, rows: int, unusable: set[str]) -> tupl
     return entry, alert, None
 
 
-def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame]) -> list[list[str]]:
+def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame], monitors: bool = True) -> list[list[str]]:
     """The kinds of alert :func:`check_batch` raises on each batch (sorted, ``[]`` when healthy), labels not given:
     ``[sorted({a["kind"] for a in check_batch(spec, b)["alerts"]}) for b in batches]``, computed on all the batches
     at once.
@@ -303,7 +303,8 @@ def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame]) -> l
     Batches with the same columns and dtypes are stacked, and every monitor's statistic is computed for all of
     them in one vectorised pass (the statistics are vectorised over batches, as for calibration); the rules are
     :func:`check_batch`'s, the statistics the same numbers. For simulations that judge thousands of batches (the
-    drift step); a test checks it against :func:`check_batch` on every fault of the drift catalogue.
+    drift step); a test checks it against :func:`check_batch` on every fault of the drift catalogue. With
+    ``monitors=False`` only the contract is judged (the schema alerts: missing or extra columns, types, nulls).
     """
     out: list[list[str] | None] = [None] * len(batches)
     groups: dict[tuple, list[int]] = {}
@@ -314,16 +315,16 @@ def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame]) -> l
         groups.setdefault(frame_signature(b), []).append(i)
     for idx in groups.values():
         if any(isinstance(d, pd.CategoricalDtype) for d in batches[idx[0]].dtypes):
-            parts = [_group_kinds(spec, [batches[i]]) for i in idx]  # categories may differ: not stacked
+            parts = [_group_kinds(spec, [batches[i]], monitors) for i in idx]  # categories may differ: not stacked
             found = [p[0] for p in parts]
         else:
-            found = _group_kinds(spec, [batches[i] for i in idx])
+            found = _group_kinds(spec, [batches[i] for i in idx], monitors)
         for i, kinds in zip(idx, found):
             out[i] = kinds
     return out
 
 
-def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame]) -> list[list[str]]:
+def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: bool = True) -> list[list[str]]:
     """:func:`alert_kinds_many` for non-empty frames with the same columns and dtypes."""
     k = len(frames)
     rows = np.array([len(f) for f in frames], dtype=np.int64)
@@ -395,7 +396,7 @@ def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame]) -> list[list[
             vals.append(np.nan if thresholds[key] is None else thresholds[key])
         return np.asarray(vals, dtype=float)
 
-    for j, m in enumerate(spec.monitors):
+    for j, m in enumerate(spec.monitors if monitors else []):
         if m.column not in present:
             continue
         usable = ~type_error.get(m.column, np.zeros(k, dtype=bool))
@@ -424,7 +425,7 @@ def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame]) -> list[list[
             alarm = usable & np.isfinite(stat) & (stat > thr)
         for i in np.flatnonzero(alarm):
             kinds[i].add(kind)
-    if spec.model_age:
+    if spec.model_age and monitors:
         for i, f in enumerate(frames):
             found: list[dict] = []
             _model_age(spec, f, found, [])

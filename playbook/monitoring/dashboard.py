@@ -256,8 +256,10 @@ def build_workspace(path: str | Path, *, name: str, monitors: Sequence, referenc
     _dedupe_tabs(ws, project.id, name, seed)
 
     ref_full = prepare(reference)
-    snapshots = []
-    for i, day in enumerate(days):
+
+    def snapshot(item: tuple[int, Day]) -> dict:
+        """One day's report, written as its snapshot file (the days are independent: shared with a second core)."""
+        i, day = item
         cur = prepare(day.frame)
         # a column the day lacks (dropped upstream) or with no value left cannot be tested: skip it that day
         cols = [c for c in drift_cols if c in cur.columns and cur[c].notna().any()]
@@ -287,7 +289,11 @@ def build_workspace(path: str | Path, *, name: str, monitors: Sequence, referenc
         _DAY_DECISIONS.clear()
         sid = stable_id("snapshot", name, seed, i)
         ws.state.write_snapshot(project.id, sid, snap.to_snapshot_model())
-        snapshots.append({"id": str(sid), "day": i + 1, "date": day.date.isoformat(), "scenario": day.scenario})
+        return {"id": str(sid), "day": i + 1, "date": day.date.isoformat(), "scenario": day.scenario}
+
+    from playbook.parallel import map_ordered
+
+    snapshots = map_ordered(snapshot, list(enumerate(days)))
     return {"path": str(path), "project_id": str(project.id), "project_name": project_name,
             "snapshots": snapshots, "panels": [p.title for _, p in panels]}
 

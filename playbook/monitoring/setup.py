@@ -116,6 +116,20 @@ class ScoreSource:
             frames.append(out)
         return pd.concat(frames, ignore_index=False) if frames else base.iloc[0:0]
 
+    def apply_many(self, base: pd.DataFrame, transforms: list) -> list[pd.DataFrame]:
+        """``[self.apply(base, t) for t in transforms]`` with one model call per part's model for all of them
+        (:meth:`Scorer.many`): the same frames."""
+        parts = [(base.loc[base.index.intersection(rows)], adapter) for rows, adapter in self.parts]
+        outs = [[t(sub, k) if t is not None else sub.copy() for k, (sub, _) in enumerate(parts)] for t in transforms]
+        p = self.pred
+        if p is not None and p.source == "model":
+            for k, (_, adapter) in enumerate(parts):
+                if adapter is None:
+                    continue
+                for o, scored in zip(outs, Scorer(adapter, p).many([o[k] for o in outs])):
+                    o[k] = scored
+        return [pd.concat(o, ignore_index=False) if o else base.iloc[0:0] for o in outs]
+
 
 class Scorer:
     """Adds the deployed model's monitored output to a frame (as the serving log would hold it): ``scorer(frame)``.

@@ -1,16 +1,17 @@
-"""The simulation's work shared with one forked copy of the process, on a machine with a second core.
+"""Work shared with one forked copy of the process, on a machine with a second core.
 
 ``map_ordered(fn, items)`` is ``[fn(x) for x in items]``: every other item is computed by a child process forked
 from this one (it starts with everything this process has built: data, model, monitors, caches), the others here,
-and the results come back in the order of ``items``. Each item's result depends on the item only (every random
-draw of the simulation is seeded by the fault, severity and trial), so the results are those of the loop, on
-any machine and in any run. At most two processes compute at once (the brief of a 2-core machine, and a test
-worker of ``pytest -n 2`` keeps to its share too when ``PLAYBOOK_WORKERS=1``).
+and the results come back in the order of ``items``. It is for work whose every item depends on the item alone
+(the drift simulation's faults, each seeded by the fault, severity and trial; the dashboard's days, each written to
+its own file), so the results are those of the loop, in any run. At most two processes compute at once: this one
+and the child.
 
-Falls back to the plain loop when there is one item, one core, no ``fork`` (Windows, macOS spawn), when
-``PLAYBOOK_WORKERS`` is 1, or when the child fails for any reason (its items are then computed here). The child
-never writes to this process's output streams, holds no lock of it, and sees single-threaded native code (the
-model is called one thread at a time, as the adapter always does).
+Falls back to the plain loop when there is one item, one core, no ``fork`` (Windows, macOS), when the
+environment variable ``PLAYBOOK_WORKERS`` is 1, or when the child fails for any reason (its items are then
+computed here). The child writes nothing to this process's output streams, takes no lock of it, and leaves
+with ``os._exit`` (no exit handler of this process runs twice); the model adapter calls native code one thread
+at a time, so no thread pool is needed after the fork.
 """
 
 from __future__ import annotations
