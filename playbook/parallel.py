@@ -44,11 +44,24 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and sys.platform.startswith("linux")
 
 
+_BUSY = False  # a share is being computed in this process (or this is a child): nested calls run in place
+
+
 def map_ordered(fn: Callable[[Any], Any], items: Sequence[Any]) -> list:
-    """``[fn(x) for x in items]``, every other item computed in a forked child (see the module docstring)."""
+    """``[fn(x) for x in items]``, every other item computed in a forked child (see the module docstring). A call
+    made while another is computing (in the parent or in the child) runs in place: never more than two processes."""
+    global _BUSY
     items = list(items)
-    if len(items) < 2 or workers() < 2 or not _can_fork():
+    if len(items) < 2 or _BUSY or workers() < 2 or not _can_fork():
         return [fn(x) for x in items]
+    _BUSY = True
+    try:
+        return _shared(fn, items)
+    finally:
+        _BUSY = False
+
+
+def _shared(fn: Callable[[Any], Any], items: list) -> list:
     theirs = list(range(1, len(items), 2))
     mine = list(range(0, len(items), 2))
     read_fd, write_fd = os.pipe()
