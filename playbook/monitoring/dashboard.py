@@ -288,7 +288,7 @@ def build_workspace(path: str | Path, *, name: str, monitors: Sequence, referenc
                               timestamp=dt.datetime.combine(day.date, dt.time(23, 0)))
         _DAY_DECISIONS.clear()
         sid = stable_id("snapshot", name, seed, i)
-        ws.state.write_snapshot(project.id, sid, snap.to_snapshot_model())
+        _write_snapshot(ws.state, project.id, sid, snap.to_snapshot_model())
         return {"id": str(sid), "day": i + 1, "date": day.date.isoformat(), "scenario": day.scenario}
 
     from playbook.parallel import map_ordered
@@ -296,6 +296,25 @@ def build_workspace(path: str | Path, *, name: str, monitors: Sequence, referenc
     snapshots = map_ordered(snapshot, list(enumerate(days)))
     return {"path": str(path), "project_id": str(project.id), "project_name": project_name,
             "snapshots": snapshots, "panels": [p.title for _, p in panels]}
+
+
+def _write_snapshot(state, project_id, snapshot_id, model) -> None:
+    """``state.write_snapshot`` (Evidently's local storage), the same bytes written in one piece: its
+    ``json.dump`` streams a day's 900 kB snapshot to the file in over a hundred thousand small writes, where
+    ``json.dumps`` encodes it at once."""
+    import json
+
+    from evidently.legacy.utils import NumpyEncoder
+
+    try:
+        folder, path = state._snapshot_dir(project_id), state._snapshot_path(project_id, snapshot_id)
+    except AttributeError:  # another storage layout: its own writer
+        state.write_snapshot(project_id, snapshot_id, model)
+        return
+    text = json.dumps(model.dict(), cls=NumpyEncoder)
+    state.location.makedirs(folder)
+    with state.location.open(path, "w") as f:
+        f.write(text)
 
 
 def list_projects(path: str | Path) -> list[dict]:
