@@ -217,7 +217,7 @@ def timelines(mon: Monitors, shifts: Iterable[str], kinds: Iterable[str] = TIMEL
         return ("day", seed, batch_size, day)
 
     clean = [clean_day(d) for d in range(onset)]
-    pre = [bool(a["alarm"]) for a in mon.data_alarms_many(clean, clean, [key(d) for d in range(onset)])]
+    pre = [bool(a["alarm"]) for a in mon.run_many(clean, clean, [key(d) for d in range(onset)], alarm_only=True)[0]]
     rows = []
     for kind in kinds:
         sev = schedule(kind, n_batches, onset, severity, period)
@@ -233,8 +233,8 @@ def timelines(mon: Monitors, shifts: Iterable[str], kinds: Iterable[str] = TIMEL
             frames = [shifts_mod.apply(name, base, sev[day], roles=mon.roles,
                                        seed=day_seed(seed, day, f"{kind}:{name}"))[0] if sev[day] > 0 else base
                       for name in active]
-            hits = [bool(a["alarm"]) for a in mon.data_alarms_many(frames, [base] * len(frames),
-                                                                    [key(day)] * len(frames))]
+            hits = [bool(a["alarm"]) for a in mon.run_many(frames, [base] * len(frames), [key(day)] * len(frames),
+                                                            alarm_only=True)[0]]
             for name, hit in zip(active, hits):
                 alarms[name].append(hit)
                 if hit:
@@ -290,7 +290,7 @@ def power(mon: Monitors, shifts: Iterable[str], severity: float = 0.5,
                                                 seed=_seed(seed, name, size, t, "power"))
                 bases.append(base)
                 frames.append(frame)
-            alarms = mon.data_alarms_many(frames, bases, [("power", seed, size, t) for t in range(trials)])
+            alarms = mon.run_many(frames, bases, [("power", seed, size, t) for t in range(trials)], alarm_only=True)[0]
             hits = sum(bool(a["alarm"]) for a in alarms)
             rates[size] = hits / trials
             if name == NO_SHIFT:

@@ -330,14 +330,18 @@ class Monitors:
         return self.run_many(frames, bases, base_keys)[0]
 
     def run_many(self, frames: list[pd.DataFrame], bases: list[pd.DataFrame | None] | None = None,
-                 base_keys: list[Any] | None = None, *, scores: bool = False, alarms: bool = True
-                 ) -> tuple[list[dict] | None, list[tuple[float | None, str | None]] | None]:
+                 base_keys: list[Any] | None = None, *, scores: bool = False, alarms: bool = True,
+                 alarm_only: bool = False) -> tuple[list[dict] | None, list[tuple[float | None, str | None]] | None]:
         """The data monitors' results on each frame (:meth:`data_alarms`) and, with ``scores``, its model metric
         (``(metric, error)`` as :meth:`score` gives it), for many frames at once. The same results as one call per
         frame, for a fraction of the work: a frame with a base (the same batch before a shift) and a base key to
         cache the base's results under is judged on the columns the shift changed only, and the model scores
         only the rows the shift changed (:mod:`playbook.drift.rows`), in one call for all frames; the model's
-        output is computed once for the metric and the deployed monitor."""
+        output is computed once for the metric and the deployed monitor.
+
+        ``alarm_only``: each result is ``{"alarm", "deployed_kinds"}`` only, and with a deployed monitor the
+        Evidently-default rule and the contract (which then only feed the comparison) are not run at all: what
+        the timelines and the power estimate need."""
         n = len(frames)
         bases = list(bases) if bases is not None else [None] * n
         base_keys = list(base_keys) if base_keys is not None else [None] * n
@@ -348,7 +352,7 @@ class Monitors:
             x = frame.drop(columns=[t]) if t and t in frame.columns else frame
             item = _Item(frame, x)
             if base is not None and key is not None and len(frame) == len(base):
-                entry = self._entry(key, base)
+                entry = self._entry(key, base, state=not (alarm_only and self.spec is not None))
                 bx = entry["x"]
                 changed = [c for c in x.columns if c not in bx.columns or not x[c].equals(bx[c])]
                 changed += [c for c in bx.columns if c not in x.columns]  # dropped: tested as missing
@@ -360,8 +364,12 @@ class Monitors:
             return None, metric_scores
         scored = self._scored(items)
         deployed = self._deployed_kinds(items, scored)
+        if alarm_only and self.spec is not None:
+            return [{"alarm": bool(k), "deployed_kinds": list(k)} for k in deployed], metric_scores
         clean = self._clean_columns(items)
         out = [self._alarms(it.x, it.key, it.changed, kinds, ok) for it, kinds, ok in zip(items, deployed, clean)]
+        if alarm_only:
+            out = [{"alarm": a["alarm"], "deployed_kinds": a.get("deployed_kinds")} for a in out]
         return out, metric_scores
 
     def _deployed_kinds(self, items: list["_Item"], scored: list[pd.DataFrame | None]) -> list[list[str] | None]:
@@ -386,13 +394,15 @@ class Monitors:
                 self._cache[it.key]["kinds"] = kinds
         return out
 
-    def _entry(self, key: Any, base: pd.DataFrame) -> dict:
-        """The cached state of a base batch: the batch, without its labels, and its per-column results."""
+    def _entry(self, key: Any, base: pd.DataFrame, state: bool = True) -> dict:
+        """The cached state of a base batch: the batch, without its labels, and (``state``) its per-column
+        results."""
         entry = self._cache.setdefault(key, {})
-        if "state" not in entry:
+        if "x" not in entry:
             t = self.roles.target
-            x = base.drop(columns=[t]) if t and t in base.columns else base
-            entry.update(base=base, x=x, state=self._columns_state(x))
+            entry.update(base=base, x=base.drop(columns=[t]) if t and t in base.columns else base)
+        if state and "state" not in entry:
+            entry["state"] = self._columns_state(entry["x"])
         return entry
 
     @staticmethod
