@@ -42,7 +42,7 @@ class _Scoring:
                     s.pred = np.asarray(t.classes, dtype=object)[s.proba.argmax(axis=1)]
             else:
                 s.pred = self.adapter.predict(X)
-        v = compute(s)[self.metric]
+        v = compute(s, only=self.metric)[self.metric]
         return v if HIGHER_IS_BETTER[self.metric] else -v
 
 

@@ -157,23 +157,47 @@ def _safe(fn: Callable[[], float]) -> float:
     return v
 
 
-def binary_metrics(s: Scored) -> dict[str, float]:
+def _confusion(y: np.ndarray, yp: np.ndarray) -> tuple[int, int, int, int]:
+    """(tp, fp, fn, tn) of 0/1 labels."""
+    t, q = y.astype(bool), yp.astype(bool)
+    tp, fp, fn = int(np.sum(t & q)), int(np.sum(~t & q)), int(np.sum(t & ~q))
+    return tp, fp, fn, len(t) - tp - fp - fn
+
+
+def binary_metrics(s: Scored, only: str | None = None) -> dict[str, float]:
+    """The binary metrics (``only``: just that one). ROC AUC, average precision and log loss are scikit-learn's;
+    the metrics of the confusion matrix are computed from its counts as scikit-learn computes them (the same
+    divisions of the same integers, so the same numbers) without its per-call input validation."""
     y = s.y_bin
     out: dict[str, float] = {}
     both = len(np.unique(y)) == 2
+
+    def want(name: str) -> bool:
+        return only is None or only == name
+
     if s.proba is not None:
         p = s.p_pos
-        out["roc_auc"] = _safe(lambda: skm.roc_auc_score(y, p)) if both else float("nan")
-        out["pr_auc"] = _safe(lambda: skm.average_precision_score(y, p)) if both else float("nan")
-        out["log_loss"] = _safe(lambda: skm.log_loss(y, p, labels=[0, 1]))
-        out["brier"] = float(np.mean((p - y) ** 2))
+        if want("roc_auc"):
+            out["roc_auc"] = _safe(lambda: skm.roc_auc_score(y, p)) if both else float("nan")
+        if want("pr_auc"):
+            out["pr_auc"] = _safe(lambda: skm.average_precision_score(y, p)) if both else float("nan")
+        if want("log_loss"):
+            out["log_loss"] = _safe(lambda: skm.log_loss(y, p, labels=[0, 1]))
+        if want("brier"):
+            out["brier"] = float(np.mean((p - y) ** 2))
     if s.pred is not None:
         yp = s.pred_bin
-        out["f1"] = _safe(lambda: skm.f1_score(y, yp, zero_division=0.0))
-        out["accuracy"] = float(np.mean(y == yp))
-        out["precision"] = _safe(lambda: skm.precision_score(y, yp, zero_division=0.0))
-        out["recall"] = _safe(lambda: skm.recall_score(y, yp, zero_division=0.0)) if y.sum() else float("nan")
-        out["balanced_accuracy"] = _safe(lambda: skm.balanced_accuracy_score(y, yp)) if both else float("nan")
+        tp, fp, fn, tn = _confusion(y, yp)
+        if want("f1"):  # 2 tp / (true + predicted positives); 0 when both are 0
+            out["f1"] = (2 * tp) / ((tp + fn) + (tp + fp)) if (tp + fn) + (tp + fp) else 0.0
+        if want("accuracy"):
+            out["accuracy"] = float(np.mean(y == yp))
+        if want("precision"):
+            out["precision"] = tp / (tp + fp) if tp + fp else 0.0
+        if want("recall"):
+            out["recall"] = (tp / (tp + fn) if tp + fn else 0.0) if y.sum() else float("nan")
+        if want("balanced_accuracy"):  # the mean of the two per-class recalls
+            out["balanced_accuracy"] = float(np.mean([tn / (tn + fp), tp / (tp + fn)])) if both else float("nan")
     return out
 
 
@@ -239,10 +263,11 @@ def single(s: Scored, name: str) -> float:
     return compute(s).get(name, float("nan"))
 
 
-def compute(s: Scored) -> dict[str, float]:
-    """All point metrics for the task (NaN where undefined, e.g. ROC AUC with one class present)."""
+def compute(s: Scored, only: str | None = None) -> dict[str, float]:
+    """All point metrics for the task (NaN where undefined, e.g. ROC AUC with one class present); ``only``: just
+    that one where the task computes it on its own (binary), else all of them."""
     if s.task == "binary":
-        return binary_metrics(s)
+        return binary_metrics(s, only)
     if s.task == "multiclass":
         return multiclass_metrics(s)
     return regression_metrics(s)
