@@ -93,8 +93,7 @@ def step_names(steps: list[str] | None) -> list[str]:
 
 def run_pack(config: str | None, out: Path, steps: list[str] | None) -> tuple[float, dict, str]:
     """Wall seconds of ``playbook run`` (its own process), per-step seconds from the manifest, and the verdict."""
-    cmd = [sys.executable, "-m", "playbook", "run", *([config] if config else []), "--out", str(out),
-           "--name", "pack-time", "--force", "-q"]
+    cmd = [sys.executable, "-m", "playbook", "run", *([config] if config else []), "--out", str(out), "--force", "-q"]
     if steps:
         cmd += ["--steps", *steps]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
@@ -104,7 +103,11 @@ def run_pack(config: str | None, out: Path, steps: list[str] | None) -> tuple[fl
     if proc.returncode not in (0, 1):
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"playbook run failed with exit code {proc.returncode}")
-    manifest = json.loads((out / "pack-time" / "manifest.json").read_text(encoding="utf-8"))
+    packs = sorted((m for m in out.glob("*/manifest.json") if not m.parent.name.startswith(".")),
+                   key=lambda m: m.stat().st_mtime)
+    if not packs:
+        raise SystemExit(f"playbook run wrote no pack into {out}")
+    manifest = json.loads(packs[-1].read_text(encoding="utf-8"))  # the one just written
     per_step = {name: round(float(s["seconds"]), 2) for name, s in manifest.get("steps", {}).items()}
     return seconds, per_step, manifest.get("verdict", "")
 
@@ -128,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
               f"({', '.join(f'{t:.2f}' for t in floor_runs)})")
         pack_s, per_step, verdict = None, {}, None
         if not a.floor_only:
-            pack_s, per_step, verdict = run_pack(str(Path(a.config).resolve()) if a.config else None, work, a.steps)
+            (work / "pack").mkdir(exist_ok=True)
+            pack_s, per_step, verdict = run_pack(str(Path(a.config).resolve()) if a.config else None, work / "pack",
+                                                 a.steps)
             for name, s in per_step.items():
                 print(f"  {name:<20} {s:7.2f} s")
             print(f"pack: {pack_s:.1f} s wall (verdict {verdict}); ratio {pack_s / floor_s:.2f} (target <= {TARGET:g})")
