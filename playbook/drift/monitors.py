@@ -45,7 +45,7 @@ import pandas as pd
 
 from playbook import metrics as metrics_mod
 from playbook.drift.detect import DriftDetector, contract_violations, dataset_drift, kinds_from_roles
-from playbook.drift.rows import rowwise, same_rows
+from playbook.drift.rows import changed_columns, rowwise, same_rows
 
 #: the metrics the simulation can track per task (the first is the task's primary metric)
 METRICS = {
@@ -354,8 +354,7 @@ class Monitors:
             if base is not None and key is not None and len(frame) == len(base):
                 entry = self._entry(key, base, state=not (alarm_only and self.spec is not None))
                 bx = entry["x"]
-                changed = [c for c in x.columns if c not in bx.columns or not x[c].equals(bx[c])]
-                changed += [c for c in bx.columns if c not in x.columns]  # dropped: tested as missing
+                changed = changed_columns(x, bx)  # with the dropped ones last: tested as missing
                 item.key, item.changed = key, changed
                 item.same = same_rows(x, bx, cols or list(x.columns), changed)
             items.append(item)
@@ -378,16 +377,31 @@ class Monitors:
         in every column takes the base's."""
         if self.spec is None:
             return [None] * len(items)
-        from playbook.monitoring.check import alert_kinds_many
+        from playbook.monitoring.check import alert_kinds_many, alert_parts
 
         out: list[list[str] | None] = [None] * len(items)
-        todo = []
+        todo, known = [], []
+        added = getattr(self.scorer, "column", None)
         for i, it in enumerate(items):
             if it.key is not None and it.changed == [] and "kinds" in self._cache[it.key]:
                 out[i] = self._cache[it.key]["kinds"]
-            else:
-                todo.append(i)
-        for i, kinds in zip(todo, alert_kinds_many(self.spec, [scored[i] for i in todo])):
+                continue
+            todo.append(i)
+            entry = self._cache[it.key] if it.key is not None else None
+            base = entry.get("scored") if entry is not None else None
+            sc = scored[i]
+            if base is None or sc is None or len(sc) == 0 or len(base) == 0 or len(sc) != len(base):
+                known.append(None)
+                continue
+            if "parts" not in entry:
+                entry["parts"] = alert_parts(self.spec, base)
+            # the columns equal to the scored base's: the features the fault left alone, and the model's output
+            # when it is the same
+            same = {c for c in sc.columns if c in base.columns and c not in it.changed and c != added}
+            if added in sc.columns and added in base.columns and sc[added].equals(base[added]):
+                same.add(added)
+            known.append((same, entry["parts"]))
+        for i, kinds in zip(todo, alert_kinds_many(self.spec, [scored[i] for i in todo], known=known)):
             out[i] = kinds
             it = items[i]
             if it.key is not None and it.changed == []:

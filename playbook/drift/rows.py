@@ -51,6 +51,40 @@ def equal_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.zeros(len(a), dtype=bool)  # other dtypes (dates, extension types): never reused row by row
 
 
+def _same_column(a, b) -> bool:
+    """``Series.equals`` of two columns' values (same dtype; NaN equal to NaN, and to None in object columns),
+    without building the Series (the index is not compared: positions are)."""
+    if a.dtype != b.dtype or len(a) != len(b):
+        return False
+    if not isinstance(a, np.ndarray):  # an extension array (categories, nullable integers, strings)
+        return bool(a.equals(b))
+    kind = a.dtype.kind
+    if kind in "iub":
+        return bool(np.array_equal(a, b))
+    if kind == "f":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    from pandas.core.dtypes.missing import array_equivalent
+
+    return bool(array_equivalent(a, b, dtype_equal=True))
+
+
+def changed_columns(frame: pd.DataFrame, base: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` that are not in ``base`` or hold other values (or another dtype), then the columns
+    of ``base`` that ``frame`` lacks."""
+    bcols = {c: i for i, c in enumerate(base.columns)}
+    try:
+        fa, ba = list(frame._iter_column_arrays()), list(base._iter_column_arrays())
+    except AttributeError:  # pragma: no cover - another pandas: the Series way
+        out = [c for c in frame.columns if c not in bcols or not frame[c].equals(base[c])]
+        return out + [c for c in base.columns if c not in frame.columns]
+    if frame.columns.has_duplicates or base.columns.has_duplicates:
+        out = [c for c in frame.columns if c not in bcols or not frame[c].equals(base[c])]
+        return out + [c for c in base.columns if c not in frame.columns]
+    out = [c for c, a in zip(frame.columns, fa) if c not in bcols or not _same_column(a, ba[bcols[c]])]
+    present = set(frame.columns)
+    return out + [c for c in base.columns if c not in present]
+
+
 def same_rows(frame: pd.DataFrame, base: pd.DataFrame, columns: Sequence[str],
               changed: Sequence[str] | None = None) -> np.ndarray | None:
     """Rows of ``frame`` identical to the same row of ``base`` in every one of ``columns``, or None when the two
@@ -107,4 +141,4 @@ def rowwise(fn: Callable[[pd.DataFrame], np.ndarray], frames: Sequence[pd.DataFr
     return out
 
 
-__all__ = ["equal_values", "rowwise", "same_rows"]
+__all__ = ["changed_columns", "equal_values", "rowwise", "same_rows"]

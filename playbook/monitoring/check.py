@@ -295,7 +295,8 @@ def _monitor_part(m, batch: pd.DataFrame, rows: int, unusable: set[str]) -> tupl
     return entry, alert, None
 
 
-def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame], monitors: bool = True) -> list[list[str]]:
+def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame], monitors: bool = True, *,
+                     known: Sequence[tuple[set, dict] | None] | None = None) -> list[list[str]]:
     """The kinds of alert :func:`check_batch` raises on each batch (sorted, ``[]`` when healthy), labels not given:
     ``[sorted({a["kind"] for a in check_batch(spec, b)["alerts"]}) for b in batches]``, computed on all the batches
     at once.
@@ -305,6 +306,10 @@ def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame], moni
     :func:`check_batch`'s, the statistics the same numbers. For simulations that judge thousands of batches (the
     drift step); a test checks it against :func:`check_batch` on every fault of the drift catalogue. With
     ``monitors=False`` only the contract is judged (the schema alerts: missing or extra columns, types, nulls).
+
+    ``known[i]``, when given, is ``(unchanged, parts)``: the columns of batch ``i`` that hold the same values as in
+    another batch, and that batch's :func:`alert_parts` (each column's contract findings, each monitor's alarm):
+    those are taken from it, and only the other columns are judged.
     """
     out: list[list[str] | None] = [None] * len(batches)
     groups: dict[tuple, list[int]] = {}
@@ -314,28 +319,45 @@ def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame], moni
             continue
         groups.setdefault(frame_signature(b), []).append(i)
     for idx in groups.values():
-        if any(isinstance(d, pd.CategoricalDtype) for d in batches[idx[0]].dtypes):
-            parts = [_group_kinds(spec, [batches[i]], monitors) for i in idx]  # categories may differ: not stacked
-            found = [p[0] for p in parts]
+        given = [known[i] if known is not None else None for i in idx]
+        if any(isinstance(d, pd.CategoricalDtype) for d in batches[idx[0]].dtypes):  # categories may differ
+            found = [_group(spec, [batches[i]], monitors, [g])[0][0] for i, g in zip(idx, given)]
         else:
-            found = _group_kinds(spec, [batches[i] for i in idx], monitors)
+            found = _group(spec, [batches[i] for i in idx], monitors, given)[0]
         for i, kinds in zip(idx, found):
             out[i] = kinds
     return out
 
 
-def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: bool = True) -> list[list[str]]:
-    """:func:`alert_kinds_many` for non-empty frames with the same columns and dtypes."""
+def alert_parts(spec: MonitoringSpec, batch: pd.DataFrame) -> dict:
+    """One non-empty batch's findings column by column, for :func:`alert_kinds_many`'s ``known``:
+    ``{"type_error": {column: bool}, "nulls": {column: bool}, "alarm": {monitor index: bool}}``."""
+    return _group(spec, [batch], True, [None])[1][0]
+
+
+def _group(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: bool,
+           given: list[tuple[set, dict] | None]) -> tuple[list[list[str]], list[dict]]:
+    """:func:`alert_kinds_many` for non-empty frames with the same columns and dtypes, and each frame's parts."""
     k = len(frames)
     rows = np.array([len(f) for f in frames], dtype=np.int64)
     fid = np.repeat(np.arange(k), rows)
-    big = frames[0] if k == 1 else pd.concat(frames, ignore_index=True)
     first = frames[0]
+    # a column is judged here unless every frame has it from a known batch
+    reuse = set.intersection(*[set(g[0]) for g in given]) if all(g is not None for g in given) else set()
+    judged = [c for c in first.columns if c not in reuse]
+    if k == 1:
+        big = first
+    else:
+        big = pd.concat([f[judged] for f in frames], ignore_index=True) if judged else first.iloc[:0]
     kinds: list[set[str]] = [set() for _ in range(k)]
+    parts: list[dict] = [{"type_error": {}, "nulls": {}, "alarm": {}} for _ in range(k)]
 
     def per_frame(mask: np.ndarray) -> np.ndarray:
         """Count of True rows per frame."""
         return np.bincount(fid, weights=mask.astype(float), minlength=k)
+
+    def from_known(what: str, key) -> np.ndarray:
+        return np.array([bool(g[1][what].get(key, False)) for g in given], dtype=bool)
 
     # -- the contract (as _schema) --------------------------------------------------------------
     contract = spec.contract_columns
@@ -357,26 +379,33 @@ def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: boo
         if col not in present:
             continue
         rule = rule or {}
-        s = big[col]
-        kind = rule.get("kind")
-        err = None
-        if kind in NUMERIC_KINDS:
-            if pd.api.types.is_bool_dtype(s):
-                err = np.ones(k, dtype=bool)
-            elif not pd.api.types.is_numeric_dtype(s):
-                conv, _ = as_numeric(s)
-                notna = s.notna().to_numpy()
-                bad = per_frame(conv.isna().to_numpy() & notna)
-                err = (bad > 0) | (per_frame(notna) > 0)
-        elif kind in ("categorical", "text", "boolean") and str(rule.get("dtype", "")) in TEXT_DTYPES:
-            cats = [str(c) for c in (rule.get("categories") or [])]
-            numeric_like = cats and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cats)
-            if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not numeric_like:
-                err = per_frame(s.notna().to_numpy()) > 0
-        if err is not None and err.any():
+        nullable_rule = rule.get("nullable") is False and rule.get("role", "feature") in ("feature", "id")
+        if col in reuse:
+            err, nulls = from_known("type_error", col), from_known("nulls", col)
+        else:
+            s = big[col]
+            kind = rule.get("kind")
+            err = np.zeros(k, dtype=bool)
+            if kind in NUMERIC_KINDS:
+                if pd.api.types.is_bool_dtype(s):
+                    err = np.ones(k, dtype=bool)
+                elif not pd.api.types.is_numeric_dtype(s):
+                    conv, _ = as_numeric(s)
+                    notna = s.notna().to_numpy()
+                    bad = per_frame(conv.isna().to_numpy() & notna)
+                    err = (bad > 0) | (per_frame(notna) > 0)
+            elif kind in ("categorical", "text", "boolean") and str(rule.get("dtype", "")) in TEXT_DTYPES:
+                cats = [str(c) for c in (rule.get("categories") or [])]
+                numeric_like = cats and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cats)
+                if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not numeric_like:
+                    err = per_frame(s.notna().to_numpy()) > 0
+            nulls = (per_frame(s.isna().to_numpy()) > 0) if nullable_rule else np.zeros(k, dtype=bool)
+        for i in range(k):
+            parts[i]["type_error"][col] = bool(err[i])
+            parts[i]["nulls"][col] = bool(nulls[i])
+        if err.any():
             type_error[col] = err
-        if rule.get("nullable") is False and rule.get("role", "feature") in ("feature", "id"):
-            any_nulls |= per_frame(s.isna().to_numpy()) > 0
+        any_nulls |= nulls
     any_type = np.zeros(k, dtype=bool)
     for err in type_error.values():
         any_type |= err
@@ -399,30 +428,30 @@ def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: boo
     for j, m in enumerate(spec.monitors if monitors else []):
         if m.column not in present:
             continue
-        usable = ~type_error.get(m.column, np.zeros(k, dtype=bool))
-        if isinstance(m, DistributionMonitor):
-            nb = m.profile.n_bins
-            codes = m.profile.codes(big[m.column])
-            counts = np.bincount(codes + fid * nb, minlength=k * nb).reshape(k, nb).astype(float)
-            stat = np.asarray(STATISTICS[m.profile.test](np.asarray(m.profile.reference_shares), counts), dtype=float)
-            kind = "drift"
-        elif isinstance(m, RangeMonitor):
-            stat = per_frame(m.encode(big) > 0)
-            kind = "drift"
-        elif isinstance(m, EstimatedPerformanceMonitor):
-            if (rows == rows[0]).all():  # equal sizes: every frame's estimate in one call
-                enc = m.encode(big).reshape(k, int(rows[0]), 2)
+        kind = "estimated_performance" if isinstance(m, EstimatedPerformanceMonitor) else "drift"
+        if m.column in reuse:
+            alarm = from_known("alarm", j)
+        else:
+            usable = ~type_error.get(m.column, np.zeros(k, dtype=bool))
+            if isinstance(m, DistributionMonitor):
+                nb = m.profile.n_bins
+                codes = m.profile.codes(big[m.column])
+                counts = np.bincount(codes + fid * nb, minlength=k * nb).reshape(k, nb).astype(float)
+                stat = np.asarray(STATISTICS[m.profile.test](np.asarray(m.profile.reference_shares), counts),
+                                  dtype=float)
+            elif isinstance(m, RangeMonitor):
+                stat = per_frame(m.encode(big) > 0)
+            elif isinstance(m, EstimatedPerformanceMonitor) and (rows == rows[0]).all():
+                enc = m.encode(big).reshape(k, int(rows[0]), 2)  # equal sizes: every frame's estimate at once
                 center = m.center if m.center is not None else 0.0
                 stat = center - np.asarray(m._estimate(enc[..., 0], enc[..., 1]), dtype=float)
             else:
                 stat = np.array([m.statistic(f) for f in frames], dtype=float)
-            kind = "estimated_performance"
-        else:  # pragma: no cover - every monitor type is above
-            stat = np.array([m.statistic(f) for f in frames], dtype=float)
-            kind = "drift"
-        thr = thr_of(j, m)
-        with np.errstate(invalid="ignore"):
-            alarm = usable & np.isfinite(stat) & (stat > thr)
+            thr = thr_of(j, m)
+            with np.errstate(invalid="ignore"):
+                alarm = usable & np.isfinite(stat) & (stat > thr)
+        for i in range(k):
+            parts[i]["alarm"][j] = bool(alarm[i])
         for i in np.flatnonzero(alarm):
             kinds[i].add(kind)
     if spec.model_age and monitors:
@@ -430,7 +459,7 @@ def _group_kinds(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: boo
             found: list[dict] = []
             _model_age(spec, f, found, [])
             kinds[i].update(a["kind"] for a in found)
-    return [sorted(s) for s in kinds]
+    return [sorted(s) for s in kinds], parts
 
 
 def _model_age(spec: MonitoringSpec, batch: pd.DataFrame, alerts: list[dict], notes: list[str]) -> dict | None:
