@@ -75,6 +75,15 @@ def test_alert_kinds_many_equals_check_batch_on_every_fault(deployed):
     expected = [sorted({a["kind"] for a in check_batch(spec, b)["alerts"]}) for b in batches]
     assert alert_kinds_many(spec, batches) == expected
     assert any(expected) and not all(expected)  # both healthy and alerting batches were judged
+    # the columns a batch shares with another one are taken from that batch's findings
+    from playbook.drift.rows import changed_columns
+    from playbook.monitoring.check import alert_parts
+
+    base = scored[0]
+    parts = alert_parts(spec, base)
+    known = [(set(b.columns) - set(changed_columns(b, base)), parts) if len(b) == len(base) else None
+             for b in batches]
+    assert alert_kinds_many(spec, batches, known=known) == expected
 
 
 def test_run_many_equals_judging_each_batch_alone(deployed):
