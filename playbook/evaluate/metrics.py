@@ -186,19 +186,22 @@ def binary_metrics(s: Scored, only: str | None = None) -> dict[str, float]:
         if want("brier"):
             out["brier"] = float(np.mean((p - y) ** 2))
     if s.pred is not None:
-        yp = s.pred_bin
-        tp, fp, fn, tn = _confusion(y, yp)
-        if want("f1"):  # 2 tp / (true + predicted positives); 0 when both are 0
-            out["f1"] = (2 * tp) / ((tp + fn) + (tp + fp)) if (tp + fn) + (tp + fp) else 0.0
-        if want("accuracy"):
-            out["accuracy"] = float(np.mean(y == yp))
-        if want("precision"):
-            out["precision"] = tp / (tp + fp) if tp + fp else 0.0
-        if want("recall"):
-            out["recall"] = (tp / (tp + fn) if tp + fn else 0.0) if y.sum() else float("nan")
-        if want("balanced_accuracy"):  # the mean of the two per-class recalls
-            out["balanced_accuracy"] = float(np.mean([tn / (tn + fp), tp / (tp + fn)])) if both else float("nan")
+        out.update({k: v for k, v in _label_metrics(y, s.pred_bin, both).items() if want(k)})
     return out
+
+
+def _label_metrics(y: np.ndarray, yp: np.ndarray, both: bool) -> dict[str, float]:
+    """The metrics of the confusion matrix of 0/1 labels, from its counts as scikit-learn computes them (the same
+    divisions of the same integers, so the same numbers) without its per-call input validation."""
+    tp, fp, fn, tn = _confusion(y, yp)
+    return {
+        "f1": (2 * tp) / ((tp + fn) + (tp + fp)) if (tp + fn) + (tp + fp) else 0.0,  # 0 when both are 0
+        "accuracy": float(np.mean(y == yp)),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": (tp / (tp + fn) if tp + fn else 0.0) if tp + fn else float("nan"),
+        # the mean of the two per-class recalls
+        "balanced_accuracy": float(np.mean([tn / (tn + fp), tp / (tp + fn)])) if both else float("nan"),
+    }
 
 
 def multiclass_metrics(s: Scored) -> dict[str, float]:
@@ -342,18 +345,7 @@ def fast_binary_metrics(y: np.ndarray, p: np.ndarray | None, yp: np.ndarray | No
         out["log_loss"] = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))) if n else float("nan")
         out["brier"] = float(np.mean((p - y) ** 2))
     if yp is not None:
-        yp = np.asarray(yp, dtype=np.int64)
-        tp = int(np.sum(y & yp))
-        fp = int(np.sum(yp)) - tp
-        fn = n_pos - tp
-        tn = n_neg - fp
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / n_pos if n_pos else 0.0
-        out["f1"] = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 0.0
-        out["accuracy"] = float((tp + tn) / n) if n else float("nan")
-        out["precision"] = float(prec)
-        out["recall"] = float(rec) if n_pos else float("nan")
-        out["balanced_accuracy"] = float((rec + tn / n_neg) / 2) if both else float("nan")
+        out.update(_label_metrics(y, np.asarray(yp, dtype=np.int64), both))
     return out
 
 
