@@ -131,22 +131,27 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        mts=[_mts("data_1", "partial", "Column kinds are one part of a schema; the contract holds the rest.")]),
     _c(f"data.schema.mixed_types.{DS}", "Mixed value types in one column", _AUDIT,
        "Number of text columns mixing kinds of values (numbers and words, objects of several types), each kind "
-       "making up at least mixed_types_min_share of the values."),
+       "making up at least mixed_types_min_share of the values (on the audit's seeded sample of at most sample_rows "
+       "rows; the threshold records sample_rows / of_rows when it is one)."),
     _c(f"data.schema.numeric_as_text.{DS}", "Numbers stored as text", _AUDIT,
-       "Number of text columns in which at least numeric_text_share of the values parse as numbers."),
+       "Number of text columns in which at least numeric_text_share of the values parse as numbers (on the audit's "
+       "seeded sample, recorded as sample_rows / of_rows when it is one)."),
     _c(f"data.completeness.missing_share.{DS}", "Missing cells overall", _AUDIT,
-       "Share of missing cells (nulls and disguised placeholders) over every column but the target."),
+       "Share of missing cells (nulls and disguised placeholders) over every column but the target, counted over "
+       "every row."),
     _c(f"data.completeness.column_missing.{DS}", "Worst column missing share", _AUDIT,
        "The emptiest column's share of missing values (nulls and placeholders; the target excluded)."),
     _c(f"data.completeness.disguised_missing.{DS}", "Disguised missing values", _AUDIT,
        "Share of all cells holding a missing marker such as '?', 'NA' or -999."),
     _c(f"data.uniqueness.duplicate_rows.{DS}", "Exact duplicate rows", _AUDIT,
-       "Share of rows that repeat an earlier row exactly."),
+       "Share of rows that repeat an earlier row exactly (over every row, rows compared by a hash of their "
+       "cells)."),
     _c(f"data.uniqueness.duplicate_ids.{DS}", "Duplicate ids", _AUDIT,
        "Share of rows whose configured id repeats an earlier row's (fails above the limit, warns on any repeat).",
        needs=("id",)),
     _c(f"data.uniqueness.conflicting_labels.{DS}", "Identical features with conflicting labels", _AUDIT,
-       "Share of labelled rows whose features equal another row's while the label differs.", tasks=CLASSIFICATION,
+       "Share of labelled rows whose features equal another row's while the label differs (rows compared by a "
+       "hash of their cells, over every row).", tasks=CLASSIFICATION,
        when="the dataset has labels"),
     _c("data.privacy.identifiers", "Text columns that identify rows by shape", _AUDIT,
        "The text columns whose values are nearly all distinct (at least policy.privacy.identifier_min_distinct_share, "
@@ -158,7 +163,8 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "Number of features with at most one distinct value (features without any value included)."),
     _c(f"data.validity.near_constant.{DS}", "Near-constant features", _AUDIT,
        "Largest share of rows covered by the most frequent value (missing counted as a value) of a feature that "
-       "takes at least two values.", when="a feature takes at least two values"),
+       "takes at least two values, counted over every row (for a number or date column with more than 100,000 "
+       "distinct values, the most frequent of the sample's values).", when="a feature takes at least two values"),
     _c(f"data.validity.high_cardinality.{DS}", "High-cardinality categoricals", _AUDIT,
        "Most distinct values of a categorical feature (0 without categorical features)."),
     _c(f"data.validity.outliers.{DS}", "Out-of-range numeric values", _AUDIT,
@@ -170,9 +176,11 @@ CATALOGUE: tuple[CheckSpec, ...] = (
                  "outputs too.")]),
     _c(f"data.validity.unparseable_timestamps.{DS}", "Unparseable timestamps", _AUDIT,
        "Worst share, over the date columns, of values that do not parse as dates (text in any format, YYYYMMDD "
-       "integers or Unix epochs parse).", when="a timestamp column is configured or a column holds dates"),
+       "integers or Unix epochs parse), over every row (text dates with more than a million distinct values: on the "
+       "seeded sample, recorded).", when="a timestamp column is configured or a column holds dates"),
     _c(f"data.validity.future_timestamps.{DS}", "Timestamps in the future", _AUDIT,
-       "Worst share, over the date columns, of values after the run date (or today).",
+       "Worst share, over the date columns, of values after the run date (or today), over every row (text dates "
+       "with more than a million distinct values: on the seeded sample, recorded).",
        when="a timestamp column is configured or a column holds dates"),
     _c("data.target.missing", "Missing target values", _AUDIT,
        "The larger share of rows without a label in the reference or the current data (fails above the limit, "
@@ -187,12 +195,14 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        when="the current data has labels"),
     _c("data.leakage.single_feature", "No feature alone predicts the target", _AUDIT,
        "Best out-of-fold score, on the reference, of a one-feature model (ROC AUC, one-vs-rest macro for "
-       "multiclass, R squared for regression).", BLOCK,
+       "multiclass, R squared for regression), on at most leakage_max_rows rows of the audit's seeded sample "
+       "(recorded as sample_rows / of_rows when the reference is larger than sample_rows).", BLOCK,
        mts=[_mts("data_4", "full", "Leaked target information is one of the meta-level rules features must "
                  "respect; every feature is tested against it.", group="leakage")]),
     _c("data.leakage.id_correlation", "Id-like columns and row order unrelated to the target", _AUDIT,
        "Largest absolute rank correlation, on the reference, of an id-like column or of the row order with the "
-       "target (fails when the column is a model feature, warns otherwise)."),
+       "target (fails when the column is a model feature, warns otherwise), on the audit's seeded sample (recorded "
+       "as sample_rows / of_rows when it is one)."),
     _c("data.contamination", "Current rows also in the reference", _AUDIT,
        "Share of current rows identical to a reference row on every shared column, label included (fails above "
        "the limit, warns on any).", REPORT),
@@ -212,14 +222,17 @@ CATALOGUE: tuple[CheckSpec, ...] = (
     _c("data.contract.current_valid", "Current data honours the data contract", _AUDIT,
        "Number of breaking violations of the contract by the current data (missing columns, type changes, no "
        "rows), which fail; extra columns and range, category or missing-value violations on more than "
-       "max_violation_share of the rows warn. Every violation is in the findings.", BLOCK,
+       "max_violation_share of the rows warn. Every violation is in the findings. The contract describes the full "
+       "reference; the current data is validated on the audit's seeded sample of it (recorded as sample_rows / "
+       "of_rows when it is one).", BLOCK,
        mts=[_mts("data_1", "full", "The data is checked against the schema, not only described by it.",
                  group="validated"),
             _mts("monitor_2", "full", "The schema's invariants are checked on the most recent, serving-like data.",
                  group="holds")]),
     _c("data.summary_report", "Evidently data summary report", _AUDIT,
        "Number of columns in Evidently's DataSummaryPreset report of current vs reference (error when Evidently "
-       "fails)."),
+       "fails), on the audit's seeded sample when the data is larger than sample_rows (the threshold records "
+       "sample_rows / of_rows)."),
     # ---- 02 drift simulation -------------------------------------------------------------------------------------
     _c("drift.false_alarm_rate", "False-alarm rate of the monitors on unshifted batches", _DRIFT,
        "Share of unshifted batches (severity 0) of the clean held-out rows on which the rehearsed data monitors "

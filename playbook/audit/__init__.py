@@ -7,13 +7,29 @@ Used by ``templates/01_data_audit.ipynb`` (step ``data_audit``); usable on its o
     checks = audit.schema_checks(data) + audit.completeness_checks(data) + ...
     contract = audit.build_contract(reference, roles)          # other steps: audit.validate(df, contract)
 
+**The full data and the sample.** Data may be larger than memory: a pack holds in pandas only a seeded sample of
+each dataset while the full data sits in a parquet working copy (:class:`playbook.tables.Table`). ``prepare`` /
+``run_audit`` take the full data as ``tables`` next to the frames (``sampling`` says when the frames are a sample;
+without ``tables`` the frames are the whole data and DuckDB scans them as they are). Every check whose meaning is a
+count over every row is computed on the full data by DuckDB, in one scan of every column plus one ``GROUP BY`` per
+groupable column and a few hash joins per dataset (:mod:`playbook.audit.scan`): missing cells and disguised
+markers, duplicate rows and repeated ids (hashes of the clean cells), conflicting labels, constant and near-constant
+features, cardinality, ranges, outlier fences and infinities, dates and their freshness (text dates parsed once per
+distinct value), labels, contamination (a hash join of the current rows against the reference's). The data contract
+describes the full data. Checks that need rows in pandas (single-feature leakage models, id correlations, the kinds
+of values mixed in a text column, numbers stored as text, the contract's validation of the current data, the
+Evidently report) run on a seeded sample of at most ``AuditParams.sample_rows`` rows, in their original order (the
+whole frame when it fits); each records ``{"sample_rows": n, "of_rows": N}`` in its threshold and says so in its
+``why`` when it ran on a sample.
+
 One module per concern; every check is made by :func:`playbook.catalogue.check` and declared, with what its
 value measures and when it applies, in the ``01 data audit`` section of :mod:`playbook.catalogue`
 (``docs/checks.md``):
 
 ==================  ===================================================================================
 ``params``          :class:`AuditParams`: every threshold, with the template's defaults
-``prepare``         missing markers found once, clean frames (:class:`AuditData`), shared helpers
+``scan``            the full data in DuckDB (:class:`scan.Scan`): per-column statistics, row hashes, joins, times
+``prepare``         the scan and the pandas sample (:class:`AuditData`), markers found once, shared helpers
 ``schema``          ``data.schema.*``: kinds of columns, mixed value types, numbers stored as text
 ``completeness``    ``data.completeness.*``: missing cells, the emptiest column, disguised placeholders
 ``uniqueness``      ``data.uniqueness.*``: duplicate rows, repeated ids, conflicting labels
@@ -70,31 +86,55 @@ __all__ = [
 
 
 def run_audit(reference, current, roles, params: AuditParams | None = None, out_dir: str | Path | None = None,
-              pii=(), ctx=None, report: bool = True, policy=None) -> tuple[list[dict], dict]:
+              pii=(), ctx=None, report: bool = True, policy=None, *, tables=None,
+              sampling=None) -> tuple[list[dict], dict]:
     """Every audit check in the template's order; returns ``(checks, contract)``.
 
+    ``tables`` (``{"reference": Table, "current": Table}``) is the full data when the frames are a sample of it
+    (``sampling`` as :func:`prepare` takes it); without it the frames are the whole data.
     With ``out_dir`` the artifacts (contract, findings, Evidently report when ``report``) are written
     under ``out_dir/artifacts``; without it the contract is built in memory only. ``policy`` (default: the
     context's, if any) supplies the gates whose bounds take precedence over the parameters.
+
+    The work that needs rows in pandas and scikit-learn (the privacy scan when there is no context, column kinds,
+    value types, leakage models, the contract's validation of the current data) runs in a second thread once every
+    column has been read, while DuckDB (which releases the interpreter) computes the rest; the results are the same
+    as one after the other.
     """
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from playbook import privacy
+    from playbook.audit.conformance import contract_written, current_valid
+    from playbook.audit.prepare import per_dataset
+    from playbook.audit.schema import mixed_types, numeric_as_text, schema_types
 
     if policy is None and ctx is not None:
         policy = ctx.policy
-    data = prepare(reference, current, roles, params, pii, policy)
-    from playbook import privacy
-
-    scan = privacy.privacy_of(ctx) if ctx is not None else privacy.scan_data(reference, current, skip=[roles.target])
-    checks = (schema_checks(data) + completeness_checks(data) + uniqueness_checks(data)
-              + identifier_checks(scan, roles) + validity_checks(data)
-              + target_checks(data) + leakage_checks(data) + contamination_checks(data) + freshness_checks(data))
-    with tempfile.TemporaryDirectory() as tmp:
-        art = Path(out_dir) / "artifacts" if out_dir else Path(tmp)
-        contract, cc = contract_checks(data, art / "data_contract.json")
-        checks += cc
-        if report and out_dir:
-            checks.append(summary_check(data, "artifacts/data_summary.html", "artifacts/data_summary.json",
-                                        art / "data_summary.html", art / "data_summary.json", ctx))
-        if out_dir:
-            write_findings(checks, art / "audit_findings.json")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        data = prepare(reference, current, roles, params, pii, policy, tables=tables, sampling=sampling)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                art = Path(out_dir) / "artifacts" if out_dir else Path(tmp)
+                data.scan.row_stats()  # the last read of every column (which needs the interpreter for text)
+                side = pool.submit(lambda: {
+                    "privacy": (privacy.privacy_of(ctx) if ctx is not None else
+                                privacy.scan_data(data.raw["reference"], data.raw["current"], skip=[roles.target])),
+                    "kinds": [schema_types(data)], "mixed": per_dataset(lambda ds: mixed_types(data, ds)),
+                    "as_text": per_dataset(lambda ds: numeric_as_text(data, ds)), "leakage": leakage_checks(data)})
+                contract, written = contract_written(data, art / "data_contract.json")
+                validated = pool.submit(current_valid, data, contract, written)
+                counted = completeness_checks(data) + uniqueness_checks(data)
+                valid = validity_checks(data) + target_checks(data)
+                joined = contamination_checks(data) + freshness_checks(data)
+                r = side.result()
+                checks = (r["kinds"] + r["mixed"] + r["as_text"] + counted + identifier_checks(r["privacy"], roles)
+                          + valid + r["leakage"] + joined + [written, validated.result()])
+                if report and out_dir:
+                    checks.append(summary_check(data, "artifacts/data_summary.html", "artifacts/data_summary.json",
+                                                art / "data_summary.html", art / "data_summary.json", ctx))
+                if out_dir:
+                    write_findings(checks, art / "audit_findings.json")
+        finally:
+            data.close()
     return checks, contract

@@ -1,5 +1,7 @@
 """Completeness: missing values, counting nulls *and* disguised placeholders (the target has its own check).
 
+Counted over every row of the full data (:mod:`playbook.audit.scan`).
+
 * ``data.completeness.missing_share.<dataset>``: share of missing cells over every column but the target;
 * ``data.completeness.column_missing.<dataset>``: the emptiest column's missing share;
 * ``data.completeness.disguised_missing.<dataset>``: share of cells holding a missing marker
@@ -15,17 +17,13 @@ from playbook.audit.prepare import FINDINGS, AuditData, jsonable, listing, pct, 
 
 
 def missing_table(data: AuditData, dataset: str) -> pd.DataFrame:
-    """Per column: null cells, disguised missing cells (markers), total missing share."""
-    raw = data.raw[dataset]
-    n = max(len(raw), 1)
-    disguised: dict[str, int] = {}
-    for f in data.markers[dataset]:
-        disguised[f["column"]] = disguised.get(f["column"], 0) + f["count"]
+    """Per column: null cells, disguised missing cells (markers), total missing share, over every row."""
+    scan = data.scan
+    n = max(data.rows[dataset], 1)
     rows = []
-    for c in raw.columns:
-        nulls = int(raw[c].isna().sum())
-        dis = disguised.get(c, 0)
-        rows.append({"column": c, "nulls": nulls, "disguised": dis, "missing_share": (nulls + dis) / n})
+    for c in data.raw[dataset].columns:
+        st = scan.column(dataset, c)
+        rows.append({"column": c, "nulls": st.nulls, "disguised": st.marker_cells, "missing_share": st.missing / n})
     return pd.DataFrame(rows, columns=["column", "nulls", "disguised", "missing_share"])
 
 
@@ -41,7 +39,7 @@ def missing_share(data: AuditData, dataset: str) -> dict:
     cid = f"data.completeness.missing_share.{dataset}"
     mx = data.limit(cid, "max", p.max_missing_share)
     tab = _audited(data, dataset)
-    n = len(data.raw[dataset])
+    n = data.rows[dataset]
     cells = n * len(tab)
     share = float((tab["nulls"].sum() + tab["disguised"].sum()) / cells) if cells else 0.0
     status = "warn" if share > mx else "pass"
@@ -66,7 +64,7 @@ def column_missing(data: AuditData, dataset: str) -> dict:
     worst = float(tab["missing_share"].max()) if len(tab) else 0.0
     over = tab[tab["missing_share"] > mx]
     col = tab.loc[tab["missing_share"].idxmax(), "column"] if len(tab) and worst > 0 else None
-    empty = list(tab.loc[tab["missing_share"] >= 1.0, "column"]) if len(data.raw[dataset]) else []
+    empty = list(tab.loc[tab["missing_share"] >= 1.0, "column"]) if data.rows[dataset] else []
     if len(over):
         why = (f"{len(over)} column(s) miss more than {pct(mx)} of their values "
                f"({listing(over['column'])}); such a column mostly teaches the model the imputation, so drop it or "
@@ -88,9 +86,9 @@ def disguised_missing(data: AuditData, dataset: str) -> dict:
     cid = f"data.completeness.disguised_missing.{dataset}"
     mx = data.limit(cid, "max", p.max_disguised_share)
     found = data.markers[dataset]
-    df = data.raw[dataset]
+    cells = data.rows[dataset] * data.raw[dataset].shape[1]
     count = sum(f["count"] for f in found)
-    share = count / df.size if df.size else 0.0
+    share = count / cells if cells else 0.0
     status = "warn" if share > mx else "pass"
     if found:
         parts = [f"{f['column']}: {f['marker']!r} x{f['count']}" for f in found]

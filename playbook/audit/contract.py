@@ -41,7 +41,6 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from playbook.data import fingerprint_frame
 from playbook.results import to_jsonable, write_json_atomic
 
 SCHEMA_VERSION = 1
@@ -117,15 +116,35 @@ def looks_like_datetime(s: pd.Series, sample: int = 200) -> bool:
 
 
 def parse_datetime(s: pd.Series) -> pd.Series:
-    """Timestamps as naive UTC ``datetime64[ns]``; values that do not parse become NaT."""
+    """Timestamps as naive UTC ``datetime64[ns]``; values that do not parse become NaT.
+
+    Text is parsed once per distinct value (:func:`parse_text_datetimes`, weighted by how often each occurs), so
+    the answer is the same whether the values come from a frame or from the distinct values of a table."""
     if pd.api.types.is_datetime64_any_dtype(s):
         if getattr(s.dt, "tz", None) is not None:
             return s.dt.tz_convert("UTC").dt.tz_localize(None)
         return s.astype("datetime64[ns]")
     if pd.api.types.is_numeric_dtype(s):
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-    text = s.astype("string").str.strip()
-    best = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+    codes, uniques = pd.factorize(s.astype("string").str.strip())
+    weights = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    parsed = parse_text_datetimes(pd.Series(uniques, dtype="string"), weights).to_numpy()
+    out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = codes >= 0
+    out[ok] = parsed[codes[ok]]
+    return pd.Series(out, index=s.index)
+
+
+def parse_text_datetimes(text: pd.Series, weights: Any = None) -> pd.Series:
+    """Text (already stripped) as naive UTC ``datetime64[ns]``, NaT where it does not parse.
+
+    ISO 8601 first; when it leaves more than a tenth of the values (counted with ``weights``: how many rows hold
+    each value) unparsed, any mix of formats and time zones, keeping whichever parses more."""
+    text = pd.Series(text, dtype="string").reset_index(drop=True)
+    w = np.ones(len(text)) if weights is None else np.asarray(weights, dtype=float)
+    total = float(w[text.notna().to_numpy()].sum())
+    best = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    best_n = 0.0
     for fmt in ("ISO8601", "mixed"):
         try:
             with warnings.catch_warnings():
@@ -133,9 +152,10 @@ def parse_datetime(s: pd.Series) -> pd.Series:
                 out = pd.to_datetime(text, errors="coerce", utc=True, format=fmt)
         except (ValueError, TypeError, OverflowError):
             continue
-        if out.notna().sum() > best.notna().sum():
-            best = out
-        if best.notna().sum() >= 0.9 * text.notna().sum():
+        n = float(w[out.notna().to_numpy()].sum())
+        if n > best_n:
+            best, best_n = out, n
+        if best_n >= 0.9 * total:
             break
     return best.dt.tz_localize(None).astype("datetime64[ns]")
 
@@ -146,17 +166,45 @@ def column_kind(s: pd.Series, role: str | None = None) -> str:
     if family != "text":
         return family
     vals = s.dropna()
-    if len(vals) == 0:
+    uniq = pd.unique(vals.to_numpy(dtype=object)) if len(vals) else []
+    return text_kind(present=len(vals), distinct=len(uniq),
+                     all_boolean=len(uniq) > 0 and all(isinstance(v, (bool, np.bool_)) for v in uniq),
+                     datetime_like=lambda: role == "timestamp" or looks_like_datetime(vals),
+                     categorical_dtype=isinstance(s.dtype, pd.CategoricalDtype))
+
+
+def scanned_kind(s: pd.Series, stats, role: str | None = None, datelike=None) -> str:
+    """:func:`column_kind` of a column known from a sample and from its statistics over every row: ``s`` holds the
+    sample's present values (its dtype and their look), ``stats`` is the column's
+    :class:`playbook.audit.scan.Column` (present and distinct values counted by DuckDB); ``datelike(values)``
+    (default :func:`looks_like_datetime`) says whether the values look like dates."""
+    family = _family(s)
+    if family != "text":
+        return family
+    vals = s.dropna()
+    if stats.family == "boolean":
+        all_boolean = True
+    else:
+        uniq = pd.unique(vals.to_numpy(dtype=object)) if len(vals) and stats.distinct <= 2 else []
+        all_boolean = len(uniq) > 0 and all(isinstance(v, (bool, np.bool_)) for v in uniq)
+    return text_kind(present=stats.present, distinct=stats.distinct, all_boolean=all_boolean,
+                     datetime_like=lambda: role == "timestamp" or (datelike or looks_like_datetime)(vals),
+                     categorical_dtype=isinstance(s.dtype, pd.CategoricalDtype))
+
+
+def text_kind(*, present: int, distinct: int, all_boolean: bool, datetime_like, categorical_dtype: bool) -> str:
+    """The kind of a text-typed column from its statistics (``present`` values, ``distinct`` ones; whether every
+    value is a boolean; ``datetime_like``: a callable, asked only when needed): boolean, datetime, categorical (at
+    most ``MAX_CONTRACT_CATEGORIES`` distinct values and at most half as many as values, 20 always allowed) or text."""
+    if present == 0:
         return "categorical"
-    uniq = pd.unique(vals.to_numpy(dtype=object))
-    if all(isinstance(v, (bool, np.bool_)) for v in uniq):
+    if all_boolean:
         return "boolean"
-    if role == "timestamp" or looks_like_datetime(vals):
+    if datetime_like():
         return "datetime"
-    if isinstance(s.dtype, pd.CategoricalDtype):
+    if categorical_dtype:
         return "categorical"
-    n_unique = len(uniq)
-    if n_unique <= min(MAX_CONTRACT_CATEGORIES, max(20, len(vals) // 2)):
+    if distinct <= min(MAX_CONTRACT_CATEGORIES, max(20, present // 2)):
         return "categorical"
     return "text"
 
@@ -178,7 +226,8 @@ def split_markers(markers: Iterable[Any] | None) -> tuple[set[str], set[float]]:
 
 
 def marker_mask(s: pd.Series, markers: Iterable[Any] | None) -> pd.Series:
-    """True where a (non-null) value is a missing marker: text compared after stripping blanks."""
+    """True where a (non-null) value is a missing marker: text compared after stripping blanks (each distinct value
+    looked at once; a number in a text column compared as its text)."""
     text, nums = split_markers(markers)
     if pd.api.types.is_bool_dtype(s):
         return pd.Series(False, index=s.index)
@@ -186,8 +235,29 @@ def marker_mask(s: pd.Series, markers: Iterable[Any] | None) -> pd.Series:
         return s.isin(list(nums)) if nums else pd.Series(False, index=s.index)
     if pd.api.types.is_datetime64_any_dtype(s) or not text:
         return pd.Series(False, index=s.index)
-    stripped = s.map(lambda v: v.strip() if isinstance(v, str) else None)
-    return stripped.isin(list(text)) & s.notna()
+    return _per_value(s, lambda v: _text_marker(v, text), bool) & s.notna()
+
+
+def _text_marker(v: Any, text: set[str]) -> bool:
+    """A value of a text column is a marker when its text, stripped, is one (a number among text, ``-999``, is read
+    as its text, as DuckDB reads such a column)."""
+    if v is None or isinstance(v, (bool, np.bool_)):
+        return False
+    if isinstance(v, str):
+        return v.strip() in text
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return not (isinstance(v, (float, np.floating)) and math.isnan(v)) and str(v).strip() in text
+    return False
+
+
+def _per_value(s: pd.Series, fn, dtype=object) -> pd.Series:
+    """``s.map(fn)`` computed once per distinct value (missing values map to ``fn(None)``)."""
+    try:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists, dicts)
+        return s.map(fn).astype(dtype)
+    mapped = np.array([fn(v) for v in uniques] + [fn(None)], dtype=dtype)
+    return pd.Series(mapped[codes], index=s.index)
 
 
 def missing_mask(s: pd.Series, markers: Iterable[Any] | None = None) -> pd.Series:
@@ -206,7 +276,8 @@ def _jsonable_sorted(values: Iterable[Any]) -> list:
 
 
 def build_contract(df: pd.DataFrame, roles=None, *, missing_markers: Iterable[Any] | None = None,
-                   missing_slack: float = 0.01, pii_columns: Iterable[str] = ()) -> dict:
+                   missing_slack: float = 0.01, pii_columns: Iterable[str] = (), table=None, scan=None,
+                   dataset: str = "reference") -> dict:
     """The data contract of a reference frame (see the module docstring for the format).
 
     ``roles`` is a :class:`playbook.data.Roles` (None: every column is a feature, no target).
@@ -214,50 +285,67 @@ def build_contract(df: pd.DataFrame, roles=None, *, missing_markers: Iterable[An
     ``pii_columns`` are personal data: their contract keeps name, kind, dtype and nullability but no value
     (no range, no categories, marked ``"pii": true``), so neither the contract nor a violation message built
     from it can carry a raw value into the evidence pack.
+
+    The contract describes the full data: ``table`` (a :class:`playbook.tables.Table`) when ``df`` is only a sample
+    of it, else ``df`` itself. Missing shares, ranges and categories are counted over every row by DuckDB
+    (:mod:`playbook.audit.scan`; ``scan``: the audit's, holding ``dataset``, built with the same markers); dtypes
+    and the look of text columns (dates or not) come from ``df``.
     """
+    from playbook.audit.scan import TIME_VALUES_CAP, Scan
+    from playbook.tables import Table
+
     pii = {str(c) for c in pii_columns}
     if not isinstance(df, pd.DataFrame):
         raise ContractError(f"build_contract needs a pandas DataFrame, got {type(df).__name__}.")
-    if len(df) == 0:
-        raise ContractError("build_contract: the reference frame has no rows; a contract needs data to describe.")
     markers = list(missing_markers or [])
-    roles_by_col = column_roles(df.columns, roles)
-    columns: dict[str, dict] = {}
-    for col in df.columns:
-        s = df[col]
-        role = roles_by_col[col]
-        miss = missing_mask(s, markers)
-        present = s[~miss]
-        kind = column_kind(present, role)
-        share = float(miss.mean())
-        spec: dict[str, Any] = {
-            "role": role, "kind": kind, "dtype": str(s.dtype),
-            "nullable": bool(miss.any()),
-            "max_missing_share": min(1.0, _ceil(share + missing_slack)) if miss.any() else 0.0,
-            "min": None, "max": None, "categories": None,
-        }
-        if str(col) in pii:
-            spec["pii"] = True
-        elif kind == "numeric":
-            vals = to_number(present)
-            vals = vals[np.isfinite(vals)]
-            if len(vals):
-                spec["min"], spec["max"] = float(vals.min()), float(vals.max())
-        elif kind == "datetime":
-            ts = parse_datetime(present).dropna()
-            if len(ts):
-                spec["min"], spec["max"] = ts.min().isoformat(), ts.max().isoformat()
-        elif kind in ("categorical", "boolean"):
-            spec["categories"] = _jsonable_sorted(pd.unique(present))
-        columns[str(col)] = spec
+    own = scan is None
+    if own:
+        source = table if table is not None else Table.from_frame(df, dataset)
+        scan = Scan({dataset: source}, markers, columns={dataset: list(df.columns)}, samples={dataset: df})
+    try:
+        rows = scan.rows[dataset]
+        if len(df) == 0 or rows == 0:
+            raise ContractError("build_contract: the reference frame has no rows; a contract needs data to describe.")
+        roles_by_col = column_roles(df.columns, roles)
+        columns: dict[str, dict] = {}
+        for col in df.columns:
+            s = df[col]
+            role = roles_by_col[col]
+            st = scan.column(dataset, col)
+            kind = _family(s)
+            if kind == "text":
+                kind = scanned_kind(s[~missing_mask(s, markers)], st, role,
+                                    lambda vals, col=col: scan.datelike(dataset, col, vals))
+            missing = st.missing
+            spec: dict[str, Any] = {
+                "role": role, "kind": kind, "dtype": str(s.dtype),
+                "nullable": bool(missing),
+                "max_missing_share": min(1.0, _ceil(missing / rows + missing_slack)) if missing else 0.0,
+                "min": None, "max": None, "categories": None,
+            }
+            if str(col) in pii:
+                spec["pii"] = True
+            elif kind == "numeric":
+                spec["min"], spec["max"] = st.min, st.max
+            elif kind == "datetime":
+                ts = scan.times(dataset, col, cap=TIME_VALUES_CAP, sample=df)
+                if ts.first is not None:
+                    spec["min"], spec["max"] = ts.first.isoformat(), ts.last.isoformat()
+            elif kind in ("categorical", "boolean"):
+                spec["categories"] = _jsonable_sorted(v for v, _ in scan.values(dataset, col))
+            columns[str(col)] = spec
+        fingerprint = scan.fingerprint(dataset)
+    finally:
+        if own:
+            scan.close()
     return {
         "schema_version": SCHEMA_VERSION,
         "target": getattr(roles, "target", None),
         "task": getattr(roles, "task", None),
         "columns": columns,
         "missing_markers": _jsonable_sorted(markers),
-        "reference_fingerprint": fingerprint_frame(df),
-        "reference_rows": int(len(df)),
+        "reference_fingerprint": fingerprint,
+        "reference_rows": int(rows),
     }
 
 
@@ -416,7 +504,7 @@ def validate(df: pd.DataFrame, contract: Mapping | str | Path, *,
             allowed = {str(c) for c in spec["categories"]}
             if kind == "boolean":
                 allowed |= {str(c).lower() for c in spec["categories"]} | {str(int(c)) for c in spec["categories"] if isinstance(c, bool)}
-            as_text = present.map(lambda v: str(to_jsonable(v)))
+            as_text = _per_value(present, lambda v: str(to_jsonable(v)))
             if kind == "boolean":
                 as_text = as_text.where(as_text.isin(allowed), as_text.str.lower())
             new = ~as_text.isin(allowed)

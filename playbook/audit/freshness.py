@@ -6,35 +6,48 @@
   median gap (holes reveal outages or filters);
 * ``data.freshness.staleness``: age in days of the newest reference row at the *as-of* date: ``run_date``
   when given, otherwise the latest timestamp in the data (so results stay deterministic).
+
+Over every row: the timestamps are read as :meth:`playbook.audit.prepare.AuditData.times` reads them (in SQL for
+dates and numbers, once per distinct value for text, on the sample, recorded, for text with more distinct values than
+the scan parses), and the gaps between distinct timestamps are computed by DuckDB.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from playbook import catalogue
-from playbook.audit.prepare import DATASETS, FINDINGS, AuditData, timestamps, title
+from playbook.audit.prepare import DATASETS, FINDINGS, AuditData, title
+from playbook.audit.scan import Times
 
 NO_TIMESTAMP = "No timestamp column is configured (data.timestamp); set it to check freshness, gaps and time order."
 DAY = pd.Timedelta(days=1)
 
 
-def times(data: AuditData, dataset: str) -> pd.Series | None:
-    """The parsed timestamps of a dataset (None when it has no timestamp column)."""
+def times(data: AuditData, dataset: str) -> Times | None:
+    """The timestamps of a dataset read as times (None when it has no timestamp column)."""
     t = data.roles.timestamp
-    df = data.clean[dataset]
-    if t is None or t not in df.columns:
+    if t is None or t not in data.clean[dataset].columns:
         return None
-    return timestamps(df[t].dropna()).dropna()
+    return data.times(dataset, t)
 
 
 def _ranges(data: AuditData) -> tuple[dict, list[dict]]:
     ts = {ds: times(data, ds) for ds in DATASETS}
-    ranges = {ds: (t.min(), t.max()) if t is not None and len(t) else None for ds, t in ts.items()}
+    ranges = {ds: (t.first, t.last) if t is not None and t.parsed else None for ds, t in ts.items()}
     rows = [{"dataset": ds, "first": r[0].isoformat() if r else None, "last": r[1].isoformat() if r else None,
-             "rows_with_time": int(len(ts[ds])) if ts[ds] is not None else 0} for ds, r in ranges.items()]
+             "rows_with_time": int(ts[ds].parsed) if ts[ds] is not None else 0,
+             **({"sample": ts[ds].sample} if ts[ds] is not None and ts[ds].sample else {})}
+            for ds, r in ranges.items()]
     return ranges, rows
+
+
+def _note(data: AuditData, *datasets: str) -> tuple[str, dict]:
+    """Why-sentence and threshold keys when a dataset's timestamps were read on the sample."""
+    found = {ds: t.sample for ds in datasets if (t := times(data, ds)) is not None and t.sample}
+    if not found:
+        return "", {}
+    return data.sample_why(*found), data.sampled(*found)
 
 
 def coverage(data: AuditData) -> dict:
@@ -56,6 +69,8 @@ def coverage(data: AuditData) -> dict:
            "the future it will face, so evaluate on data strictly after the training period." if bad else
            "The current data starts after the reference ends, as it will in production; overlapping periods "
            "make evaluation optimistic.")
+    note, extra = _note(data, *DATASETS)
+    why, threshold = why + note, {**threshold, **extra}
     return catalogue.check(cid, "warn" if bad else "pass", overlap, title=title(cid), threshold=threshold, why=why,
                            details=rows, evidence=FINDINGS)
 
@@ -68,22 +83,22 @@ def gaps(data: AuditData, dataset: str) -> dict:
     if data.roles.timestamp is None:
         return catalogue.skip(cid, NO_TIMESTAMP, title=title(cid), threshold=threshold, not_applicable=True)
     t = times(data, dataset)
-    uniq = np.sort(t.unique()) if t is not None else np.array([])
-    if len(uniq) < 3:
+    g = data.scan.gaps(t) if t is not None and t.parsed else None
+    if g is None or g["distinct"] < 3:
         return catalogue.skip(cid, f"The {dataset} data has fewer than 3 distinct timestamps.", title=title(cid),
                               threshold=threshold)
-    diffs = pd.Series(np.diff(uniq)) / DAY
-    median = float(diffs.median())
-    i = int(diffs.idxmax())
-    factor = float(diffs.iloc[i] / median) if median > 0 else 0.0
+    median = g["median_days"]
+    factor = float(g["days"] / median) if median > 0 else 0.0
     bad = factor > threshold["max"]
-    gap = {"from": pd.Timestamp(uniq[i]).isoformat(), "to": pd.Timestamp(uniq[i + 1]).isoformat(),
-           "days": round(float(diffs.iloc[i]), 6), "median_gap_days": round(median, 6)}
+    gap = {"from": g["from"].isoformat(), "to": g["to"].isoformat(),
+           "days": round(g["days"], 6), "median_gap_days": round(median, 6)}
     why = (f"The {dataset} data has a hole of {gap['days']:.1f} days ({gap['from']} to {gap['to']}), "
            f"{factor:.0f}x the usual spacing; a pipeline outage or a filter removed a period the model "
            "then never learns about." if bad else
            f"The largest gap between timestamps is {factor:.1f}x the usual spacing; holes reveal outages or "
            "filters that remove whole periods.")
+    note, extra = _note(data, dataset)
+    why, threshold = why + note, {**threshold, **extra}
     return catalogue.check(cid, "warn" if bad else "pass", factor, title=title(cid), threshold=threshold, why=why,
                            details=[gap], evidence=FINDINGS)
 
@@ -110,6 +125,8 @@ def staleness(data: AuditData) -> dict:
            "from has moved on, so refresh the training data." if bad else
            f"The newest reference row is {age:.0f} days old relative to {basis}; stale training data "
            "misses recent behaviour.")
+    note, extra = _note(data, *DATASETS)
+    why, threshold = why + note, {**threshold, **extra}
     return catalogue.check(cid, "warn" if bad else "pass", age, title=title(cid),
                            threshold={**threshold, "as_of": as_of.isoformat()}, why=why, details=rows,
                            evidence=FINDINGS)

@@ -9,6 +9,9 @@
   names like ``*_id``, near-unique text) and the row order itself, rank-correlated with the target.
   An id that predicts the label means the data was sorted or numbered by outcome; a model that
   can see it learns the numbering, and an unshuffled split is biased.
+
+Both need rows in pandas: they run on the audit's seeded sample of the reference (the whole reference when it fits in
+``sample_rows``), recorded in the threshold as ``sample_rows`` / ``of_rows`` when it is a sample.
 """
 
 from __future__ import annotations
@@ -129,7 +132,7 @@ def single_feature(data: AuditData) -> dict:
     cid = "data.leakage.single_feature"
     metric = "r2" if roles.task == "regression" else "roc_auc"
     mx = data.limit(cid, "max", p.leakage_max_score)
-    threshold = {"max": mx, "metric": metric}
+    threshold = {"max": mx, "metric": metric, **data.sampled("reference")}
     try:
         scores = single_feature_scores(data.clean["reference"], roles, folds=p.leakage_folds,
                                        max_rows=p.leakage_max_rows, seed=p.seed)
@@ -149,6 +152,7 @@ def single_feature(data: AuditData) -> dict:
     else:
         why = (f"The strongest single feature ({best['feature']}, {metric} {best['score']:.3f}) is below "
                f"{mx:g}; a near-perfect single feature usually means the label leaked into the inputs.")
+    why += data.sample_why("reference")
     details = [{k: jsonable(v) for k, v in r.items()} for r in scores.to_dict("records")]
     return catalogue.check(cid, "fail" if len(leaks) else "pass", float(best["score"]), title=title(cid),
                            threshold=threshold, why=why, details=details, evidence=FINDINGS)
@@ -224,7 +228,7 @@ def id_correlation(data: AuditData) -> dict:
     order) with the target; fails when the column is a model feature, warns otherwise."""
     p = data.params
     cid = "data.leakage.id_correlation"
-    threshold = {"max": data.limit(cid, "max", p.id_max_abs_corr)}
+    threshold = {"max": data.limit(cid, "max", p.id_max_abs_corr), **data.sampled("reference")}
     ref = data.clean["reference"]
     try:
         cols = id_like_columns(ref, data.roles, p.id_unique_share)
@@ -246,6 +250,7 @@ def id_correlation(data: AuditData) -> dict:
         status = "pass"
         why = (f"No id-like column ({len(cols)} found) nor the row order tracks the target (|rank correlation| "
                f"at most {worst:.2f}); ids that predict the label betray data sorted or numbered by outcome.")
+    why += data.sample_why("reference")
     details = [{k: jsonable(v) for k, v in r.items()} for r in corr.to_dict("records")]
     return catalogue.check(cid, status, worst, title=title(cid), threshold=threshold, why=why, details=details,
                            evidence=FINDINGS)

@@ -3,6 +3,12 @@
 :class:`AuditParams` is the one place the audit's defaults are written in the library; the template's
 ``parameters`` cell repeats them for papermill, and a test holds the two equal (``tests/test_audit_template.py``).
 Values are validated on construction, so a bad ``steps.data_audit.params`` entry is one clear sentence.
+
+``sample_rows`` bounds the rows the audit holds in pandas: checks that count over every row run in DuckDB on the full
+data; the checks that need rows (single-feature models, id correlations, value types, the contract's validation of
+the current data, the Evidently report) run on a seeded sample of at most this many rows of each dataset. 50,000
+rows measure a share to within half a percentage point (95 %), and the leakage models use at most
+``leakage_max_rows`` of them anyway; larger samples cost time in every one of those checks.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class AuditParams:
     max_unparseable_share: float = 0.0
     max_violation_share: float = 0.01
     contract_missing_slack: float = 0.01
+    sample_rows: int = 50000
     seed: int = 0
 
     _SHARES = ("max_missing_share", "max_column_missing_share", "max_disguised_share", "mixed_types_min_share",
@@ -99,7 +106,7 @@ class AuditParams:
             raise ValueError(f"parameter numeric_missing_markers: expected numbers, got {self.numeric_missing_markers!r}.")
         if not 0.0 < self.outlier_quantile < 0.5:
             raise ValueError(f"parameter outlier_quantile: {self.outlier_quantile!r} must lie between 0 and 0.5 (e.g. 0.05).")
-        for name in ("max_categories", "leakage_max_rows", "outlier_min_distinct"):
+        for name in ("max_categories", "leakage_max_rows", "outlier_min_distinct", "sample_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"parameter {name}: must be at least 1.")
         if self.leakage_folds < 2:

@@ -1,7 +1,8 @@
 """Artifacts and presentation of the audit: the Evidently data summary report, the findings file, tables.
 
 :func:`data_summary` runs Evidently 0.7's ``DataSummaryPreset`` on the current data against the
-reference and writes ``data_summary.html`` and ``data_summary.json``. Rows go through
+reference and writes ``data_summary.html`` and ``data_summary.json``, on the audit's seeded pandas sample when the
+data is larger than ``AuditParams.sample_rows`` (the check records ``sample_rows`` / ``of_rows``). Rows go through
 :func:`playbook.display.redact` first (PII masking), and the disguised missing values found by the audit
 are passed as real missing values, so the report's missing counts agree with the audit.
 """
@@ -87,7 +88,7 @@ def summary_check(data: AuditData, html_rel: str, json_rel: str, html_path: str 
                   ctx=None) -> dict:
     """``data.summary_report``: the Evidently report was written (``error`` with the reason if not)."""
     cid = "data.summary_report"
-    empty = [ds for ds, df in data.clean.items() if len(df) == 0]
+    empty = [ds for ds in data.clean if data.rows.get(ds, len(data.clean[ds])) == 0]
     if empty:
         return catalogue.skip(cid, f"The {' and '.join(empty)} data has no rows, so there is nothing to summarise.")
     try:
@@ -100,8 +101,11 @@ def summary_check(data: AuditData, html_rel: str, json_rel: str, html_path: str 
     g = info["groups"]
     why = (f"Per-column statistics of current vs reference ({len(g['numerical'])} numerical, "
            f"{len(g['categorical'])} categorical, {len(g['datetime'])} datetime, {len(g['text'])} text columns) "
-           "for a reviewer to browse; PII columns are masked and placeholders counted as missing.")
-    return catalogue.check(cid, "pass", info["columns"], why=why, evidence=[html_rel, json_rel])
+           "for a reviewer to browse; PII columns are masked and placeholders counted as missing."
+           + data.sample_why("reference", "current"))
+    sampled = data.sampled("reference", "current")
+    return catalogue.check(cid, "pass", info["columns"], why=why, evidence=[html_rel, json_rel],
+                           threshold=sampled or None)
 
 
 def table(checks: Iterable[dict], policy=None) -> pd.DataFrame:

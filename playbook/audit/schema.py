@@ -6,6 +6,10 @@
   objects of several types), each kind at least ``mixed_types_min_share`` of the values;
 * ``data.schema.numeric_as_text.<dataset>``: text columns in which at least ``numeric_text_share`` of the
   values parse as numbers.
+
+A column's kind is read from its dtype and its statistics over every row (distinct values, in DuckDB); whether text
+looks like dates, the kinds of values mixed in a column and the numbers stored as text are read on the pandas sample
+(recorded in the threshold as ``sample_rows`` / ``of_rows`` when it is one).
 """
 
 from __future__ import annotations
@@ -17,8 +21,15 @@ import numpy as np
 import pandas as pd
 
 from playbook import catalogue
-from playbook.audit.contract import column_kind, to_number
+from playbook.audit.contract import scanned_kind, to_number
 from playbook.audit.prepare import FINDINGS, AuditData, listing, per_dataset, text_columns, title
+
+
+def kind(data: AuditData, dataset: str, column: str, role: str | None = None) -> str:
+    """A column's kind on its clean values (:func:`playbook.audit.contract.scanned_kind`: the sample's dtype and the
+    look of its values, the distinct values counted over every row)."""
+    return scanned_kind(data.clean[dataset][column], data.scan.column(dataset, column), role,
+                        lambda vals: data.scan.datelike(dataset, column, vals))
 
 
 def schema_types(data: AuditData) -> dict:
@@ -29,9 +40,9 @@ def schema_types(data: AuditData) -> dict:
     rows, counts, changed = [], {}, []
     for c in ref.columns:
         role = "timestamp" if c == roles.timestamp else None
-        k_ref = column_kind(ref[c], role)
+        k_ref = kind(data, "reference", c, role)
         counts[k_ref] = counts.get(k_ref, 0) + 1
-        k_cur = column_kind(cur[c], role) if c in cur.columns else None
+        k_cur = kind(data, "current", c, role) if c in cur.columns else None
         if k_cur is not None and k_cur != k_ref:
             changed.append(c)
         rows.append({"column": c, "dtype_reference": str(ref[c].dtype), "kind_reference": k_ref,
@@ -101,11 +112,11 @@ def mixed_types(data: AuditData, dataset: str) -> dict:
     why = (f"{n} column(s) mix kinds of values ({listing(cols)}); encoders treat '12' and 12 or numbers and words "
            "as unrelated values, so clean the column or split it before training." if n else
            "No column mixes numbers with words or objects of several types; mixed columns are read differently by "
-           "each tool in the pipeline.")
+           "each tool in the pipeline.") + data.sample_why(dataset)
     mx = data.limit(cid, "max", 0)
     return catalogue.check(cid, "warn" if n > mx else "pass", n, title=title(cid),
-                           threshold={"max": mx, "mixed_types_min_share": p.mixed_types_min_share}, why=why,
-                           details=rows, evidence=FINDINGS)
+                           threshold={"max": mx, "mixed_types_min_share": p.mixed_types_min_share,
+                                      **data.sampled(dataset)}, why=why, details=rows, evidence=FINDINGS)
 
 
 def numeric_as_text(data: AuditData, dataset: str) -> dict:
@@ -131,11 +142,12 @@ def numeric_as_text(data: AuditData, dataset: str) -> dict:
     why = (f"{n} column(s) hold numbers stored as text ({listing(cols)}); they are one-hot encoded as categories "
            "instead of being used as quantities, and a stray non-number breaks parsing in serving: cast them "
            "to numbers (and fix the stray values)." if n else
-           "No text column holds numbers; numbers stored as text are treated as categories by most pipelines.")
+           "No text column holds numbers; numbers stored as text are treated as categories by most pipelines."
+           ) + data.sample_why(dataset)
     mx = data.limit(cid, "max", 0)
     return catalogue.check(cid, "warn" if n > mx else "pass", n, title=title(cid),
-                           threshold={"max": mx, "numeric_text_share": p.numeric_text_share}, why=why,
-                           details=rows, evidence=FINDINGS)
+                           threshold={"max": mx, "numeric_text_share": p.numeric_text_share, **data.sampled(dataset)},
+                           why=why, details=rows, evidence=FINDINGS)
 
 
 def schema_checks(data: AuditData) -> list[dict]:
@@ -144,4 +156,4 @@ def schema_checks(data: AuditData) -> list[dict]:
             + per_dataset(lambda ds: numeric_as_text(data, ds)))
 
 
-__all__ = ["mixed_types", "numeric_as_text", "schema_checks", "schema_types"]
+__all__ = ["kind", "mixed_types", "numeric_as_text", "schema_checks", "schema_types"]

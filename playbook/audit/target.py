@@ -8,6 +8,8 @@
 
 Labels are compared as text, with integer-valued numbers written without a decimal part, so a label column
 read as ``1`` in one file and ``1.0`` in the other (a missing label turns integers into floats) is one label.
+Counted over every row of the full data: the labels' distinct values with their counts, and the target's moments
+and quantiles, come from DuckDB (:mod:`playbook.audit.scan`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ def label_text(s: pd.Series) -> pd.Series:
     return text.astype(object)
 
 
+def label_counts(data: AuditData, dataset: str) -> pd.Series:
+    """How many rows hold each label (as :func:`label_text` writes it), over every row."""
+    vals = data.scan.values(dataset, data.roles.target)
+    if not vals:
+        return pd.Series(dtype="int64")
+    labels = label_text(pd.Series([v for v, _ in vals]))
+    counts = pd.Series([k for _, k in vals], index=labels.index, dtype="int64")
+    return counts.groupby(labels.to_numpy(), sort=False).sum()
+
+
 def target_missing(data: AuditData) -> dict:
     """``data.target.missing``: the larger share of rows without a label (null or a missing marker) in
     the reference or the current data (the current counts only when it has the target column)."""
@@ -43,8 +55,8 @@ def target_missing(data: AuditData) -> dict:
         if t not in df.columns:
             rows.append({"dataset": ds, "missing": None, "share": None, "note": "no target column"})
             continue
-        k = int(df[t].isna().sum())
-        rows.append({"dataset": ds, "missing": k, "share": round(k / max(len(df), 1), 6)})
+        k = data.scan.column(ds, t).missing
+        rows.append({"dataset": ds, "missing": k, "share": round(k / max(data.rows[ds], 1), 6)})
     mx = data.limit(cid, "max", p.max_target_missing_share)
     shares = [r["share"] for r in rows if r["share"] is not None]
     worst = max(shares) if shares else 0.0
@@ -67,13 +79,13 @@ def target_balance(data: AuditData, dataset: str) -> dict:
     mn = data.limit(cid, "min", p.min_class_share)
     threshold = {"min": mn}
     df = data.clean[dataset]
-    if t not in df.columns or df[t].notna().sum() == 0:
+    if t not in df.columns or data.scan.column(dataset, t).present == 0:
         return catalogue.skip(cid, f"The {dataset} data has no labels in {t!r}.", title=title(cid),
                               threshold=threshold)
-    labels = label_text(df[t])
-    counts = labels.value_counts()
+    counts = label_counts(data, dataset)
+    labelled = int(counts.sum())
     classes = sorted(set(label_text(pd.Series(list(data.roles.classes or []), dtype=object))) | set(counts.index))
-    shares = {c: float(counts.get(c, 0)) / len(labels) for c in classes}
+    shares = {c: float(counts.get(c, 0)) / labelled for c in classes}
     smallest = min(shares, key=lambda c: (shares[c], c))
     value = shares[smallest]
     rows = [{"class": c, "share": round(sh, 6), "count": int(counts.get(c, 0))} for c, sh in sorted(shares.items())]
@@ -95,17 +107,16 @@ def target_distribution(data: AuditData, dataset: str) -> dict:
     cid = f"data.target.distribution.{dataset}"
     threshold = {"max": data.limit(cid, "max", p.max_target_skew)}
     df = data.clean[dataset]
-    y = pd.to_numeric(df[t], errors="coerce").astype("Float64").astype(float) if t in df.columns else pd.Series(dtype=float)
-    y = y[np.isfinite(y)]
-    if len(y) < 3:
+    qs = [0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0]
+    m = data.scan.moments(dataset, t, qs) if t in df.columns else None
+    if m is None or m["n"] < 3:
         return catalogue.skip(cid, f"The {dataset} data has fewer than 3 finite numeric values in {t!r}.",
                               title=title(cid), threshold=threshold)
-    # standardise first: pandas zeroes moments below 1e-14, so a target in small units (rates of 1e-8) read as unskewed
-    std = float(y.std())
-    skew = float(((y - y.mean()) / std).skew()) if std > 0 else 0.0
-    q = y.quantile([0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0])
+    # standardised first: moments of a target in small units (rates of 1e-8) are not lost to rounding
+    skew, std = m["skew"], m["std"]
     rows = [{"statistic": k, "value": float(v)} for k, v in
-            [("mean", y.mean()), ("std", std), ("skew", skew)] + [(f"q{int(round(i * 100)):02d}", v) for i, v in q.items()]]
+            [("mean", m["mean"]), ("std", std), ("skew", skew)]
+            + [(f"q{int(round(q * 100)):02d}", v) for q, v in zip(qs, m["quantiles"])]]
     bad = abs(skew) > threshold["max"]
     why = (f"The target is strongly skewed (skew {skew:.2f}); squared-error models chase the few extreme values, "
            "so consider a log transform or a robust loss and report errors per range." if bad else
@@ -122,11 +133,11 @@ def unseen_labels(data: AuditData) -> dict:
     cid = "data.target.unseen_labels"
     mx = data.limit(cid, "max", 0)
     ref, cur = data.clean["reference"], data.clean["current"]
-    if t not in cur.columns or cur[t].notna().sum() == 0:
+    if t not in cur.columns or data.scan.column("current", t).present == 0:
         return catalogue.skip(cid, f"The current data has no labels in {t!r} (labels often arrive later).",
                               title=title(cid), threshold={"max": mx})
-    seen = set(label_text(ref[t])) if t in ref.columns else set()
-    vc = label_text(cur[t]).value_counts()
+    seen = set(label_counts(data, "reference").index) if t in ref.columns else set()
+    vc = label_counts(data, "current")
     new = {k: int(v) for k, v in vc.items() if k not in seen}
     missing = sorted(seen - set(vc.index))
     why = (f"The current data has {len(new)} label(s) never seen in the reference ({listing(sorted(new))}); the "
@@ -149,4 +160,4 @@ def target_checks(data: AuditData) -> list[dict]:
     return out
 
 
-__all__ = ["label_text", "target_balance", "target_checks", "target_distribution", "target_missing", "unseen_labels"]
+__all__ = ["label_counts", "label_text", "target_balance", "target_checks", "target_distribution", "target_missing", "unseen_labels"]

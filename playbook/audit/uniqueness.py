@@ -5,16 +5,15 @@
   threshold; not applicable without ids);
 * ``data.uniqueness.conflicting_labels.<dataset>``: share of labelled rows whose features equal another
   row's while the label differs (classification; not applicable to regression).
+
+Counted over every row of the full data: rows are compared by a 64-bit hash of their clean cells, grouped in DuckDB
+(:mod:`playbook.audit.scan`).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from playbook import catalogue
-from playbook.audit.prepare import (
-    FINDINGS, AuditData, feature_columns, listing, pct, per_dataset, row_hash, title,
-)
+from playbook.audit.prepare import FINDINGS, AuditData, feature_columns, listing, pct, per_dataset, title
 
 
 def duplicate_rows(data: AuditData, dataset: str) -> dict:
@@ -22,15 +21,15 @@ def duplicate_rows(data: AuditData, dataset: str) -> dict:
     p = data.params
     cid = f"data.uniqueness.duplicate_rows.{dataset}"
     mx = data.limit(cid, "max", p.max_duplicate_share)
-    df = data.clean[dataset]
-    dup = int(row_hash(df).duplicated().sum()) if len(df) else 0
-    share = dup / max(len(df), 1)
+    n = data.rows[dataset]
+    dup = data.scan.duplicate_rows(dataset)
+    share = dup / max(n, 1)
     why = (f"{dup} row(s) ({pct(share)}) repeat an earlier row exactly; duplicates over-weight some cases and, "
            "split across train and test, inflate every metric: deduplicate or explain them."
            if dup else "No row is an exact copy of another; duplicates over-weight cases and leak across splits.")
     return catalogue.check(cid, "warn" if share > mx else "pass", share, title=title(cid),
                            threshold={"max": mx}, why=why,
-                           details=[{"duplicate_rows": dup, "rows": len(df)}], evidence=FINDINGS)
+                           details=[{"duplicate_rows": dup, "rows": n}], evidence=FINDINGS)
 
 
 def duplicate_ids(data: AuditData, dataset: str) -> dict:
@@ -47,11 +46,9 @@ def duplicate_ids(data: AuditData, dataset: str) -> dict:
     if not ids:
         return catalogue.skip(cid, f"The {dataset} data has none of the id columns {listing(data.roles.id)}.",
                               title=title(cid), threshold=threshold)
-    keyed = df[ids].dropna()
-    dup = int(row_hash(keyed).duplicated().sum()) if len(keyed) else 0
-    share = dup / max(len(df), 1)
-    repeated = keyed[row_hash(keyed).duplicated(keep=False).to_numpy()] if dup else keyed.iloc[:0]
-    examples = [data.example(ids[0], v) for v in repeated[ids[0]].drop_duplicates().head(5)]
+    dup, first = data.scan.repeated_keys(dataset, ids)
+    share = dup / max(data.rows[dataset], 1)
+    examples = [data.example(ids[0], v) for v in first]
     why = (f"{dup} row(s) reuse an id ({listing(ids)}); repeated ids usually come from a bad join and make one "
            "record count several times: find the join that fans out." if dup else
            f"Every id ({listing(ids)}) is unique; repeated ids usually betray a join that fans out.")
@@ -76,23 +73,19 @@ def conflicting_labels(data: AuditData, dataset: str) -> dict:
         return catalogue.skip(cid, f"The {dataset} data has no target column {roles.target!r}, so labels cannot be "
                               "compared.", title=title(cid), threshold=threshold)
     feats = feature_columns(df, roles)
-    labelled = df[df[roles.target].notna()]
-    if not feats or labelled.empty:
+    counts = data.scan.conflicts(dataset, feats, roles.target) if feats else {"labelled_rows": 0}
+    if not feats or not counts["labelled_rows"]:
         return catalogue.skip(cid, f"The {dataset} data has no labelled rows with features to compare.",
                               title=title(cid), threshold=threshold)
-    key = row_hash(labelled[feats])
-    nuniq = labelled[roles.target].astype(str).groupby(key.to_numpy()).nunique()
-    conflicted = nuniq[nuniq > 1].index
-    rows = int(np.isin(key.to_numpy(), conflicted.to_numpy()).sum())
-    share = rows / len(labelled)
+    rows = counts["conflicting_rows"]
+    share = rows / counts["labelled_rows"]
     why = (f"{rows} row(s) ({pct(share)}) share their features with a row of another label; no model can "
            "learn both, so check the labelling process or add the feature that tells them apart."
            if rows else "No two rows with identical features carry different labels; such conflicts cap the "
            "accuracy any model can reach and often reveal labelling errors.")
     return catalogue.check(cid, "warn" if share > threshold["max"] else "pass", share, title=title(cid),
                            threshold=threshold, why=why,
-                           details=[{"conflicting_rows": rows, "groups": int(len(conflicted)),
-                                     "labelled_rows": int(len(labelled))}], evidence=FINDINGS)
+                           details=[counts], evidence=FINDINGS)
 
 
 def uniqueness_checks(data: AuditData) -> list[dict]:

@@ -9,23 +9,25 @@
 * ``data.validity.infinite.<dataset>``: cells holding +/- infinity (fail);
 * ``data.validity.unparseable_timestamps.<dataset>`` / ``data.validity.future_timestamps.<dataset>``: the
   configured timestamp and every column holding dates (not applicable when there is none).
+
+Counted over every row of the full data (:mod:`playbook.audit.scan`): distinct values, the most frequent value,
+quantile fences and the values beyond them, infinities; dates and numbers are read as times in SQL, text dates once
+per distinct value (on the sample, recorded, past ``TIME_VALUES_CAP`` distinct values).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from playbook import catalogue
-from playbook.audit.contract import looks_like_datetime
-from playbook.audit.prepare import (
-    FINDINGS, AuditData, feature_columns, listing, pct, per_dataset, timestamps, title,
-)
+from playbook.audit.prepare import FINDINGS, AuditData, as_of, feature_columns, listing, pct, per_dataset, title
 from playbook.data import is_numeric
+from playbook.audit.scan import TIME_VALUES_CAP
 
 
-def _distinct(s: pd.Series) -> int:
-    return int(s.nunique(dropna=True))
+def _distinct(data: AuditData, dataset: str, column: str) -> int:
+    """Distinct clean values over every row (a lower bound above the scan's group cap, see playbook.audit.scan)."""
+    return data.scan.column(dataset, column).distinct
 
 
 def constant_columns(data: AuditData, dataset: str) -> dict:
@@ -34,14 +36,14 @@ def constant_columns(data: AuditData, dataset: str) -> dict:
     cid = f"data.validity.constant.{dataset}"
     mx = data.limit(cid, "max", 0)
     df = data.clean[dataset]
-    if len(df) == 0:
+    if data.rows[dataset] == 0:
         return catalogue.skip(cid, f"The {dataset} data has no rows.", title=title(cid), threshold={"max": mx})
     rows = []
     for c in feature_columns(df, data.roles):
-        k = _distinct(df[c])
-        if k <= 1:
-            rows.append({"column": c, "value": data.example(c, df[c].dropna().iloc[0]) if k else None,
-                         "empty": k == 0})
+        st = data.scan.column(dataset, c)
+        if st.distinct <= 1:
+            rows.append({"column": c, "value": data.example(c, st.top_value) if st.distinct else None,
+                         "empty": st.distinct == 0})
     cols = [r["column"] for r in rows]
     empty = [r["column"] for r in rows if r["empty"]]
     why = (f"{len(cols)} feature(s) never change ({listing(cols)})"
@@ -62,16 +64,17 @@ def near_constant_columns(data: AuditData, dataset: str) -> dict:
     mx = data.limit(cid, "max", p.near_constant_share)
     threshold = {"max": mx}
     df = data.clean[dataset]
-    varying = [c for c in feature_columns(df, data.roles) if _distinct(df[c]) > 1] if len(df) else []
+    n = data.rows[dataset]
+    varying = [c for c in feature_columns(df, data.roles) if _distinct(data, dataset, c) > 1] if n else []
     if not varying:
-        why = (f"The {dataset} data has no rows." if len(df) == 0 else
+        why = (f"The {dataset} data has no rows." if n == 0 else
                "No feature takes two or more values (see data.validity.constant), so none can be near-constant.")
-        return catalogue.skip(cid, why, title=title(cid), threshold=threshold, not_applicable=len(df) > 0)
+        return catalogue.skip(cid, why, title=title(cid), threshold=threshold, not_applicable=n > 0)
     rows = []
     for c in varying:
-        vc = df[c].value_counts(dropna=False, normalize=True)
-        rows.append({"column": c, "top_share": round(float(vc.iloc[0]), 6),
-                     "top_value": data.example(c, vc.index[0])})
+        st = data.scan.column(dataset, c)
+        top, value = (st.top_count, st.top_value) if st.top_count >= st.missing else (st.missing, None)
+        rows.append({"column": c, "top_share": round(top / n, 6), "top_value": data.example(c, value)})
     worst = max(r["top_share"] for r in rows)
     flagged = sorted((r for r in rows if r["top_share"] > mx),
                      key=lambda r: (-r["top_share"], str(r["column"])))
@@ -91,7 +94,7 @@ def high_cardinality(data: AuditData, dataset: str) -> dict:
     cid = f"data.validity.high_cardinality.{dataset}"
     mx = data.limit(cid, "max", p.max_categories)
     df = data.clean[dataset]
-    rows = [{"column": c, "distinct": _distinct(df[c])} for c in data.roles.categorical if c in df.columns]
+    rows = [{"column": c, "distinct": _distinct(data, dataset, c)} for c in data.roles.categorical if c in df.columns]
     worst = max((r["distinct"] for r in rows), default=0)
     flagged = [r for r in rows if r["distinct"] > mx]
     cols = [r["column"] for r in flagged]
@@ -104,25 +107,35 @@ def high_cardinality(data: AuditData, dataset: str) -> dict:
                            threshold={"max": mx}, why=why, details=flagged, evidence=FINDINGS)
 
 
+def fences(data: AuditData, columns: list[str]) -> dict[str, tuple[float, float] | None]:
+    """Robust fences ``q_lo - k*spread, q_hi + k*spread`` of reference columns, ``spread = q_hi - q_lo`` (quantiles
+    ``outlier_quantile`` and its mirror over every row, linear interpolation; 1 % / 99 % when that spread is zero).
+    None for a column without any spread."""
+    p = data.params
+    q = p.outlier_quantile
+    out = {}
+    for c, qs in data.scan.quantiles("reference", columns, [q, 1 - q, min(q, 0.01), 1 - min(q, 0.01)]).items():
+        out[c] = None
+        for lo, hi in (((qs[0], qs[1]), (qs[2], qs[3])) if qs is not None else ()):
+            if hi > lo:
+                spread = hi - lo
+                out[c] = (float(lo - p.outlier_k * spread), float(hi + p.outlier_k * spread))
+                break
+    return out
+
+
 def outlier_fences(s: pd.Series, quantile: float = 0.05, k: float = 1.5) -> tuple[float, float] | None:
-    """Robust fences ``q_lo - k*spread, q_hi + k*spread`` with ``spread = q_hi - q_lo`` (quantiles
-    ``quantile`` and ``1 - quantile``; 1 % / 99 % when that spread is zero). None when the column
-    has no spread at all."""
-    v = pd.to_numeric(s, errors="coerce").astype(float).dropna()
-    v = v[np.isfinite(v)]
-    if v.empty:
-        return None
-    for q in (quantile, min(quantile, 0.01)):
-        lo, hi = np.quantile(v, [q, 1 - q])
-        if hi > lo:
-            spread = hi - lo
-            return float(lo - k * spread), float(hi + k * spread)
-    return None
+    """:func:`fences` of one series (as the audit computes them on a reference column)."""
+    from playbook.audit.params import AuditParams
+    from playbook.audit.prepare import prepare
 
-
-def _floats(s: pd.Series) -> np.ndarray:
-    """A numeric column as float values (missing as NaN, whatever the nullable dtype)."""
-    return pd.to_numeric(s, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    frame = pd.DataFrame({"v": pd.to_numeric(s, errors="coerce").astype("Float64").astype(float)})
+    data = prepare(frame, frame.iloc[:0], None, AuditParams(outlier_quantile=quantile, outlier_k=k, missing_markers=[],
+                                                              numeric_missing_markers=[]))
+    try:
+        return fences(data, ["v"])["v"]
+    finally:
+        data.close()
 
 
 def outliers(data: AuditData, dataset: str) -> dict:
@@ -133,22 +146,20 @@ def outliers(data: AuditData, dataset: str) -> dict:
     mx = data.limit(cid, "max", p.max_outlier_share)
     threshold = {"max": mx, "quantile": p.outlier_quantile, "k": p.outlier_k}
     ref, df = data.clean["reference"], data.clean[dataset]
+    n = data.rows[dataset]
+    eligible = [c for c in data.roles.numeric
+                if c in df.columns and c in ref.columns and is_numeric(df[c]) and is_numeric(ref[c])
+                and _distinct(data, "reference", c) >= p.outlier_min_distinct]
+    todo = [c for c in eligible if c not in data._fences]  # the reference's fences serve both datasets
+    data._fences.update(fences(data, todo))
+    fenced = {c: data._fences[c] for c in eligible if data._fences[c] is not None}
+    counts = data.scan.outside(dataset, fenced)
     rows = []
-    for c in data.roles.numeric:
-        if c not in df.columns or c not in ref.columns or not is_numeric(df[c]) or not is_numeric(ref[c]):
-            continue
-        if _distinct(ref[c]) < p.outlier_min_distinct:
-            continue
-        fences = outlier_fences(ref[c], p.outlier_quantile, p.outlier_k)
-        if fences is None:
-            continue
-        v = _floats(df[c])
-        v = v[np.isfinite(v)]
-        out = int(((v < fences[0]) | (v > fences[1])).sum())
-        share = out / max(len(df), 1)
-        rows.append({"column": c, "low_fence": fences[0], "high_fence": fences[1], "outliers": out,
-                     "share": round(share, 6), "min": float(v.min()) if len(v) else None,
-                     "max": float(v.max()) if len(v) else None})
+    for c, fence in fenced.items():
+        st = data.scan.column(dataset, c)
+        share = counts[c] / max(n, 1)
+        rows.append({"column": c, "low_fence": fence[0], "high_fence": fence[1], "outliers": counts[c],
+                     "share": round(share, 6), "min": st.min, "max": st.max})
     worst = max((r["share"] for r in rows), default=0.0)
     flagged = [r for r in rows if r["share"] > mx]
     cols = [r["column"] for r in flagged]
@@ -174,7 +185,7 @@ def infinite_values(data: AuditData, dataset: str) -> dict:
     rows = []
     for c in df.columns:
         if is_numeric(df[c]) and pd.api.types.is_float_dtype(df[c]):
-            k = int(np.isinf(_floats(df[c])).sum())
+            k = data.scan.column(dataset, c).infinite
             if k:
                 rows.append({"column": c, "infinite": k})
     total = sum(r["infinite"] for r in rows)
@@ -193,17 +204,10 @@ def timestamp_columns(data: AuditData) -> list[str]:
     for c in ref.columns:
         if c == data.roles.timestamp or pd.api.types.is_datetime64_any_dtype(ref[c]):
             out.append(c)
-        elif c != data.roles.target and not pd.api.types.is_numeric_dtype(ref[c]) and looks_like_datetime(data.clean["reference"][c]):
+        elif (c != data.roles.target and not pd.api.types.is_numeric_dtype(ref[c])
+              and data.scan.datelike("reference", c, data.clean["reference"][c].dropna())):
             out.append(c)
     return out
-
-
-def _as_of(data: AuditData) -> tuple[pd.Timestamp, str]:
-    """The day future timestamps are judged against: run_date when given, else today (see the notebook)."""
-    day = data.params.run_day
-    if day is not None:
-        return day.normalize() + pd.Timedelta(days=1), f"run_date {data.params.run_date}"
-    return pd.Timestamp.now("UTC").tz_localize(None).normalize() + pd.Timedelta(days=1), "today"
 
 
 def timestamp_validity(data: AuditData, dataset: str) -> list[dict]:
@@ -213,7 +217,7 @@ def timestamp_validity(data: AuditData, dataset: str) -> list[dict]:
     df = data.clean[dataset]
     cols = [c for c in timestamp_columns(data) if c in df.columns]
     uid, fid = f"data.validity.unparseable_timestamps.{dataset}", f"data.validity.future_timestamps.{dataset}"
-    as_of, label = _as_of(data)
+    _, label = as_of(data.params)
     u_threshold = {"max": data.limit(uid, "max", p.max_unparseable_share)}
     f_threshold = {"max": data.limit(fid, "max", p.max_future_share), "after": label}
     if not cols:
@@ -221,19 +225,19 @@ def timestamp_validity(data: AuditData, dataset: str) -> list[dict]:
                   "there is nothing to parse.")
         return [catalogue.skip(uid, reason, title=title(uid), threshold=u_threshold, not_applicable=True),
                 catalogue.skip(fid, reason, title=title(fid), threshold=f_threshold, not_applicable=True)]
-    urows, frows = [], []
-    n = max(len(df), 1)
+    urows, frows, sampled = [], [], {}
+    n = max(data.rows[dataset], 1)
     for c in cols:
-        present = df[c].dropna()
-        ts = timestamps(present)
-        # placeholders like 9999-12-31 lie beyond pandas' datetime range: future, not unparseable
-        far = ts.isna() & present.astype(str).str.match(r"^\s*(2[3-9]\d\d|[3-9]\d\d\d)-\d")
-        bad = int((ts.isna() & ~far).sum())
-        fut = int((ts >= as_of).sum()) + int(far.sum())
-        urows.append({"column": c, "unparseable": bad, "share": round(bad / n, 6),
-                      "examples": [data.example(c, v) for v in pd.unique(present[(ts.isna() & ~far).to_numpy()])[:5]]})
-        frows.append({"column": c, "future": fut, "share": round(fut / n, 6),
-                      "latest": data.example(c, ts.max().isoformat()) if ts.notna().any() else None})
+        t = data.times(dataset, c)
+        m = max(t.sample["sample_rows"], 1) if t.sample else n
+        if t.sample:
+            sampled[c] = t.sample
+        urows.append({"column": c, "unparseable": t.unparseable, "share": round(t.unparseable / m, 6),
+                      "examples": [data.example(c, v) for v in t.examples],
+                      **({"sample": t.sample} if t.sample else {})})
+        frows.append({"column": c, "future": t.future, "share": round(t.future / m, 6),
+                      "latest": data.example(c, t.last.isoformat()) if t.last is not None else None,
+                      **({"sample": t.sample} if t.sample else {})})
     u_share = max(r["share"] for r in urows)
     f_share = max(r["share"] for r in frows)
     u_cols = [r["column"] for r in urows if r["unparseable"]]
@@ -245,6 +249,12 @@ def timestamp_validity(data: AuditData, dataset: str) -> list[dict]:
              "are typos, time-zone bugs or placeholder dates like 2099-12-31, and they break freshness and "
              "time-based splits." if f_cols else
              f"No timestamp lies after {label}; future dates betray typos, time-zone bugs or placeholders.")
+    if sampled:
+        note = (f" Text dates with more than {TIME_VALUES_CAP:,} distinct values ({listing(sampled)}) were read on a "
+                f"seeded sample of {next(iter(sampled.values()))['sample_rows']:,} of {data.rows[dataset]:,} rows.")
+        u_why, f_why = u_why + note, f_why + note
+        u_threshold.update(next(iter(sampled.values())))
+        f_threshold.update(next(iter(sampled.values())))
     return [
         catalogue.check(uid, "warn" if u_share > u_threshold["max"] else "pass", u_share, title=title(uid),
                         threshold=u_threshold, why=u_why, details=urows, evidence=FINDINGS),
@@ -263,6 +273,7 @@ def validity_checks(data: AuditData) -> list[dict]:
 
 
 __all__ = [
-    "constant_columns", "high_cardinality", "infinite_values", "near_constant_columns", "outlier_fences", "outliers",
+    "constant_columns", "fences", "high_cardinality", "infinite_values", "near_constant_columns", "outlier_fences",
+    "outliers",
     "timestamp_columns", "timestamp_validity", "validity_checks",
 ]
