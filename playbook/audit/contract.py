@@ -173,22 +173,28 @@ def column_kind(s: pd.Series, role: str | None = None) -> str:
                      categorical_dtype=isinstance(s.dtype, pd.CategoricalDtype))
 
 
-def scanned_kind(s: pd.Series, stats, role: str | None = None, datelike=None) -> str:
-    """:func:`column_kind` of a column known from a sample and from its statistics over every row: ``s`` holds the
-    sample's present values (its dtype and their look), ``stats`` is the column's
-    :class:`playbook.audit.scan.Column` (present and distinct values counted by DuckDB); ``datelike(values)``
-    (default :func:`looks_like_datetime`) says whether the values look like dates."""
+def scanned_kind(s: pd.Series, stats, role: str | None = None, datelike=None, present=None) -> str:
+    """:func:`column_kind` of a column known from a sample and from its statistics over every row: ``s`` is the
+    sample's column (its dtype), ``present`` a function returning its values without the missing ones (default
+    ``s.dropna()``), asked only when the answer needs them (their look, dates or not; whether they are booleans);
+    ``stats`` is the column's :class:`playbook.audit.scan.Column` (present and distinct values counted by DuckDB);
+    ``datelike(present)`` (default :func:`looks_like_datetime` of ``present()``) says whether the values look like
+    dates."""
     family = _family(s)
     if family != "text":
         return family
-    vals = s.dropna()
+    present = present or s.dropna
     if stats.family == "boolean":
         all_boolean = True
-    else:
-        uniq = pd.unique(vals.to_numpy(dtype=object)) if len(vals) and stats.distinct <= 2 else []
+    elif stats.distinct <= 2:
+        vals = present().dropna()
+        uniq = pd.unique(vals.to_numpy(dtype=object)) if len(vals) else []
         all_boolean = len(uniq) > 0 and all(isinstance(v, (bool, np.bool_)) for v in uniq)
+    else:
+        all_boolean = False
+    looks = datelike or (lambda values: looks_like_datetime(values().dropna()))
     return text_kind(present=stats.present, distinct=stats.distinct, all_boolean=all_boolean,
-                     datetime_like=lambda: role == "timestamp" or (datelike or looks_like_datetime)(vals),
+                     datetime_like=lambda: role == "timestamp" or looks(present),
                      categorical_dtype=isinstance(s.dtype, pd.CategoricalDtype))
 
 
@@ -314,8 +320,8 @@ def build_contract(df: pd.DataFrame, roles=None, *, missing_markers: Iterable[An
             st = scan.column(dataset, col)
             kind = _family(s)
             if kind == "text":
-                kind = scanned_kind(s[~missing_mask(s, markers)], st, role,
-                                    lambda vals, col=col: scan.datelike(dataset, col, vals))
+                kind = scanned_kind(s, st, role, lambda values, col=col: scan.datelike(dataset, col, values),
+                                    present=lambda s=s: s[~missing_mask(s, markers)])
             missing = st.missing
             spec: dict[str, Any] = {
                 "role": role, "kind": kind, "dtype": str(s.dtype),

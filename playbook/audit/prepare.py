@@ -283,13 +283,6 @@ def jsonable(v: Any) -> Any:
     return to_jsonable(v)
 
 
-__all__ = [
-    "AuditData", "CONTRACT", "DATASETS", "FINDINGS", "as_of", "clean_frame", "feature_columns", "flatten_containers",
-    "found_markers", "jsonable", "listing", "pct", "per_dataset", "prepare", "text_columns", "timestamps", "title",
-    "to_marker",
-]
-
-
 def timestamps(s: pd.Series) -> pd.Series:
     """A column's values as naive UTC timestamps (NaT where a value does not parse), as the audit reads dates.
 
@@ -312,3 +305,11 @@ def timestamps(s: pd.Series) -> pd.Series:
     finally:
         scan.close()
     return pd.Series(pd.to_datetime(got["ts"]).astype("datetime64[ns]").to_numpy(), index=s.index)
+
+
+__all__ = [
+    "AuditData", "CONTRACT", "DATASETS", "FINDINGS", "as_of", "clean_frame", "feature_columns", "flatten_containers",
+    "found_markers", "jsonable", "listing", "pct", "per_dataset", "prepare", "text_columns", "timestamps", "title",
+    "to_marker",
+]
+

@@ -9,12 +9,18 @@ parameters.
 
 Per column, :meth:`Scan.column` gives the statistics the checks need (:class:`Column`): missing cells, disguised
 missing markers with their counts, distinct values, the most frequent value, the finite range, infinities. They come
-from one scan of every column (:meth:`Scan.profile`) plus, for every column whose values repeat enough to be grouped
-cheaply (text, booleans, low-cardinality numbers: an approximate distinct count decides), one ``GROUP BY`` of that
-column. A numeric or date column with more distinct values than ``GROUP_CAP`` is not grouped: its distinct count is
-only known to be large (no check reports it), and its most frequent value is taken from the sample's few most
-frequent values, each counted over every row (the sample is the whole data when the data fits in it, so the value is
-then exact; on a larger data set a value the sample misses has a negligible share).
+from one scan of the numbers and dates (:meth:`Scan.profile`: an approximate distinct count, nulls, range,
+infinities) plus, for every column whose values repeat enough to be grouped cheaply (text, booleans, numbers with at
+most ``GROUP_CAP`` distinct values by that count), one ``GROUP BY`` of that column. A number or date column with more
+distinct values is not grouped: its distinct count is only known to be large (no check reports it), and its most
+frequent value is the most frequent, counted over every row, of the sample's few most frequent values (the sample is
+the whole data when the data fits in it, so the value is then exact; on a larger data set a value the sample misses
+has a negligible share).
+
+Whole-row statistics (duplicates, repeated ids, conflicting labels, rows of the current data found in the reference,
+the fingerprint) are planned (:meth:`Scan.plan`) and computed together from one temporary table of 64-bit row hashes
+per dataset, dropped once they are known (:meth:`Scan.row_stats`). Dates and numbers are read as times in SQL
+(:meth:`Scan.time_expr`); text dates once per distinct value by the pandas parser the rest of the playbook uses.
 
 Missing follows pandas: a null, a float NaN, or a missing marker (text compared after stripping blanks as
 :meth:`str.strip` does; numbers compared as numbers). The *clean* value of a cell (:meth:`Scan.clean`) is the cell
@@ -44,7 +50,7 @@ TOP_CANDIDATES = 5
 #: Values held at once for exact quantiles (8 bytes each): columns of a large dataset are taken a few at a time.
 QUANTILE_VALUES = 30_000_000
 #: A text column's distinct values are fetched with its ``GROUP BY`` when its sample holds at most this many.
-VALUES_INLINE = 1000
+VALUES_INLINE = 10_000
 #: Text dates are parsed once per distinct value; with more distinct values than this they are read on the sample.
 TIME_VALUES_CAP = 1_000_000
 #: Text placeholders such as 9999-12-31 lie beyond pandas' datetime range: future dates, not unparseable ones.
@@ -132,7 +138,9 @@ class Scan:
 
     ``tables`` maps a dataset name to its :class:`Table`; ``columns`` the dataset to the columns under audit (the
     frames' columns; default: every column of the table); ``markers`` the missing markers; ``samples`` (optional)
-    the clean sample frames, whose most frequent values are the candidates of the columns not grouped.
+    the sample frames, whose most frequent values (markers excepted) are the candidates of the columns not grouped;
+    ``min_exact``: a count of distinct values some check needs to know exactly (``outlier_min_distinct``): columns
+    with up to four times as many are grouped however many ``GROUP_CAP`` allows.
     """
 
     def __init__(self, tables: Mapping[str, Table], markers: Iterable[Any] = (), *,
@@ -319,7 +327,7 @@ class Scan:
         if st.family == "float":
             extra += (", coalesce(sum(k) FILTER (WHERE isinf(v)), 0) AS inf"
                       ", coalesce(sum(k) FILTER (WHERE isnan(v)), 0) AS nan")
-        inline = self._sample_distinct(ds, col) <= VALUES_INLINE
+        inline = st.family in ("text", "boolean", "other") and self._sample_distinct(ds, col) <= VALUES_INLINE
         if inline:
             extra += f", list({{'v': v, 'k': k}}) FILTER (WHERE {keep}) AS vals"
         sql = (f"WITH g AS (SELECT {x} AS v, count(*) AS k FROM {self.source(ds)} GROUP BY ALL), "
@@ -392,13 +400,15 @@ class Scan:
             seen = int(sample[by_name[st.name]].nunique()) if st.name in by_name else 0
             st.distinct = max(self.group_cap + 1, seen)
 
-    def datelike(self, ds: str, col: str, present: pd.Series) -> bool:
-        """Whether a text column's sample values (``present``) look like dates (asked once per column)."""
+    def datelike(self, ds: str, col: str, present) -> bool:
+        """Whether a text column's sample values (``present``: the values without missing ones, or a function
+        returning them) look like dates; asked once per column."""
         key = (ds, str(col))
         if key not in self._datelike:
             from playbook.audit.contract import looks_like_datetime
 
-            self._datelike[key] = bool(looks_like_datetime(present))
+            values = present() if callable(present) else present
+            self._datelike[key] = bool(looks_like_datetime(values.dropna()))
         return self._datelike[key]
 
     def values(self, ds: str, col: str) -> list[tuple[Any, int]]:

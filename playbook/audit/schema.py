@@ -29,7 +29,7 @@ def kind(data: AuditData, dataset: str, column: str, role: str | None = None) ->
     """A column's kind on its clean values (:func:`playbook.audit.contract.scanned_kind`: the sample's dtype and the
     look of its values, the distinct values counted over every row)."""
     return scanned_kind(data.clean[dataset][column], data.scan.column(dataset, column), role,
-                        lambda vals: data.scan.datelike(dataset, column, vals))
+                        lambda values: data.scan.datelike(dataset, column, values))
 
 
 def schema_types(data: AuditData) -> dict:

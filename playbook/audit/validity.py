@@ -205,7 +205,7 @@ def timestamp_columns(data: AuditData) -> list[str]:
         if c == data.roles.timestamp or pd.api.types.is_datetime64_any_dtype(ref[c]):
             out.append(c)
         elif (c != data.roles.target and not pd.api.types.is_numeric_dtype(ref[c])
-              and data.scan.datelike("reference", c, data.clean["reference"][c].dropna())):
+              and data.scan.datelike("reference", c, data.clean["reference"][c].dropna)):
             out.append(c)
     return out
 
