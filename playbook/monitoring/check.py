@@ -195,7 +195,8 @@ def _binary_labels(spec: MonitoringSpec, y: pd.Series) -> np.ndarray:
 def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | None = None) -> dict:
     """Check one batch. Returns the result dict: ``status`` healthy | alert, ``exit_code`` 0 | 1, ``alerts``
     (kind + message), the schema report, every monitor's statistic and threshold, and performance.
-    :func:`alert_kinds_many` gives the alert kinds of many batches at once."""
+    :func:`alert_kinds_many` gives the alert kinds of many batches at once with the same rules: a rule changed
+    here is changed there too (``tests/test_drift_batched.py`` compares the two on every fault)."""
     rows = int(len(batch))
     result: dict[str, Any] = {
         "schema_version": RESULT_SCHEMA_VERSION,
