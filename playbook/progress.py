@@ -6,7 +6,8 @@ A run reports to a :class:`Progress`:
   the section of its notebook that is running (the nearest markdown heading above the running cell);
 - :class:`Lines` (stderr is a pipe or a file, e.g. a CI log): no bar and no escape codes, exactly one line per step
   when it ends (``03_monitoring_setup  pass  12.3 s``);
-- :class:`Silent` (``-q``): nothing but the messages (warnings, notes) the run sends through :meth:`Progress.message`.
+- :class:`Silent` (``-q``): nothing but the messages (warnings, notes) the run sends through :meth:`Progress.message`
+  and the line of a step that could not run.
 
 The running cell is learned from papermill's own engine hooks: :class:`TrackingEngine` is papermill's nbclient
 engine, registered as ``playbook``, that calls ``on_cell(index, total, section)`` when a cell starts. papermill's
@@ -118,7 +119,11 @@ class Progress:
 
 
 class Silent(Progress):
-    """``-q``: no progress at all; messages (warnings, notes) still reach stderr."""
+    """``-q``: no progress; messages (warnings, notes) and the line of a step that could not run still show."""
+
+    def step_end(self, name: str, status: str, seconds: float, error: str | None = None) -> None:
+        if status == "error":
+            self.message(step_line(name, status, seconds, error))
 
 
 class Lines(Progress):

@@ -104,6 +104,12 @@ def test_reporters_for_a_terminal_a_log_and_quiet():
     rep.step_end("01_data_audit", "pass", 4.04)
     rep.step_end("03_monitoring_setup", "error", 12.345, "ValueError: boom")
     assert lines == ["01_data_audit        pass  4.0 s", "03_monitoring_setup  error  12.3 s  (ValueError: boom)"]
+    quiet: list[str] = []
+    rep = progress.for_stream(io.StringIO(), quiet=True, log=quiet.append)
+    rep.start(["01_toy", "02_boom"])
+    rep.step_end("01_toy", "pass", 1.0)
+    rep.step_end("02_boom", "error", 2.0, "ValueError: boom")
+    assert quiet == ["02_boom  error  2.0 s  (ValueError: boom)"]  # -q: only what could not run
     with open(os.devnull, "w") as devnull:  # a character device, but not a terminal
         assert isinstance(progress.for_stream(devnull), progress.Lines)
 
