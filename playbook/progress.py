@@ -144,6 +144,8 @@ class Bar(Progress):
         self.stream = stream or sys.stderr
         self.bar = None
         self.name = ""
+        encoding = (getattr(self.stream, "encoding", None) or "").lower().replace("-", "")
+        self.sep = " · " if encoding.startswith("utf") else " - "  # a terminal that cannot show a middle dot
 
     def message(self, text: str) -> None:
         if self.bar is None:
@@ -167,7 +169,7 @@ class Bar(Progress):
         self._show(name)
 
     def cell(self, index: int, total: int, section: str | None) -> None:
-        self._show(f"{self.name} · {section}" if section else self.name)
+        self._show(f"{self.name}{self.sep}{section}" if section else self.name)
 
     def step_end(self, name: str, status: str, seconds: float, error: str | None = None) -> None:
         if self.bar is None:

@@ -175,8 +175,19 @@ PROBE = '''{"cells": [{"cell_type": "code", "execution_count": null, "id": "prob
  "nbformat": 4, "nbformat_minor": 5}'''
 
 
+@pytest.fixture
+def scratch(tmp_path):
+    """tmp_path, without its two gigabytes (the wheelhouse and the environment) once the test is done."""
+    yield tmp_path
+    import shutil
+
+    for big in ("wheelhouse", "venv"):
+        shutil.rmtree(tmp_path / big, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_binder_environment_installs_offline_and_runs_every_template(tmp_path):
+def test_binder_environment_installs_offline_and_runs_every_template(scratch):
+    tmp_path = scratch
     import time
 
     t0 = time.perf_counter()

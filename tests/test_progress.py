@@ -52,7 +52,7 @@ def under_pty(args: list[str], env: dict, timeout: float = 300) -> tuple[int, st
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "playbook", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=slave, env=env)
+                            stdout=subprocess.PIPE, stderr=slave, env={**env, "PYTHONIOENCODING": "utf-8"})
     os.close(slave)
     chunks: list[bytes] = []
 
