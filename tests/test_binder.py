@@ -241,12 +241,15 @@ def test_binder_environment_installs_offline_and_runs_every_template(scratch):
                           capture_output=True, text=True), "playbook verify")
     phase("every template")
 
-    # every workshop solution notebook (the exercises have blanks to fill), when the workshop exists
+    # every workshop solution notebook (the exercises have blanks to fill), when the workshop exists: run from
+    # workshop/ with its feedback written to a folder of the test
     workshop = sorted((ROOT / "workshop").glob("**/*.ipynb"))
     solutions = [p for p in workshop if "solution" in str(p.relative_to(ROOT)).lower()] or workshop
-    (tmp_path / "workshop-out").mkdir()
     for nb in solutions:
-        done = subprocess.run([str(py), "-m", "papermill", str(nb), str(tmp_path / "workshop-out" / nb.name),
-                               "-k", "python3", "--cwd", str(nb.parent), "--no-progress-bar"], env=env,
-                              capture_output=True, text=True, timeout=900)
+        out = tmp_path / "workshop-out" / nb.stem
+        out.mkdir(parents=True)
+        done = subprocess.run([str(py), "-m", "papermill", str(nb), str(out / nb.name), "-k", "python3",
+                               "--cwd", str(ROOT / "workshop"), "-p", "output_dir", str(out), "--no-progress-bar"],
+                              env=env, capture_output=True, text=True, timeout=900)
         _check(done, f"papermill {nb.relative_to(ROOT)}")
+    phase(f"{len(solutions)} workshop notebooks")
