@@ -163,8 +163,9 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "Number of features with at most one distinct value (features without any value included)."),
     _c(f"data.validity.near_constant.{DS}", "Near-constant features", _AUDIT,
        "Largest share of rows covered by the most frequent value (missing counted as a value) of a feature that "
-       "takes at least two values, counted over every row (for a number or date column with more than 100,000 "
-       "distinct values, the most frequent of the sample's values).", when="a feature takes at least two values"),
+       "takes at least two values, counted over every row (for a number or date column whose sample holds more "
+       "than 10,000 distinct values, the most frequent of the sample's values).",
+       when="a feature takes at least two values"),
     _c(f"data.validity.high_cardinality.{DS}", "High-cardinality categoricals", _AUDIT,
        "Most distinct values of a categorical feature (0 without categorical features)."),
     _c(f"data.validity.outliers.{DS}", "Out-of-range numeric values", _AUDIT,
