@@ -348,3 +348,14 @@ def test_empty_and_all_missing_data_do_not_break_the_scan():
         assert s.times("current", "gemaakt").parsed == 0
     finally:
         s.close()
+
+
+def test_summary_report_runs_on_the_sample_and_says_so(tmp_path):
+    ref, cur = messy(400), messy(300, seed=4)
+    roles = roles_of(ref, cur)
+    checks, _ = audit.run_audit(ref, cur, roles, audit.AuditParams(sample_rows=150), out_dir=tmp_path)
+    report = {c["id"]: c for c in checks}["data.summary_report"]
+    assert report["status"] == "pass"
+    assert report["threshold"] == {"sample_rows": {"reference": 150, "current": 150},
+                                   "of_rows": {"reference": len(ref), "current": len(cur)}}
+    assert "seeded sample (150 of the 405 reference rows and 150 of the 305 current rows)" in report["why"]
