@@ -67,6 +67,61 @@ def cmd_run(args) -> int:
     return res.exit_code
 
 
+def cmd_batch(args) -> int:
+    import signal
+
+    from playbook.batch import BatchError, BatchInterrupted, final_line, load_matrix, run_batch
+
+    def _terminate(signum, frame):  # a CI timeout stops the running packs like Ctrl-C
+        raise KeyboardInterrupt
+
+    bar = None
+    tty = sys.stderr.isatty()
+
+    def done(row, finished, total):
+        line = f"[{finished}/{total}] {row.entry}: {row.verdict}"
+        line += f" in {row.seconds:.1f}s" if row.seconds is not None else ""
+        line += f" ({row.error})" if row.error else ""
+        if bar is None:
+            if not args.quiet:
+                print(line, file=sys.stderr, flush=True)
+            return
+        if row.verdict == "error":
+            bar.write(line, file=sys.stderr)
+        bar.set_postfix_str(f"{row.entry}: {row.verdict}", refresh=False)
+        bar.update(1)
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        matrix = load_matrix(args.matrix)
+        if tty and not args.quiet:  # one bar over all packs on a terminal, else one line per finished pack
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(matrix.entries), unit="pack", file=sys.stderr, dynamic_ncols=True, desc="batch")
+        res = run_batch(matrix, out=args.out, workers=args.workers, scheduler=args.scheduler, force=args.force,
+                        steps=args.steps, on_done=done)
+    except BatchError as exc:
+        return _err(str(exc))
+    except BatchInterrupted as exc:
+        if bar is not None:
+            bar.close()
+            bar = None
+        print(final_line(exc.result))
+        return _err(f"interrupted; the packs still running were stopped (on a Dask cluster one already running may "
+                    f"still be written) and {exc.result.html} lists the packs that finished.")
+    except KeyboardInterrupt:
+        return _err("interrupted before any pack was started; nothing was written.")
+    except OSError as exc:  # e.g. a full disk while batch.csv / batch.html were written
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return _err(f"could not write the batch summary: {exc.strerror or exc}{where}; check the --out folder.")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if bar is not None:
+            bar.close()
+    print(final_line(res))
+    return res.exit_code
+
+
 def cmd_verify(args) -> int:
     from playbook.pack import PackError, verify
 
@@ -152,6 +207,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier pack of the same model to compare with (computing-performance regression)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("batch", help="build many packs at once, locally or on a Dask cluster (exit 0 all go, 1 any no-go "
+                                     "or incomplete, 2 any error)",
+                       description="Build one evidence pack per entry of a matrix (a list of configs, or one config "
+                                   "and a grid of values) on local worker processes or on a Dask cluster, and write "
+                                   "batch.csv and batch.html into --out.")
+    b.add_argument("matrix", help="the matrix YAML: packs: [a.yaml, b.yaml], or base: CONFIG with grid: {KEY: [values]} "
+                                  "and / or entries: [{name: ..., params: {KEY: VALUE}}]")
+    b.add_argument("--out", default="evidence", help="folder that receives the packs and the summary (default: "
+                                                     "./evidence); with --scheduler, a folder every worker shares")
+    b.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="packs built at once on this host (default: the number of cores)")
+    b.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run the packs on this Dask scheduler's workers instead of locally")
+    b.add_argument("--steps", nargs="+", default=None, metavar="STEP",
+                   help="run only these steps in every pack (names or numbers, e.g. data_audit 02)")
+    b.add_argument("--force", action="store_true", help="replace existing packs of the same names")
+    b.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
+    b.set_defaults(func=cmd_batch)
 
     v = sub.add_parser("verify", help="recompute every hash of a pack and its manifest digest (exit 0 intact, 1 changed)",
                        description="Recompute every file hash and the manifest's digest. With --digest, the pack must be "

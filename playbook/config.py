@@ -60,6 +60,13 @@ class DataSettings:
     sensitive: list[str] = field(default_factory=list)
     features: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
+    #: rows of each dataset the steps hold in memory: above it they work on a seeded sample of this many rows (the
+    #: audit's statistics still cover every row, see playbook.tables); the pack records the sample
+    max_rows: int = 1_000_000
+
+
+#: Smallest ``data.max_rows`` accepted (fewer rows leave too little for the held-out measurements).
+MIN_MAX_ROWS = 1000
 
 
 @dataclass
@@ -221,6 +228,13 @@ def _privacy_settings(raw: Any) -> dict:
     return dict(raw)
 
 
+def _max_rows(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MAX_ROWS:
+        raise ConfigError(f"data.max_rows: {value!r} is not a row count of at least {MIN_MAX_ROWS}; give the rows each "
+                          "step may hold in memory, e.g. 1000000.")
+    return int(value)
+
+
 def from_dict(raw: dict | None, base: Path | None = None, source: str | None = None) -> PackConfig:
     """Validate a raw mapping into a :class:`PackConfig`. ``base`` is the config's folder."""
     if raw is None:
@@ -262,6 +276,7 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
         sensitive=_str_list("data.sensitive", data_raw.get("sensitive")),
         features=None if features is None else _str_list("data.features", features),
         exclude=_str_list("data.exclude", data_raw.get("exclude")),
+        max_rows=_max_rows(data_raw.get("max_rows", DataSettings.max_rows)),
     )
 
     model_raw = _expect("model", raw.get("model"), dict) or {}
@@ -471,6 +486,8 @@ data:
   # id: [customer_id]             # identifier columns: checked for duplicates, never used as features
   # sensitive: [sex, age_band]    # fairness is assessed across these columns
   # exclude: [free_text_notes]    # columns not to use as model features
+  # max_rows: 1000000             # rows per dataset the steps hold in memory; larger data: a seeded sample
+                                  # (the audit's statistics still cover every row)
 
 # model:                          # absent: predictions mode if data.prediction/probability is set,
 #   path: model.skops             #   else a baseline model is trained on the reference data

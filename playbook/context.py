@@ -13,7 +13,7 @@ setup in JupyterLab.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,16 @@ class Context:
     #: the privacy scan of reference and current (computed once per pack, read from its ``privacy.json``; set by
     #: :meth:`build`; a context made by hand without it is scanned on use, see :func:`playbook.privacy.privacy_of`)
     privacy: privacy_mod.PrivacyScan | None = None
+    #: the whole of each dataset as DuckDB scans it (:class:`playbook.tables.Table`); ``reference`` / ``current``
+    #: are these tables, or a seeded sample of ``data.max_rows`` rows of them (see ``sampling``)
+    tables: dict[str, Any] = field(default_factory=dict)
+    #: per dataset: None when the frame holds every row, else ``{rows, sample, seed}``
+    sampling: dict[str, dict | None] = field(default_factory=dict)
+    #: the pack's preflight facts (``preflight.json``) when the context belongs to a run (:mod:`playbook.preflight`)
+    facts: dict | None = None
+    #: the model the steps judge, as :func:`playbook.modeling.get_model` loaded it: ``{mode, sha256, ...}``
+    model_record: dict | None = None
+    _steps: list = field(default_factory=list, repr=False)
 
     # convenient shortcuts -------------------------------------------------------------------
     @property
@@ -84,7 +94,32 @@ class Context:
     def step(self, name: str, output_dir: str | Path | None = "") -> Step:
         """The results recorder for this step (writes into output_dir, or evidence/_interactive). It judges each
         check under the gate the policy puts in force for it."""
-        return Step(name, output_dir or None, policy=self.config.policy)
+        step = Step(name, output_dir or None, policy=self.config.policy)
+        self._steps.append(step)
+        self._note_model(step)
+        if any(self.sampling.values()):
+            step.note("data_sample", {k: v for k, v in self.sampling.items() if v})
+        return step
+
+    def table(self, role: str):
+        """The whole of a dataset ("reference" or "current") as a :class:`playbook.tables.Table`."""
+        t = self.tables.get(role)
+        if t is None:
+            from playbook.tables import Table
+
+            t = self.tables[role] = Table.from_frame(getattr(self, role), role)
+        return t
+
+    def use_model(self, record: dict) -> None:
+        """Record the model the steps judge (called by :func:`playbook.modeling.get_model`): each step of this
+        context notes it in its ``info.model_used``, so a pack shows one model hash across its steps."""
+        self.model_record = dict(record)
+        for step in self._steps:
+            self._note_model(step)
+
+    def _note_model(self, step: Step) -> None:
+        if self.model_record is not None:
+            step.note("model_used", self.model_record)
 
     # gates -------------------------------------------------------------------------------------
     def gate(self, check_id: str) -> dict | None:
@@ -138,17 +173,23 @@ class Context:
 
     @classmethod
     def build(cls, cfg: config_mod.PackConfig, reference: pd.DataFrame, current: pd.DataFrame,
-              pack_dir: str | Path | None = None) -> "Context":
+              pack_dir: str | Path | None = None, *, roles: Roles | None = None, tables: dict | None = None,
+              sampling: dict | None = None) -> "Context":
         """Resolve the column roles, take the privacy scan (the pack's stored one when ``pack_dir`` holds it) and
-        apply the privacy policy to the roles."""
-        roles = resolve_roles(reference, current, cfg.data)
+        apply the privacy policy to the roles. ``roles`` given (as the preflight resolved them) are used as they
+        are."""
+        resolved = roles is None
+        roles = resolve_roles(reference, current, cfg.data) if resolved else roles
         pack = Path(pack_dir).resolve() if pack_dir else None
         try:
-            scan = privacy_mod.for_data(cfg, reference, current, pack, skip=_role_columns(roles))
+            scan = privacy_mod.for_data(cfg, reference, current, pack, skip=_role_columns(roles),
+                                        same_data=not resolved and pack is not None)
         except privacy_mod.PrivacySettingsError as exc:
             raise config_mod.ConfigError(str(exc)) from None
-        ctx = cls(config=cfg, reference=reference, current=current, roles=roles, pack_dir=pack, privacy=scan)
-        _exclude_protected_features(ctx)
+        ctx = cls(config=cfg, reference=reference, current=current, roles=roles, pack_dir=pack, privacy=scan,
+                  tables=dict(tables or {}), sampling=dict(sampling or {}))
+        if resolved:
+            _exclude_protected_features(ctx)
         return ctx
 
 
@@ -198,13 +239,34 @@ def _exclude_protected_features(ctx: Context) -> None:
 
 def load_context(config: str | Path | dict | None = "", pack_dir: str | Path | None = "",
                  overrides: list[str] | None = None) -> Context:
-    """Load the pack config and its data. ``config`` may be a path, "" (bundled data) or a mapping."""
+    """Load the pack config and its data. ``config`` may be a path, "" (bundled data) or a mapping.
+
+    Inside ``playbook run`` (``pack_dir`` is the pack being built) the data, roles, privacy scan and model come
+    from the run's preflight (:mod:`playbook.preflight`): nothing is parsed, resolved or fitted again."""
     if isinstance(config, dict):
         cfg = config_mod.from_dict(config, base=Path.cwd())
     elif config:
         cfg = config_mod.load(Path(config), overrides)
     else:
         cfg = config_mod.load(None, overrides)
-    ref = load_table(cfg.data.reference, "reference")
-    cur = load_table(cfg.data.current, "current")
-    return Context.build(cfg, ref, cur, pack_dir)
+    from playbook import preflight
+
+    facts = preflight.read(pack_dir) if pack_dir else None
+    stored = preflight.stored_frames(pack_dir, cfg) if facts else None
+    if stored is not None:
+        ref, cur = stored["reference"]["frame"], stored["current"]["frame"]
+        ctx = Context.build(cfg, ref, cur, pack_dir, roles=preflight.roles_from(facts, ref),
+                            tables={r: stored[r]["table"] for r in stored},
+                            sampling={r: stored[r]["sampling"] for r in stored})
+        ctx.facts = facts
+        return ctx
+    frames, tables, sampling = {}, {}, {}
+    from playbook.tables import Table
+
+    for role in ("reference", "current"):
+        whole = load_table(getattr(cfg.data, role), role)
+        tables[role] = Table.from_frame(whole, role)
+        frames[role] = tables[role].sample(cfg.data.max_rows, seed=cfg.seed)
+        sampling[role] = ({"rows": len(whole), "sample": len(frames[role]), "seed": cfg.seed}
+                          if len(whole) > len(frames[role]) else None)
+    return Context.build(cfg, frames["reference"], frames["current"], pack_dir, tables=tables, sampling=sampling)

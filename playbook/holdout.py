@@ -32,6 +32,21 @@ HOLDOUT_SHARE = 0.3
 MIN_DISJOINT_BATCHES = 20
 
 
+#: Rows of a part that a measurement scaling with the batch size, not with the data, draws on (the monitors'
+#: reference profile and calibration, their cross-fitted scores, the clean held-out batches, the default tests'
+#: reference): a seeded sample of the part above it. 200,000 rows profile a batch of a few hundred as well as
+#: millions would, and keep the monitoring step's time independent of the reference's size.
+MAX_PART_ROWS = 200_000
+
+
+def bounded(idx: pd.Index, n: int = MAX_PART_ROWS, seed: int = 0) -> pd.Index:
+    """At most ``n`` of the rows ``idx`` (a seeded sample, in their order); all of them when there are fewer."""
+    if len(idx) <= n:
+        return idx
+    pos = np.sort(np.random.default_rng([int(seed), 0xB0B]).choice(len(idx), size=int(n), replace=False))
+    return idx[pos]
+
+
 @dataclass(frozen=True)
 class Split:
     calibration: pd.Index      # reference rows: the monitors' profile and threshold fitting
@@ -134,5 +149,5 @@ def describe(ctx, s: Split | None = None) -> dict:
     }
 
 
-__all__ = ["HOLDOUT_SHARE", "MIN_DISJOINT_BATCHES", "Split", "clopper_pearson", "describe", "disjoint_batches",
+__all__ = ["HOLDOUT_SHARE", "MAX_PART_ROWS", "MIN_DISJOINT_BATCHES", "Split", "bounded", "clopper_pearson", "describe", "disjoint_batches",
            "false_alarm_measurement", "split"]

@@ -647,21 +647,35 @@ def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataF
     split of the reference (:mod:`playbook.holdout`), which it was not fitted on; for the other modes, the reference
     data (flagged: the model may have seen it).
 
+    At most :data:`playbook.holdout.MAX_PART_ROWS` rows: a seeded sample of more (``frame.attrs["of_rows"]``).
     Rows holding +/- infinity in a numeric feature are left out: a model refuses them (see
     :meth:`ModelAdapter.prepare`) and the audit reports them (``data.validity.infinite.*``); their count per
     dataset is in ``ctx.roles.infinite_rows``.
     """
     cur = _finite_rows(labelled(ctx.current, ctx.target), ctx.roles.numeric)
     if len(cur):
-        return cur, "current"
+        return _bounded(cur, ctx.seed), "current"
     ref = _finite_rows(labelled(ctx.reference, ctx.target), ctx.roles.numeric)
     mode = adapter.mode if adapter is not None else select_mode(ctx)
     if mode == "baseline":
         from playbook import holdout
 
         s = holdout.split(ctx)
-        return ref.loc[ref.index.isin(s.evaluation)], "reference_holdout"
-    return ref, "reference"
+        return _bounded(ref.loc[ref.index.isin(s.evaluation)], ctx.seed), "reference_holdout"
+    return _bounded(ref, ctx.seed), "reference"
+
+
+def _bounded(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """At most :data:`playbook.holdout.MAX_PART_ROWS` evaluation rows (a seeded sample, in order; its CI is that
+    of the sample, so it stays honest); ``attrs["of_rows"]`` holds the rows it was drawn from."""
+    from playbook.holdout import bounded
+
+    keep = bounded(df.index, seed=seed)
+    if len(keep) == len(df):
+        return df
+    out = df.loc[keep]
+    out.attrs["of_rows"] = int(len(df))
+    return out
 
 
 def _finite_rows(df: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
@@ -685,6 +699,7 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
         features = list(ctx.features)
         numeric, categorical, cats = _schema(ctx, features)
         prob_cols = _probability_columns(ctx) if task in ("binary", "multiclass") else []
+        _record_use(ctx, {"mode": mode, "sha256": None, "prediction": ctx.roles.prediction})
         return ModelAdapter(mode=mode, features=features, numeric=numeric, categorical=categorical,
                             categories=cats, prediction_column=ctx.roles.prediction,
                             probability_columns=prob_cols,
@@ -697,6 +712,7 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
         features = _check_feature_names(ctx, est, name)
         numeric, categorical, cats = _schema(ctx, features)
         info.update(mode=mode, estimator=type(est).__name__)
+        _record_use(ctx, {"mode": mode, "sha256": info.get("sha256") or sha256_file(ctx.model.path), "file": name})
         return ModelAdapter(mode=mode, features=features, estimator=est, numeric=numeric,
                             categorical=categorical, categories=cats, info=info, **common)
     features = list(ctx.features)
@@ -709,13 +725,35 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
         info["hashed_columns"] = hashed
     est = None
     if fit:
-        train, where = baseline_training_frame(ctx)
-        est = fit_baseline(train[features], train[ctx.target], task, ctx.seed, hashed=hashed)
-        plan = baseline_plan(train.loc[train[ctx.target].notna(), features])
-        info.update(fitted_on=where, fitted_rows=len(train), estimator=type(est[-1]).__name__,
-                    left_out=plan["left_out"])
+        stored = _stored_baseline(ctx)
+        if stored is not None:
+            est, rec = stored
+            info.update({k: rec[k] for k in ("fitted_on", "fitted_rows", "estimator", "left_out", "sha256") if k in rec})
+        else:
+            train, where = baseline_training_frame(ctx)
+            est = fit_baseline(train[features], train[ctx.target], task, ctx.seed, hashed=hashed)
+            plan = baseline_plan(train.loc[train[ctx.target].notna(), features])
+            info.update(fitted_on=where, fitted_rows=len(train), estimator=type(est[-1]).__name__,
+                        left_out=plan["left_out"], sha256=hashlib.sha256(dump_bytes(est)).hexdigest())
+        _record_use(ctx, {"mode": mode, "sha256": info["sha256"],
+                          "source": "preflight" if stored is not None else "fitted here"})
     return ModelAdapter(mode=mode, features=features, estimator=est, numeric=numeric, categorical=categorical,
                         categories=cats, info=info, hashed=hashed, **common)
+
+
+def _stored_baseline(ctx):
+    """The baseline the pack's preflight fitted (``model.skops`` in the pack), when this context belongs to a run."""
+    if getattr(ctx, "facts", None) is None or ctx.pack_dir is None:
+        return None
+    from playbook import preflight
+
+    return preflight.stored_model(ctx.pack_dir)
+
+
+def _record_use(ctx, record: dict) -> None:
+    use = getattr(ctx, "use_model", None)
+    if use is not None:
+        use(record)
 
 
 def save_baseline(adapter: ModelAdapter, path: str | Path) -> dict:

@@ -53,7 +53,7 @@ SIGNATURE_ALGORITHM = "hmac-sha256"
 OWNER_FILE = ".playbook-run.json"
 #: Free space below which a run refuses to start (a pack of the bundled data takes about 25 MB).
 MIN_FREE_BYTES = 200 * 1024 * 1024
-_WORK_RE = re.compile(r"^\.(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)\.(?P<kind>partial|old)-[A-Za-z0-9_]+$")
+_WORK_RE = re.compile(r"^\.(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)\.(?P<kind>partial|old|work)-[A-Za-z0-9_]+$")
 
 # Packages whose versions are recorded in the manifest (what could change a result).
 RECORDED_PACKAGES = (
@@ -236,7 +236,8 @@ class VerifyReport:
 
 
 def work_folder(path: Path) -> re.Match | None:
-    """The name match when ``path`` is a build folder (``.<name>.partial-*`` or ``.<name>.old-*``), else None."""
+    """The name match when ``path`` is a build folder (``.<name>.partial-*`` or ``.<name>.old-*``) or a run's working
+    folder (``.<name>.work-*``, :mod:`playbook.preflight`), else None."""
     return _WORK_RE.match(Path(path).name)
 
 

@@ -53,7 +53,7 @@ def notebook_to_html(ipynb: Path, out: Path) -> None:
     exporter.exclude_output_prompt = True
     trp = TagRemovePreprocessor(remove_cell_tags=set(HIDE_TAGS), enabled=True)
     exporter.register_preprocessor(trp, enabled=True)
-    exporter.register_preprocessor(_SanitizeOutputs(), enabled=True)
+    exporter.register_preprocessor(_sanitize_outputs(), enabled=True)
     body, _ = exporter.from_notebook_node(nb)
     from playbook.results import write_text_atomic
 
@@ -109,39 +109,46 @@ def _markdown_html(text: str) -> str:
     return markdown2html_mistune(text)
 
 
-try:
-    from nbconvert.preprocessors import Preprocessor as _Preprocessor
-except ImportError:  # pragma: no cover - nbconvert is a dependency
-    _Preprocessor = object
+_SANITIZER: type | None = None
 
 
-class _SanitizeOutputs(_Preprocessor):
-    """Code-cell outputs through :func:`sanitize_html`; Markdown outputs rendered, then sanitised; JavaScript and
-    SVG outputs (SVG can carry script) dropped when a safer representation is there, else replaced by a note."""
+def _sanitize_outputs():
+    """The nbconvert preprocessor that sanitises outputs (built on first use: nbconvert is slow to import, and the
+    notebooks that only use :func:`styled` never need it)."""
+    global _SANITIZER
+    if _SANITIZER is None:
+        from nbconvert.preprocessors import Preprocessor
 
-    def preprocess_cell(self, cell, resources, index):
-        if cell.get("cell_type") != "code":
-            return cell, resources
-        for out in cell.get("outputs", []):
-            data = out.get("data")
-            if not isinstance(data, dict):
-                continue
-            for mime in ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json"):
-                data.pop(mime, None)
-            if "text/markdown" in data:
-                md = data.pop("text/markdown")
-                data.setdefault("text/html", _markdown_html("".join(md) if isinstance(md, list) else md))
-            if "image/svg+xml" in data:
-                svg = data.pop("image/svg+xml")
-                if not any(k in data for k in ("image/png", "image/jpeg", "text/html", "text/plain")):
-                    data["text/plain"] = "(an SVG image, left out of this page; see notebook.ipynb)"
-                del svg
-            if "text/html" in data:
-                h = data["text/html"]
-                data["text/html"] = sanitize_html("".join(h) if isinstance(h, list) else h)
-            if not data:
-                data["text/plain"] = ""
-        return cell, resources
+        class _SanitizeOutputs(Preprocessor):
+            """Code-cell outputs through :func:`sanitize_html`; Markdown outputs rendered, then sanitised; JavaScript and
+            SVG outputs (SVG can carry script) dropped when a safer representation is there, else replaced by a note."""
+
+            def preprocess_cell(self, cell, resources, index):
+                if cell.get("cell_type") != "code":
+                    return cell, resources
+                for out in cell.get("outputs", []):
+                    data = out.get("data")
+                    if not isinstance(data, dict):
+                        continue
+                    for mime in ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json"):
+                        data.pop(mime, None)
+                    if "text/markdown" in data:
+                        md = data.pop("text/markdown")
+                        data.setdefault("text/html", _markdown_html("".join(md) if isinstance(md, list) else md))
+                    if "image/svg+xml" in data:
+                        svg = data.pop("image/svg+xml")
+                        if not any(k in data for k in ("image/png", "image/jpeg", "text/html", "text/plain")):
+                            data["text/plain"] = "(an SVG image, left out of this page; see notebook.ipynb)"
+                        del svg
+                    if "text/html" in data:
+                        h = data["text/html"]
+                        data["text/html"] = sanitize_html("".join(h) if isinstance(h, list) else h)
+                    if not data:
+                        data["text/plain"] = ""
+                return cell, resources
+
+        _SANITIZER = _SanitizeOutputs
+    return _SANITIZER()
 
 
 def escape(text: Any) -> str:
@@ -281,7 +288,8 @@ _TEMPLATE = jinja2.Template(
 <body><main>
 <h1>Readiness evidence pack: {{ s.pack }}</h1>
 <div class="meta">Task: <b>{{ s.task or "unknown" }}</b>{% if s.task_inferred %} (inferred from the target){% endif %}
- &middot; target <code>{{ s.target }}</code> &middot; playbook {{ s.playbook_version }}
+ &middot; target <code>{{ s.target }}</code>{% if s.rows %} &middot; rows: reference {{ "{:,}".format(s.rows.reference) }}, current {{ "{:,}".format(s.rows.current) }}{% endif %} &middot; playbook {{ s.playbook_version }}
+{% if s.data_sample %}<br>Larger than <code>data.max_rows</code>: {% for role, smp in s.data_sample.items() %}the {{ role }} data's {{ "{:,}".format(smp.rows) }} rows were sampled to {{ "{:,}".format(smp.sample) }} (seed {{ smp.seed }}){% if not loop.last %}; {% endif %}{% endfor %} for the steps; the audit's statistics cover every row.{% endif %}
  &middot; <a href="summary.json">summary.json</a> &middot; <a href="manifest.json">manifest.json</a>
  &middot; <a href="config.yaml">config.yaml</a></div>
 <div id="verdict" class="verdict v-{{ s.verdict }}">Verdict: {{ s.verdict | upper }}{% if s.partial %} (partial run){% endif %}</div>

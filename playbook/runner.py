@@ -92,24 +92,30 @@ def template_title(path: Path) -> str:
     return path.stem
 
 
+def match_steps(templates: list[Template], only: list[str]) -> list[Template]:
+    """The templates named by ``--steps`` (names, numbers or folder names, also comma-separated), in run order.
+    Raises :class:`RunError` naming an unknown one."""
+    names = [t.name for t in templates]
+    wanted = []
+    for item in only:
+        for w in item.split(","):
+            w = w.strip()
+            if not w:
+                continue
+            match = [t for t in templates if w in (t.name, t.number, t.dirname, str(int(t.number)))]
+            if not match:
+                raise RunError(f"--steps {w}: unknown step; choose from: {', '.join(names)}.")
+            wanted.extend(match)
+    return [t for t in templates if t in wanted]
+
+
 def select_steps(cfg: config_mod.PackConfig, templates: list[Template], only: list[str] | None) -> list[Template]:
     names = [t.name for t in templates]
     for s in cfg.steps:
         if s not in names:
             raise config_mod.ConfigError(f"steps.{s}: unknown step; the steps are: {', '.join(names)}.")
-    chosen = []
     if only:
-        wanted = []
-        for item in only:
-            for w in item.split(","):
-                w = w.strip()
-                if not w:
-                    continue
-                match = [t for t in templates if w in (t.name, t.number, t.dirname, str(int(t.number)))]
-                if not match:
-                    raise RunError(f"--steps {w}: unknown step; choose from: {', '.join(names)}.")
-                wanted.extend(match)
-        chosen = [t for t in templates if t in wanted]
+        chosen = match_steps(templates, only)
     else:
         chosen = [t for t in templates if cfg.step(t.name).enabled]
     if not chosen:
@@ -152,24 +158,33 @@ def check_params(cfg: config_mod.PackConfig, steps: list[Template]) -> dict[str,
     return declared
 
 
-def preflight(cfg: config_mod.PackConfig, read_info: dict | None = None):
-    """Load data and roles and run the domain preflight (model inputs). Raises on bad input.
+def preflight(cfg: config_mod.PackConfig, read_info: dict | None = None, work: Path | None = None):
+    """Load data and roles, scan for personal data and run the domain preflight (model inputs, and in baseline mode
+    the one fit every step then judges). Raises on bad input.
 
-    Returns ``(ctx, model_info)``; ``model_info`` describes the model (mode, probabilities, refittable).
-    ``read_info`` (optional ``{"reference": {}, "current": {}}``) receives how each dataset was read."""
+    Returns ``(ctx, model_info, adapter)``; ``model_info`` describes the model (mode, probabilities, refittable),
+    ``adapter`` is the model loaded or fitted (None in predictions mode). With ``work`` (the run's working folder,
+    :mod:`playbook.preflight`) the data is read once into its columnar copy there, and larger data than
+    ``data.max_rows`` is sampled. ``read_info`` (optional ``{"reference": {}, "current": {}}``) receives how each
+    dataset was read."""
+    from playbook import preflight as pre
     from playbook.context import Context
     from playbook.data import load_table
+    from playbook.modeling import get_model, preflight as model_preflight
 
     read_info = read_info if read_info is not None else {"reference": {}, "current": {}}
-    ref = load_table(cfg.data.reference, "reference", read_info.setdefault("reference", {}))
-    cur = load_table(cfg.data.current, "current", read_info.setdefault("current", {}))
-    ctx = Context.build(cfg, ref, cur)
-    try:
-        from playbook.modeling import preflight as model_preflight
-    except ImportError:  # modeling module absent: nothing more to check
-        model_preflight = None
-    info = model_preflight(ctx) if model_preflight is not None else {}
-    return ctx, dict(info or {})
+    if work is not None:
+        data = pre.load_data(cfg, work, read_info)
+        ctx = Context.build(cfg, data["reference"]["frame"], data["current"]["frame"],
+                            tables={r: d["table"] for r, d in data.items()},
+                            sampling={r: d["sampling"] for r, d in data.items()})
+    else:
+        ref = load_table(cfg.data.reference, "reference", read_info.setdefault("reference", {}))
+        cur = load_table(cfg.data.current, "current", read_info.setdefault("current", {}))
+        ctx = Context.build(cfg, ref, cur)
+    info = dict(model_preflight(ctx) or {})
+    adapter = get_model(ctx) if info.get("mode") in ("baseline", "file") else None
+    return ctx, info, adapter
 
 
 def _store_privacy(ctx, staging: Path) -> None:
@@ -349,8 +364,12 @@ def _as_data(key: str, value: Any) -> Any:
 _NOT_DATA = object()
 
 
+_WORKDIR_ENV = "PLAYBOOK_WORKDIR"  # playbook.preflight.WORKDIR_ENV: where a kernel finds the run's columnar copy
+_KERNEL_ENV = ("MPLBACKEND", _WORKDIR_ENV)
+
+
 def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params: dict, timeout: int,
-              progress: bool) -> StepOutcome:
+              progress: bool, workdir: Path | None = None) -> StepOutcome:
     import papermill as pm
 
     step_dir.mkdir(parents=True, exist_ok=True)
@@ -366,8 +385,10 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     os.close(fd)
     kernel_log = Path(log_name)
     holder: dict = {}
-    env_backup = os.environ.get("MPLBACKEND")
+    env_backup = {k: os.environ.get(k) for k in _KERNEL_ENV}
     os.environ["MPLBACKEND"] = "Agg"
+    if workdir is not None:
+        os.environ[_WORKDIR_ENV] = str(workdir)
     watchdog = _Watchdog(holder, timeout)
     try:
         with watchdog:
@@ -391,10 +412,11 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
             error += (" | kernel log: " + " / ".join(tail)) if tail else " | the kernel logged nothing"
     finally:
         kernel_log.unlink(missing_ok=True)
-        if env_backup is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = env_backup
+        for k, v in env_backup.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     seconds = time.perf_counter() - t0
     res = load_results(step_dir)
     if error is not None:
@@ -494,7 +516,8 @@ def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list
         "excluded_from_features": dict(ctx.roles.excluded_reasons),
         "rows_with_infinite_values": dict(ctx.roles.infinite_rows),
         "positive_label": ctx.roles.positive_label,
-        "rows": {"reference": len(ctx.reference), "current": len(ctx.current)},
+        "rows": {role: ctx.table(role).rows for role in ("reference", "current")},
+        "data_sample": {role: smp for role, smp in ctx.sampling.items() if smp},
         "steps": steps,
         "checks": checks,
         "gates": verdict["gates"],
@@ -567,19 +590,48 @@ def _run_locked(cfg, key, templates, chosen, declared, step_params, final: Path,
         log(f"removed {d.name}: the unfinished folder of an earlier run of {final.name} that died")
     for d in stale.restored:
         log(f"restored {d}: a run killed while replacing it had moved it aside")
+    from playbook import preflight as pre
+
+    work = pre.make_workdir(final)
+    try:
+        return _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final, force, progress, log, work)
+    finally:
+        pre.remove_workdir(work)
+
+
+def _inputs(cfg) -> dict:
+    """Fingerprints of the pack's inputs (data, model file, config), taken once in the preflight."""
+    inputs = {"reference": fingerprint_file(cfg.data.reference), "current": fingerprint_file(cfg.data.current)}
+    if cfg.model.path and Path(cfg.model.path).exists():
+        inputs["model"] = fingerprint_file(cfg.model.path)
+    if cfg.source:
+        inputs["config"] = fingerprint_file(cfg.source)
+    return inputs
+
+
+def _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final: Path, force: bool, progress: bool,
+                      log, work: Path) -> RunResult:
+    from playbook import preflight as pre
+
     read_info: dict[str, dict] = {"reference": {}, "current": {}}
-    ctx, model_info = preflight(cfg, read_info)
+    started = _now()
+    ctx, model_info, adapter = preflight(cfg, read_info, work)
     for role, info in read_info.items():
         if info.get("encoding_fallback"):
             log(f"warning: data.{role}: {info['encoding_fallback']}")
+    for role, smp in ctx.sampling.items():
+        if smp:
+            log(f"note: data.{role}: {smp['rows']} rows; the steps hold a seeded sample of {smp['sample']} "
+                f"(data.max_rows), the audit's statistics cover every row")
+    inputs = _inputs(cfg)
 
-    started = _now()
     staging = pack_mod.staging_dir(final)
     try:
         cfg_path = staging / "config.yaml"
         header = f"# Resolved by playbook {__version__} from {cfg.source or 'the bundled defaults'}; paths are absolute.\n"
         cfg_path.write_text(header + config_mod.dump(cfg), encoding="utf-8")
         _store_privacy(ctx, staging)
+        pre.store(staging, ctx, work, model_info, inputs, adapter)
         outcomes: list[StepOutcome] = []
         bar = _overall_bar(len(chosen), progress)
         for i, t in enumerate(chosen, 1):
@@ -589,7 +641,7 @@ def _run_locked(cfg, key, templates, chosen, declared, step_params, final: Path,
             else:
                 log(f"[{i}/{len(chosen)}] {t.name} ...")
             o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, step_params[t.name],
-                          settings.timeout, progress)
+                          settings.timeout, progress, work)
             outcomes.append(o)
             if bar is not None:
                 bar.update(1)
@@ -608,13 +660,8 @@ def _run_locked(cfg, key, templates, chosen, declared, step_params, final: Path,
         from playbook.report import render_index
 
         write_text_atomic(staging / "index.html", render_index(staging, summary))
-        inputs = {"reference": fingerprint_file(cfg.data.reference), "current": fingerprint_file(cfg.data.current)}
         for role in ("reference", "current"):
             inputs[role]["read"] = read_info[role]
-        if cfg.model.path and Path(cfg.model.path).exists():
-            inputs["model"] = fingerprint_file(cfg.model.path)
-        if cfg.source:
-            inputs["config"] = fingerprint_file(cfg.source)
         pack_mod.seal(staging)
         manifest = pack_mod.write_manifest(staging, {
             "pack": cfg.name,

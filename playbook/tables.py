@@ -151,7 +151,7 @@ def read_rows(path: str | Path, positions=None, columns: list[str] | None = None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, memory_map=True)
     if positions is None:
         return pf.read(columns=columns).to_pandas()
     positions = np.asarray(positions, dtype=np.int64)

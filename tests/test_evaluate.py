@@ -562,3 +562,38 @@ def test_slice_gap_and_robustness_drop_are_relative_for_targets_in_large_units()
     row = tab.iloc[0]
     assert row["drop"] == pytest.approx(1.0, rel=0.05)  # the MAE doubles: 100% worse, not "10,000 worse"
     assert bool(row["degraded"]) and robustness.robustness_checks(tab, 0.05)[0]["status"] == "warn"
+
+
+def test_fast_binary_metrics_are_scikit_learns():
+    """The bootstrap's numpy metrics equal scikit-learn's on data with ties, one class, no positive label."""
+    import numpy as np
+
+    from playbook.evaluate.metrics import Scored, binary_metrics, fast_binary_metrics
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(2, 300))
+        p = np.round(rng.random(n), int(rng.integers(1, 4)))
+        y = (rng.random(n) < p).astype(int) if trial % 7 else np.full(n, trial % 2)
+        yp = (p >= 0.5).astype(int) if trial % 5 else np.zeros(n, int)
+        s = Scored(task="binary", y=np.where(y == 1, "a", "b").astype(object),
+                   pred=np.where(yp == 1, "a", "b").astype(object), proba=np.c_[p, 1 - p], classes=["a", "b"],
+                   positive="a")
+        want, got = binary_metrics(s), fast_binary_metrics(y, p, yp)
+        assert set(want) == set(got)
+        for k, v in want.items():
+            assert (np.isnan(v) and np.isnan(got[k])) or abs(v - got[k]) < 1e-12, (trial, k, v, got[k])
+
+
+def test_scored_subsets_slice_the_parents_label_codes():
+    import numpy as np
+
+    from playbook.evaluate.metrics import Scored
+
+    s = Scored(task="binary", y=np.array(["x", "y", "y", 1], dtype=object), pred=np.array(["y"] * 4, dtype=object),
+               classes=["x", "y"], positive="y")
+    assert s.y_bin.tolist() == [0, 1, 1, 0] and s.take([1, 3, 3]).y_bin.tolist() == [1, 0, 0]
+    import pytest
+
+    with pytest.raises(KeyError):
+        s.y_index  # noqa: B018 - 1 is not a class

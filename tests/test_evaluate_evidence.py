@@ -650,3 +650,29 @@ def test_without_a_usable_previous_pack_the_check_is_skipped(tmp_path):
     c = regression.regression_check(table, skip_reason=info["reason"], not_applicable=info["not_applicable"])
     assert c["status"] == "skip" and not c.get("not_applicable") and str(tmp_path) in c["why"]
     assert "steps/*model_evaluation/timings.json" in c["why"]
+
+
+def test_staleness_of_more_rows_than_it_trains_on_draws_a_sample_over_the_whole_time_range(tmp_path):
+    ctx, ev, tr = staleness_ctx(tmp_path, drift=True)
+    res = staleness.staleness(tr, ctx.reference, "Event Time", windows=4, n_boot=50, seed=0, bound=0.7, max_rows=400)
+    assert res["sampled_from"] == 1000 and res["evaluation"]["rows"] == 80
+    assert all(w["rows"] == 160 for w in res["windows"])
+    assert res["decay_per_30_days"] > 0  # the decay is still found on the sample
+    full = staleness.staleness(tr, ctx.reference, "Event Time", windows=4, n_boot=50, seed=0, bound=0.7)
+    assert full["sampled_from"] is None and all(w["rows"] > 160 for w in full["windows"])
+
+
+def test_the_evaluation_of_more_rows_than_a_part_holds_is_a_recorded_seeded_sample(tmp_path, monkeypatch):
+    from playbook import holdout
+    from playbook.modeling import evaluation_frame
+
+    ctx, ev, tr = staleness_ctx(tmp_path, drift=False)
+    monkeypatch.setattr(holdout.bounded, "__defaults__", (50, 0))
+    frame, where = evaluation_frame(ctx, ev.adapter)
+    assert where == "current" and len(frame) == 50 and frame.attrs["of_rows"] == 200
+    assert frame.index.is_monotonic_increasing
+    again, _ = evaluation_frame(ctx, ev.adapter)
+    assert list(again.index) == list(frame.index)
+    evs = evaluate.setup(ctx)
+    assert evaluate.provenance(ctx, evs)["evaluation_sampled_from"] == 200
+    assert "a seeded sample of 200" in evaluate.provenance_checks(evs)[0]["title"]

@@ -105,7 +105,7 @@ def test_two_runs_of_one_pack_name_the_second_fails_at_once(tmp_path, monkeypatc
         assert b.returncode == 2 and time.monotonic() - t0 < 30
         lines = b.stderr.strip().splitlines()
         assert len(lines) == 1 and "another playbook run is writing this pack (pid" in lines[0], b.stderr
-        assert sorted(d.name for d in out.iterdir() if not d.name.startswith(".p.partial-")) == [".p.lock"]
+        assert sorted(d.name for d in out.iterdir() if not d.name.startswith((".p.partial-", ".p.work-"))) == [".p.lock"]
     finally:
         go.write_text("go")
         a_out, a_err = a.communicate(timeout=300)

@@ -518,3 +518,21 @@ def test_model_age_alert_after_the_measured_shelf_life(tmp_path, monkeypatch):
     monkeypatch.setattr(check_mod, "_model_age", lambda *a, **k: None)
     bad = model_age_check(spec, batch, "x", "booked_at")
     assert bad["status"] == "fail" and "does NOT alert" in bad["why"]
+
+
+def test_monitor_calibration_draws_a_bounded_sample_of_a_large_reference(bundled, monkeypatch):
+    """Work that scales with the batch size draws from a bounded, seeded sample of each part of the split."""
+    from playbook import holdout
+    from playbook.monitoring.setup import make_config
+
+    ctx, model, contract = bundled
+    monkeypatch.setattr(holdout, "MAX_PART_ROWS", 150)
+    monkeypatch.setattr(holdout.bounded, "__defaults__", (150, 0))
+    s = holdout.split(ctx)
+    a = make_config(ctx, model, contract, batch_size=50, replicates=300, holdout=100, folds=3)
+    b = make_config(ctx, model, contract, batch_size=50, replicates=300, holdout=100, folds=3)
+    assert len(a.frame) == 150 and len(a.clean) == 150 and set(a.frame.index) <= set(s.calibration)
+    assert a.info["frame"]["bounded"]["calibration_rows"] == len(s.calibration)
+    assert list(a.frame.index) == list(b.frame.index) and not set(a.frame.index) & set(a.clean.index)
+    picked = holdout.bounded(s.calibration, 150, seed=0)
+    assert picked.is_monotonic_increasing and len(picked) == 150 and holdout.bounded(picked, 500).equals(picked)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from playbook.drift import shifts as shifts_mod
 from playbook.drift.monitors import Monitors
+from playbook.parallel import map_ordered
 from playbook.drift.timeline import KINDS as TIMELINE_KINDS
 from playbook.drift.timeline import day_seed, sample_batch, schedule, time_to_detection
 from playbook.metrics import relative_drop
@@ -122,25 +123,30 @@ def sweep(mon: Monitors, shifts: Iterable[str] | None = None,
         raise ValueError("trials must be at least 1 and batch_size at least 2")
     skipped = _applicability(mon, names)
     clean = _trial_batches(mon, trials, batch_size, seed)
-    clean_scores = mon.score(clean)
+    keys = [("trial", seed, batch_size, t) for t in range(trials)]
+    clean_alarms, clean_scores = mon.run_many(clean, clean, keys, scores=True)
     records = []
-    for t, frame in enumerate(clean):
+    for t, alarms in enumerate(clean_alarms):
         metric, err = clean_scores[t]
-        records.append(_record(NO_SHIFT, 0.0, t, mon.data_alarms(frame, frame, ("trial", seed, batch_size, t)),
-                               metric, err, metric, mon))
-    for name in names:
-        if name in skipped:
-            continue
+        records.append(_record(NO_SHIFT, 0.0, t, alarms, metric, err, metric, mon))
+
+    def one(name: str) -> list[dict]:
+        """Every severity x trial of one shift (its records depend on the shift, the seeds and the clean batches)."""
         frames, keys = [], []
         for s in sev:
             for t in range(trials):
                 f, _ = shifts_mod.apply(name, clean[t], s, roles=mon.roles, seed=_seed(seed, name, int(s * 1e6), t))
                 frames.append(f)
                 keys.append((s, t))
-        scores = mon.score(frames)
-        for (s, t), f, (metric, err) in zip(keys, frames, scores):
-            alarms = mon.data_alarms(f, clean[t], ("trial", seed, batch_size, t))
-            records.append(_record(name, s, t, alarms, metric, err, clean_scores[t][0], mon))
+        bases = [clean[t] for _, t in keys]
+        base_keys = [("trial", seed, batch_size, t) for _, t in keys]
+        many, scores = mon.run_many(frames, bases, base_keys, scores=True)
+        return [_record(name, s, t, alarms, metric, err, clean_scores[t][0], mon)
+                for (s, t), alarms, (metric, err) in zip(keys, many, scores)]
+
+    todo = [name for name in names if name not in skipped]
+    for name, recs in zip(todo, map_ordered(one, todo)):
+        records.extend(recs)
         if progress is not None:
             progress(name)
     trials_df = pd.DataFrame(records)
@@ -200,41 +206,50 @@ def timelines(mon: Monitors, shifts: Iterable[str], kinds: Iterable[str] = TIMEL
             raise ValueError(f"timeline {k!r} is unknown; use one of {', '.join(TIMELINE_KINDS)}")
     skipped = _applicability(mon, names)
 
+    days: dict[int, pd.DataFrame] = {}
+
     def clean_day(day):
-        return sample_batch(mon.pool, batch_size, np.random.default_rng(day_seed(seed, day, "sample")))
+        if day not in days:
+            days[day] = sample_batch(mon.pool, batch_size, np.random.default_rng(day_seed(seed, day, "sample")))
+        return days[day]
 
-    def alarm(frame, day, base):
-        return mon.data_alarms(frame, base, ("day", seed, batch_size, day))["alarm"]
+    def key(day):
+        return ("day", seed, batch_size, day)
 
-    pre = []
-    for d in range(onset):
-        f = clean_day(d)
-        pre.append(alarm(f, d, f))
+    clean = [clean_day(d) for d in range(onset)]
+    pre = [bool(a["alarm"]) for a in mon.run_many(clean, clean, [key(d) for d in range(onset)], alarm_only=True)[0]]
     rows = []
     for kind in kinds:
         sev = schedule(kind, n_batches, onset, severity, period)
+        # day by day, every shift not yet detected on the same clean batch at once (each day's batch and fault
+        # depend on the day only, so this is the shift-by-shift replay, stopping at each shift's first alarm)
+        active = list(dict.fromkeys(name for name in names if name not in skipped))
+        alarms = {name: list(pre) for name in active}
+        found: dict[str, int] = {}
+        for day in range(onset, n_batches):
+            if not active:
+                break
+            base = clean_day(day)
+            frames = [shifts_mod.apply(name, base, sev[day], roles=mon.roles,
+                                       seed=day_seed(seed, day, f"{kind}:{name}"))[0] if sev[day] > 0 else base
+                      for name in active]
+            hits = [bool(a["alarm"]) for a in mon.run_many(frames, [base] * len(frames), [key(day)] * len(frames),
+                                                            alarm_only=True)[0]]
+            for name, hit in zip(active, hits):
+                alarms[name].append(hit)
+                if hit:
+                    found[name] = day
+            active = [name for name in active if name not in found]
         for name in names:
             if name in skipped:
                 rows.append({"timeline": kind, "shift": name, "time_to_detection": None, "detected": None,
                              "false_alarms_before_onset": int(sum(pre)), "severity_at_detection": None,
                              "skipped": skipped[name]})
                 continue
-            alarms = list(pre)
-            found = None
-            for day in range(onset, n_batches):
-                base = frame = clean_day(day)
-                if sev[day] > 0:
-                    frame, _ = shifts_mod.apply(name, base, sev[day], roles=mon.roles,
-                                                seed=day_seed(seed, day, f"{kind}:{name}"))
-                hit = alarm(frame, day, base)
-                alarms.append(hit)
-                if hit:
-                    found = day
-                    break
-            ttd = time_to_detection(alarms, onset)
+            ttd = time_to_detection(alarms[name], onset)
             rows.append({"timeline": kind, "shift": name, "time_to_detection": ttd, "detected": ttd is not None,
                          "false_alarms_before_onset": int(sum(pre)),
-                         "severity_at_detection": sev[found] if found is not None else None, "skipped": None})
+                         "severity_at_detection": sev[found[name]] if name in found else None, "skipped": None})
     return pd.DataFrame(rows)
 
 
@@ -255,33 +270,38 @@ def power(mon: Monitors, shifts: Iterable[str], severity: float = 0.5,
     if not sizes or sizes[0] < 2:
         raise ValueError("batch_sizes must be whole numbers of at least 2")
     skipped = _applicability(mon, names)
-    rows = []
     usable: dict[int, bool] = {}
     boot = [s for s in sizes if s > len(mon.pool)]
-    for name in [NO_SHIFT] + names:
+
+    def one(name: str) -> dict:
+        """One shift's detection rate by size (the unshifted rates, which decide the usable sizes, come first)."""
         if name in skipped:
-            rows.append({"shift": name, "min_batch_size": None, "rates": {}, "skipped": skipped[name],
-                         "bootstrap": boot})
-            continue
+            return {"shift": name, "min_batch_size": None, "rates": {}, "skipped": skipped[name], "bootstrap": boot}
         rates: dict[int, float] = {}
         found = None
         for size in sizes:
             if name != NO_SHIFT and not usable.get(size, False):
                 continue
-            hits = 0
+            bases, frames = [], []
             for t in range(trials):
                 base = frame = sample_batch(mon.pool, size, np.random.default_rng(_seed(seed, size, t, "power")))
                 if name != NO_SHIFT:
                     frame, _ = shifts_mod.apply(name, base, severity, roles=mon.roles,
                                                 seed=_seed(seed, name, size, t, "power"))
-                hits += bool(mon.data_alarms(frame, base, ("power", seed, size, t))["alarm"])
+                bases.append(base)
+                frames.append(frame)
+            alarms = mon.run_many(frames, bases, [("power", seed, size, t) for t in range(trials)], alarm_only=True)[0]
+            hits = sum(bool(a["alarm"]) for a in alarms)
             rates[size] = hits / trials
             if name == NO_SHIFT:
                 usable[size] = rates[size] <= max_false_alarm_rate
             elif rates[size] >= target:
                 found = size
                 break
-        rows.append({"shift": name, "min_batch_size": found, "rates": rates, "skipped": None, "bootstrap": boot})
+        return {"shift": name, "min_batch_size": found, "rates": rates, "skipped": None, "bootstrap": boot}
+
+    rows = [one(NO_SHIFT)]
+    rows += map_ordered(one, names)
     return pd.DataFrame(rows)
 
 

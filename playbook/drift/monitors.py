@@ -45,6 +45,7 @@ import pandas as pd
 
 from playbook import metrics as metrics_mod
 from playbook.drift.detect import DriftDetector, contract_violations, dataset_drift, kinds_from_roles
+from playbook.drift.rows import changed_columns, rowwise, same_rows
 
 #: the metrics the simulation can track per task (the first is the task's primary metric)
 METRICS = {
@@ -139,6 +140,52 @@ def metric_bound(metric: str, policy=None) -> float | None:
 # ---------------------------------------------------------------------------------------------
 # the monitors
 # ---------------------------------------------------------------------------------------------
+def _distinct(values: np.ndarray):
+    """The distinct values of an array: a sorted array for numbers, a set of (type, value) pairs otherwise."""
+    if values.dtype.kind in "iufb":
+        return np.unique(values)
+    return {(type(v), v) for v in values.tolist()}
+
+
+def _within(values: np.ndarray, known) -> bool:
+    """Every value is one of ``known`` (from :func:`_distinct` of an array of the same dtype)."""
+    if isinstance(known, np.ndarray):
+        return bool(np.isin(values, known).all()) if values.dtype.kind in "iufb" else False
+    try:
+        return all((type(v), v) in known for v in values.tolist())
+    except TypeError:  # unhashable values: not provably known
+        return False
+
+
+def _surely_breaks(values: pd.Series, rule: dict) -> bool:
+    """A quick look that spares :meth:`Monitors._clean_columns` a validation bound to find something: numbers
+    beyond the contract's range, or text outside its categories. Only ever skips the shortcut (the batches are
+    then validated one by one), never decides a violation."""
+    kind = (rule or {}).get("kind")
+    if kind == "numeric" and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        v = values.to_numpy(dtype=float)
+        lo, hi = rule.get("min"), rule.get("max")
+        return bool(len(v) and ((lo is not None and v.min() < lo) or (hi is not None and v.max() > hi)))
+    cats = (rule or {}).get("categories")
+    if kind == "categorical" and cats is not None and values.dtype == object:
+        allowed = {str(c) for c in cats}
+        return any(not isinstance(u, str) or u not in allowed for u in pd.unique(values.to_numpy()))
+    return False
+
+
+@dataclass
+class _Item:
+    """One frame of :meth:`Monitors.run_many`: as given, without its labels, its base key, the columns that differ
+    from its base, the rows equal to the base's in the model's columns, and the model's raw output once known."""
+
+    frame: pd.DataFrame
+    x: pd.DataFrame
+    key: Any = None
+    changed: list | None = None
+    same: np.ndarray | None = None
+    raw: np.ndarray | None = None
+
+
 @dataclass
 class Monitors:
     """What runs on each batch: drift tests, the contract, and the model (when callable)."""
@@ -186,9 +233,14 @@ class Monitors:
     # -- data monitors ----------------------------------------------------------------------------
     def _columns_state(self, frame: pd.DataFrame, cols: list[str] | None = None) -> tuple[dict, dict]:
         """Per-column drift rows and contract violations of ``frame`` (all columns, or ``cols``)."""
+        return self._drift_rows(frame, cols), self._violations(frame, cols)
+
+    def _drift_rows(self, frame: pd.DataFrame, cols: list[str] | None = None) -> dict:
         det = self.detector
         names = det.columns if cols is None else [c for c in det.columns if c in cols]
-        drift = {c: det._test(det._ref[c], frame) for c in names}
+        return {c: det._test(det._ref[c], frame) for c in names}
+
+    def _violations(self, frame: pd.DataFrame, cols: list[str] | None = None) -> dict:
         viol: dict = {}
         if self.contract is not None:
             if cols is None:
@@ -199,43 +251,267 @@ class Monitors:
                 found = []
             for v in found:
                 viol.setdefault(v["column"], []).append(v)
-        return drift, viol
+        return viol
+
+    def _clean_columns(self, items: list["_Item"]) -> list[set]:
+        """Per frame, the changed columns that provably break no contract rule, without validating each batch.
+
+        Every rule of the contract but one judges values one at a time (a missing value, a value of the wrong
+        type, out of range, an unseen category); the exception is the largest allowed missing share. So a column
+        without missing values breaks no rule when
+
+        * all its values (same dtype) are values of its base batch's column, which breaks none and has no
+          missing value: faults that reorder, repeat or copy clean rows (a prior shift, duplicated rows, stuck
+          values, a shifted category mix) change columns without breaking the contract;
+        * or the changed columns of all the frames, stacked into one column, break none: a value breaking a rule
+          in one batch would break it in the stack.
+
+        Columns neither clears are validated batch by batch, as before."""
+        out = [set() for _ in items]
+        if self.contract is None:
+            return out
+        from playbook.audit.contract import missing_mask
+
+        markers = self.contract.get("missing_markers") or []
+        rules = self.contract.get("columns") or {}
+        groups: dict[tuple, list[int]] = {}
+        for i, it in enumerate(items):
+            if it.key is None:
+                continue
+            entry = self._cache[it.key]
+            for c in it.changed or []:
+                if c not in it.x.columns or c not in rules or not isinstance(it.x[c].dtype, np.dtype):
+                    continue
+                col = it.x[c]
+                if c in entry["x"].columns and col.dtype == entry["x"][c].dtype:
+                    known = self._clean_values(entry, c, markers)
+                    if known is not None and _within(col.to_numpy(), known):
+                        out[i].add(c)
+                        continue
+                groups.setdefault((c, col.dtype.str), []).append(i)
+        for (c, _), idx in groups.items():
+            if len(idx) < 2:
+                continue
+            stacked = pd.concat([items[i].x[c] for i in idx], ignore_index=True)
+            if stacked.isna().any() or _surely_breaks(stacked, rules[c]) or missing_mask(stacked, markers).any():
+                continue
+            if contract_violations(stacked.to_frame(c), self.contract, required_roles=()):
+                continue
+            for i in idx:
+                out[i].add(c)
+        return out
+
+    def _clean_values(self, entry: dict, column: str, markers: list):
+        """The distinct values of a base column that breaks no contract rule and has no missing value (None
+        otherwise), cached with the base."""
+        cache = entry.setdefault("clean_values", {})
+        if column not in cache:
+            from playbook.audit.contract import missing_mask
+
+            s = entry["x"][column]
+            _, viol0 = entry["state"]
+            ok = column not in viol0 and not s.isna().any() and not missing_mask(s, markers).any()
+            cache[column] = _distinct(s.to_numpy()) if ok else None
+        return cache[column]
 
     def data_alarms(self, frame: pd.DataFrame, base: pd.DataFrame | None = None, base_key: Any = None) -> dict:
         """Run the data monitors on a batch.
 
         With ``base`` (the same batch before a shift) and a ``base_key`` to cache it under, only the
-        columns the shift changed are re-tested: both monitors work column by column, so the other
-        columns' results are the base's. The target column is dropped first: labels are not there
-        when a batch is scored, so the data monitors never see them.
+        columns the shift changed are re-tested: every monitor works column by column (the deployed one through
+        :class:`playbook.monitoring.check.CheckMemo`), so the other columns' results are the base's. The target
+        column is dropped first: labels are not there when a batch is scored, so the data monitors never see them.
         """
+        return self.run_many([frame], [base], [base_key])[0][0]
+
+    def data_alarms_many(self, frames: list[pd.DataFrame], bases: list[pd.DataFrame | None] | None = None,
+                         base_keys: list[Any] | None = None) -> list[dict]:
+        """:meth:`data_alarms` of each frame (with its base and base key); see :meth:`run_many`."""
+        return self.run_many(frames, bases, base_keys)[0]
+
+    def run_many(self, frames: list[pd.DataFrame], bases: list[pd.DataFrame | None] | None = None,
+                 base_keys: list[Any] | None = None, *, scores: bool = False, alarms: bool = True,
+                 alarm_only: bool = False) -> tuple[list[dict] | None, list[tuple[float | None, str | None]] | None]:
+        """The data monitors' results on each frame (:meth:`data_alarms`) and, with ``scores``, its model metric
+        (``(metric, error)`` as :meth:`score` gives it), for many frames at once. The same results as one call per
+        frame, for a fraction of the work: a frame with a base (the same batch before a shift) and a base key to
+        cache the base's results under is judged on the columns the shift changed only, and the model scores
+        only the rows the shift changed (:mod:`playbook.drift.rows`), in one call for all frames; the model's
+        output is computed once for the metric and the deployed monitor.
+
+        ``alarm_only``: each result is ``{"alarm", "deployed_kinds"}`` only, and with a deployed monitor the
+        Evidently-default rule and the contract (which then only feed the comparison) are not run at all: what
+        the timelines and the power estimate need."""
+        n = len(frames)
+        bases = list(bases) if bases is not None else [None] * n
+        base_keys = list(base_keys) if base_keys is not None else [None] * n
         t = self.roles.target
-        if t and t in frame.columns:
-            frame = frame.drop(columns=[t])
-            if base is not None and t in base.columns:
-                base = base.drop(columns=[t])
-        if base is not None and base_key is not None and list(frame.columns) == list(base.columns) \
-                and len(frame) == len(base):
-            if base_key not in self._cache:
-                self._cache[base_key] = self._columns_state(base)
-            drift0, viol0 = self._cache[base_key]
-            changed = [c for c in frame.columns if not frame[c].equals(base[c])]
-            drift1, viol1 = self._columns_state(frame, changed)
-            drift = {c: drift1.get(c, drift0.get(c)) for c in self.detector.columns}
+        cols = self._model_columns(self.model) or self._model_columns(getattr(self.scorer, "model", None))
+        items = []
+        for frame, base, key in zip(frames, bases, base_keys):
+            x = frame.drop(columns=[t]) if t and t in frame.columns else frame
+            item = _Item(frame, x)
+            if base is not None and key is not None and len(frame) == len(base):
+                entry = self._entry(key, base, state=not (alarm_only and self.spec is not None))
+                bx = entry["x"]
+                changed = changed_columns(x, bx)  # with the dropped ones last: tested as missing
+                item.key, item.changed = key, changed
+                item.same = same_rows(x, bx, cols or list(x.columns), changed)
+            items.append(item)
+        metric_scores = self._metric_scores(items) if scores else None
+        if not alarms:
+            return None, metric_scores
+        scored = self._scored(items)
+        deployed = self._deployed_kinds(items, scored)
+        if alarm_only and self.spec is not None:
+            return [{"alarm": bool(k), "deployed_kinds": list(k)} for k in deployed], metric_scores
+        clean = self._clean_columns(items)
+        out = [self._alarms(it.x, it.key, it.changed, kinds, ok) for it, kinds, ok in zip(items, deployed, clean)]
+        if alarm_only:
+            out = [{"alarm": a["alarm"], "deployed_kinds": a.get("deployed_kinds")} for a in out]
+        return out, metric_scores
+
+    def _deployed_kinds(self, items: list["_Item"], scored: list[pd.DataFrame | None]) -> list[list[str] | None]:
+        """The kinds of alert ``playbook monitor`` raises on each scored frame (None without a deployed monitor),
+        all frames judged at once (:func:`playbook.monitoring.check.alert_kinds_many`); a frame equal to its base
+        in every column takes the base's."""
+        if self.spec is None:
+            return [None] * len(items)
+        from playbook.monitoring.check import alert_kinds_many, alert_parts
+
+        out: list[list[str] | None] = [None] * len(items)
+        todo, known = [], []
+        added = getattr(self.scorer, "column", None)
+        for i, it in enumerate(items):
+            if it.key is not None and it.changed == [] and "kinds" in self._cache[it.key]:
+                out[i] = self._cache[it.key]["kinds"]
+                continue
+            todo.append(i)
+            entry = self._cache[it.key] if it.key is not None else None
+            base = entry.get("scored") if entry is not None else None
+            sc = scored[i]
+            if base is None or sc is None or len(sc) == 0 or len(base) == 0 or len(sc) != len(base):
+                known.append(None)
+                continue
+            if "parts" not in entry:
+                entry["parts"] = alert_parts(self.spec, base)
+            # the columns equal to the scored base's: the features the fault left alone, and the model's output
+            # when it is the same
+            same = {c for c in sc.columns if c in base.columns and c not in it.changed and c != added}
+            if added in sc.columns and added in base.columns and sc[added].equals(base[added]):
+                same.add(added)
+            known.append((same, entry["parts"]))
+        for i, kinds in zip(todo, alert_kinds_many(self.spec, [scored[i] for i in todo], known=known)):
+            out[i] = kinds
+            it = items[i]
+            if it.key is not None and it.changed == []:
+                self._cache[it.key]["kinds"] = kinds
+        return out
+
+    def _entry(self, key: Any, base: pd.DataFrame, state: bool = True) -> dict:
+        """The cached state of a base batch: the batch, without its labels, and (``state``) its per-column
+        results."""
+        entry = self._cache.setdefault(key, {})
+        if "x" not in entry:
+            t = self.roles.target
+            entry.update(base=base, x=base.drop(columns=[t]) if t and t in base.columns else base)
+        if state and "state" not in entry:
+            entry["state"] = self._columns_state(entry["x"])
+        return entry
+
+    @staticmethod
+    def _model_columns(model) -> list[str] | None:
+        feats = getattr(model, "features", None)
+        return list(feats) if feats else None
+
+    def _shares_output(self) -> bool:
+        """The deployed monitor watches the positive-class probability of the model whose ROC AUC the simulation
+        measures: one model call gives both."""
+        pred = getattr(self.scorer, "pred", None)
+        return (self.metric == "roc_auc" and pred is not None and pred.kind == "probability"
+                and pred.source == "model" and getattr(self.scorer, "model", None) is self.model)
+
+    def _scored(self, items: list["_Item"]) -> list[pd.DataFrame | None]:
+        """Each frame with the deployed model's monitored output (as the serving log holds it); None without a
+        deployed monitor. With a base, the rows equal to the base's take the base's output."""
+        if self.spec is None:
+            return [None] * len(items)
+        if self.scorer is None:
+            return [it.x for it in items]
+        sc = self.scorer
+        col = getattr(sc, "column", None)
+        reusable = col is not None and hasattr(sc, "output") and hasattr(sc, "add")
+        share = reusable and self._shares_output()
+        need = [k for k in dict.fromkeys(it.key for it in items if it.key is not None) if "scored" not in self._cache[k]]
+        todo_keys = []
+        for k in need:
+            entry = self._cache[k]
+            if share and entry.get("raw") is not None:
+                entry["out"] = entry["raw"]
+                entry["scored"] = sc.add(entry["x"], entry["raw"])
+            else:
+                todo_keys.append(k)
+        for k, d in zip(todo_keys, self._score_frames([self._cache[k]["x"] for k in todo_keys])):
+            entry = self._cache[k]
+            entry["scored"] = d
+            entry["out"] = d[col].to_numpy() if reusable and d is not entry["x"] and col in d.columns else None
+        out: list[pd.DataFrame | None] = [None] * len(items)
+        same, base_out = [None] * len(items), [None] * len(items)
+        for i, it in enumerate(items):
+            if it.key is None:
+                continue
+            entry = self._cache[it.key]
+            if it.changed == []:  # the base itself (every column equal): its output
+                out[i] = entry["scored"]
+                continue
+            if share and it.raw is not None:
+                out[i] = sc.add(it.x, it.raw)
+                continue
+            bv = entry["out"]
+            if not reusable or bv is None or col in it.x.columns or it.same is None:
+                continue
+            if not (it.same.any() and not pd.isna(bv).any()) and sc.refuses_all(it.x):
+                continue  # no output at all: scored on its own (the column is left out)
+            same[i], base_out[i] = it.same, bv
+        values = rowwise(sc.output, [it.x for it in items], same, base_out) if reusable else [None] * len(items)
+        todo = []
+        for i, v in enumerate(values):
+            if out[i] is not None:
+                continue
+            if v is not None:
+                out[i] = sc.add(items[i].x, v)
+            else:
+                todo.append(i)
+        for i, d in zip(todo, self._score_frames([items[i].x for i in todo])):
+            out[i] = d
+        return out
+
+    def _score_frames(self, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+        many = getattr(self.scorer, "many", None)
+        return many(frames) if many is not None else [self.scorer(f) for f in frames]
+
+    def _alarms(self, frame: pd.DataFrame, key: Any, changed: list[str] | None, deployed: list[str] | None,
+                clean: set = frozenset()) -> dict:
+        if key is not None:
+            drift0, viol0 = self._cache[key]["state"]
+            drift = dict(drift0)
+            drift.update(self._drift_rows(frame, changed))
             viol = {k: v for k, v in viol0.items() if k not in changed}
-            viol.update(viol1)
+            present = [c for c in changed if c in frame.columns and c not in clean]
+            viol.update(self._violations(frame, present))
+            dropped = [c for c in changed if c not in frame.columns]
+            if dropped and self.contract is not None:  # a column the fault removed: missing, as validate says
+                for v in contract_violations(frame.iloc[:0], self.contract):
+                    if v["kind"] == "missing_column" and v["column"] in dropped:
+                        viol.setdefault(v["column"], []).append(v)
         else:
             drift, viol = self._columns_state(frame)
         out = self._summarize([drift[c] for c in self.detector.columns], [v for vs in viol.values() for v in vs],
                               len(frame))
         out["default_alarm"] = out["alarm"]
-        if self.spec is not None:
-            from playbook.monitoring.check import check_batch
-
-            scored = self.scorer(frame) if self.scorer is not None else frame
-            res = check_batch(self.spec, scored)
-            out["alarm"] = res["status"] == "alert"
-            out["deployed_kinds"] = sorted({a["kind"] for a in res["alerts"]})
+        if deployed is not None:
+            out["alarm"] = bool(deployed)
+            out["deployed_kinds"] = list(deployed)
         return out
 
     def _summarize(self, rows: list[dict], violations: list[dict], n_rows: int) -> dict:
@@ -291,10 +567,65 @@ class Monitors:
             return np.asarray(self.model.predict_proba(X), dtype=float)
         return self.model.predict(X)
 
-    def score(self, frames: list[pd.DataFrame]) -> list[tuple[float | None, str | None]]:
-        """(metric, error) per frame; frames with the same columns are scored in one call."""
+    def score(self, frames: list[pd.DataFrame], bases: list[pd.DataFrame] | None = None,
+              base_keys: list[Any] | None = None) -> list[tuple[float | None, str | None]]:
+        """(metric, error) per frame; frames with the same columns are scored in one call. With ``bases`` (each
+        frame's batch before the shift) and ``base_keys`` to cache their outputs under, only the rows that differ
+        from the base's are scored again (:meth:`run_many`): the same metrics, a fraction of the work."""
         if not self.scores:
             return [(None, None)] * len(frames)
+        if bases is None or base_keys is None:
+            return self._score_full(frames)
+        return self.run_many(frames, bases, base_keys, scores=True, alarms=False)[1]
+
+    def _metric_scores(self, items: list["_Item"]) -> list[tuple[float | None, str | None]]:
+        if not self.scores:
+            return [(None, None)] * len(items)
+        need = [k for k in dict.fromkeys(it.key for it in items if it.key is not None) if "raw" not in self._cache[k]]
+        for k, raw in zip(need, self._raw_full([self._cache[k]["base"] for k in need])):
+            self._cache[k]["raw"] = raw
+        same = [it.same if it.key is not None and self._cache[it.key]["raw"] is not None else None for it in items]
+        base_raw = [self._cache[it.key]["raw"] if s is not None else None for it, s in zip(items, same)]
+        raws = rowwise(self._raw_scores, [it.frame for it in items], same, base_raw)
+        out: list[tuple[float | None, str | None]] = [(None, None)] * len(items)
+        todo = []
+        for i, (it, raw) in enumerate(zip(items, raws)):
+            if raw is None:
+                todo.append(i)
+                continue
+            it.raw = raw
+            try:
+                out[i] = (self._metric_of(it.frame, raw), None)
+            except Exception as exc:  # noqa: BLE001 - as when the frame is scored on its own
+                out[i] = (None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        for i, r in zip(todo, self._score_full([items[i].frame for i in todo])):
+            out[i] = r
+        return out
+
+    def _raw_full(self, frames: list[pd.DataFrame]) -> list[np.ndarray | None]:
+        """The model's raw output on each whole frame (None when the model refuses it), in one call per column set."""
+        out: list[np.ndarray | None] = [None] * len(frames)
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(tuple(f.columns), []).append(i)
+        for idx in groups.values():
+            try:
+                raw = np.asarray(self._raw_scores(pd.concat([frames[i] for i in idx], ignore_index=True)))
+            except Exception:  # noqa: BLE001 - some frame is refused: one by one
+                for i in idx:
+                    try:
+                        out[i] = np.asarray(self._raw_scores(frames[i]))
+                    except Exception:  # noqa: BLE001 - no output to reuse
+                        out[i] = None
+                continue
+            start = 0
+            for i in idx:
+                n = len(frames[i])
+                out[i] = raw[start:start + n]
+                start += n
+        return out
+
+    def _score_full(self, frames: list[pd.DataFrame]) -> list[tuple[float | None, str | None]]:
         out: list[tuple[float | None, str | None]] = [(None, None)] * len(frames)
         groups: dict[tuple, list[int]] = {}
         for i, f in enumerate(frames):

@@ -86,7 +86,8 @@ def provenance(ctx, ev: Evaluation) -> dict:
     """What the pack records about where the model came from (mode, file hash, pickle, trusted types)."""
     info = dict(ev.adapter.info)
     info.update(task=ev.task, features=len(ev.adapter.features), evaluated_on=ev.evaluated_on,
-                evaluation_rows=len(ev.frame), threshold=ev.threshold if ev.task == "binary" else None,
+                evaluation_rows=len(ev.frame), **({"evaluation_sampled_from": ev.frame.attrs["of_rows"]}
+                                                  if ev.frame.attrs.get("of_rows") else {}), threshold=ev.threshold if ev.task == "binary" else None,
                 threshold_source=ev.threshold_source if ev.task == "binary" else None,
                 classes=[str(c) for c in ev.adapter.classes_] if ev.adapter.classes_ else None,
                 positive_label=None if ev.adapter.positive_label is None else str(ev.adapter.positive_label))
@@ -102,7 +103,9 @@ def provenance_checks(ev: Evaluation, evidence=None) -> list[dict]:
     held_out = where in ("current", "reference_holdout")
     ev_check = catalogue.check(
         "model.evaluation_set", "pass" if held_out else "warn", where,
-        title=f"Evaluated on {len(ev.frame)} labelled rows of the {where.replace('_', ' ')} data", evidence=evidence,
+        title=(f"Evaluated on {len(ev.frame)} labelled rows of the {where.replace('_', ' ')} data"
+               + (f" (a seeded sample of {ev.frame.attrs['of_rows']})" if ev.frame.attrs.get("of_rows") else "")),
+        evidence=evidence,
         why=("Metrics on rows the model was trained on are optimistic; the current data is held out by construction."
              if held_out else
              "The current data carries no labels, so the model is evaluated on the reference data it may have been "
@@ -119,8 +122,10 @@ def provenance_checks(ev: Evaluation, evidence=None) -> list[dict]:
                  + (f"; {len(trusted)} type(s) trusted by config: {', '.join(trusted)}" if trusted else ""))
         why = "skops refuses types it does not know unless the config names them, so loading cannot run arbitrary code."
     elif ev.adapter.mode == "baseline":
-        status, title, why = ("pass", "Baseline fitted in this run (nothing loaded from disk)",
-                              "The model was built here from the reference data with a fixed seed; no file was deserialised.")
+        status, title, why = ("pass", "Baseline fitted in this run (no file from outside the run was loaded)",
+                              "The model was built here from the reference data with a fixed seed, once, by the run's "
+                              "preflight; every step loads that file back from the pack with skops' type check, its "
+                              "sha256 checked.")
     else:
         status, title, why = ("pass", "Predictions read from the data (no model file loaded)",
                               "Predictions mode loads no model object, so nothing is deserialised.")

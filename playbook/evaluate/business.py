@@ -180,8 +180,7 @@ def business_value(y_bin: np.ndarray, p: np.ndarray, business, *, n_boot: int = 
     none_v = _row_values(y, np.zeros(n, dtype=int), c)
     all_v = _row_values(y, np.ones(n, dtype=int), c)
     trivial, trivial_v = ("flag_none", none_v) if none_v.mean() >= all_v.mean() else ("flag_all", all_v)
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, n, size=(n_boot, n)) if n_boot > 0 and n > 1 else None
+    boot = n_boot > 0 and n > 1
     implied = cost_implied_threshold(c)
     xf_flags, xf_thresholds = cross_fitted_flags(y, p, business, folds=folds, seed=seed)
     policies = {"cost_implied": (p >= implied).astype(int), "cross_fitted": xf_flags}
@@ -189,12 +188,19 @@ def business_value(y_bin: np.ndarray, p: np.ndarray, business, *, n_boot: int = 
                  "best_trivial_policy": trivial, "trivial_value_per_decision": float(trivial_v.mean()),
                  "cost_implied_threshold": implied, "cross_fitted_thresholds": xf_thresholds, "n_boot": int(n_boot),
                  "placeholder_costs": bool(_get(business, "placeholder", False)), "policies": {}}
+    uplift = {name: _row_values(y, flags, c) - trivial_v for name, flags in policies.items()}
+    draws: dict[str, list] = {name: [] for name in policies}
+    if boot:  # the same resamples for every policy (a paired bootstrap), drawn a block at a time
+        from playbook.evaluate.metrics import bootstrap_blocks
+
+        for rows in bootstrap_blocks(np.random.default_rng(seed), n, n_boot):
+            for name, u in uplift.items():
+                draws[name].append(u[rows].mean(axis=1))
     for name, flags in policies.items():
-        u = _row_values(y, flags, c) - trivial_v
+        u = uplift[name]
         mean = float(u.mean())
-        if rows is not None:
-            draws = u[rows].mean(axis=1)
-            lo, hi = (float(x) for x in np.percentile(draws, [2.5, 97.5]))
+        if boot:
+            lo, hi = (float(x) for x in np.percentile(np.concatenate(draws[name]), [2.5, 97.5]))
         else:
             lo = hi = float("nan")
         out["policies"][name] = {

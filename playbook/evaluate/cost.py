@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from playbook.evaluate.metrics import bootstrap_indices
+from playbook.parallel import map_ordered
 from playbook.evaluate.refit import MetricOn, Trainer, model_bytes, outputs, paired_difference, primary_metric, scored
 
 
@@ -80,18 +81,21 @@ def feature_cost(tr: Trainer, *, importance: pd.DataFrame | None = None, max_fea
     rank = {}
     if importance is not None and len(importance):
         rank = {str(f): i + 1 for i, f in enumerate(importance["feature"])}
-    for feat in examined:
-        keep = [c for c in tr.features if c != feat]
-        f, m, size, batch_ms, single_ms = run(keep)
+    def without(feat):
+        f, m, size, batch_ms, single_ms = run([c for c in tr.features if c != feat])
+        return f.method, f.seconds, m, size, batch_ms, single_ms
+
+    # one training per feature left out, shared with a second core when there is one (each is seeded the same)
+    for feat, (method, seconds, m, size, batch_ms, single_ms) in zip(examined, map_ordered(without, examined)):
         b = paired_difference(full_m, m, n_boot, seed, alpha=alpha, indices=idx)
         added = full_size - size
         share = added / full_size if full_size else 0.0
         above = bool(np.isfinite(b["ci_low"]) and b["ci_low"] > 0) if b["n_boot"] else bool(b["value"] > 0)
-        rows.append({"feature": feat, "importance_rank": rank.get(str(feat)), "method": f.method, "metric": metric,
+        rows.append({"feature": feat, "importance_rank": rank.get(str(feat)), "method": method, "metric": metric,
                      "with": full_m(), "without": m(), "benefit": b["value"], "ci_low": b["ci_low"],
                      "ci_high": b["ci_high"], "benefit_above_noise": above, "size_bytes_added": int(added),
                      "size_share": float(share), "flagged": bool(not above and share >= max_size_share)})
-        times.append({"feature": feat, "fit_seconds": f.seconds, "fit_seconds_added": full.seconds - f.seconds,
+        times.append({"feature": feat, "fit_seconds": seconds, "fit_seconds_added": full.seconds - seconds,
                       "single_row_ms": single_ms, "single_row_ms_added": full_single - single_ms,
                       "batch_ms": batch_ms, "batch_ms_added": full_batch - batch_ms})
     table = pd.DataFrame(rows, columns=["feature", "importance_rank", "method", "metric", "with", "without", "benefit",

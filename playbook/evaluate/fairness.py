@@ -87,11 +87,16 @@ def _bootstrap(task: str, y_true: np.ndarray, y_pred: np.ndarray, groups: np.nda
     """Within-group bootstrap: ``({rate: {group: [lo, hi]}}, {gap: [lo, hi]})`` (95% percentile intervals)."""
     rng = np.random.default_rng(seed)
     per_group: dict[str, list[np.ndarray]] = {}
+    from playbook.evaluate.metrics import bootstrap_blocks
+
     for g in names:
         idx = np.flatnonzero(groups == g)
-        rows = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]
-        for k, v in _group_rates(task, y_true, y_pred, rows).items():
-            per_group.setdefault(k, []).append(v)
+        parts: dict[str, list[np.ndarray]] = {}
+        for block in bootstrap_blocks(rng, len(idx), n_boot):  # bounded memory for groups of any size
+            for k, v in _group_rates(task, y_true, y_pred, idx[block]).items():
+                parts.setdefault(k, []).append(v)
+        for k, v in parts.items():
+            per_group.setdefault(k, []).append(np.concatenate(v))
     rates = {k: np.vstack(v) for k, v in per_group.items()}
     gaps = _gaps(task, rates)
 

@@ -42,8 +42,21 @@ class _Scoring:
                     s.pred = np.asarray(t.classes, dtype=object)[s.proba.argmax(axis=1)]
             else:
                 s.pred = self.adapter.predict(X)
-        v = compute(s)[self.metric]
+        v = compute(s, only=self.metric)[self.metric]
         return v if HIGHER_IS_BETTER[self.metric] else -v
+
+
+def _permutation_importance(scorer, X, y, n_repeats: int, seed: int):
+    """scikit-learn's permutation importance, its features shuffled by two worker processes when there is a second
+    core (joblib's fork-based backend; each feature is shuffled with the same seeds either way: the same result)."""
+    import joblib
+
+    from playbook.parallel import workers
+
+    if workers() < 2 or X.shape[1] < 2:
+        return permutation_importance(scorer, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed)
+    with joblib.parallel_config(backend="multiprocessing", n_jobs=2):
+        return permutation_importance(scorer, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed)
 
 
 def importance_metric_for(s: Scored) -> str:
@@ -68,7 +81,7 @@ def permutation(adapter, frame: pd.DataFrame, s: Scored, *, n_repeats: int = 5, 
         keep = np.sort(rng.choice(len(X), size=max_rows, replace=False))
         X, y = X.iloc[keep], y[keep]
     scorer = _Scoring(adapter, metric, s)
-    res = permutation_importance(scorer, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed)
+    res = _permutation_importance(scorer, X, y, n_repeats, seed)
     table = pd.DataFrame({"feature": list(X.columns), "importance_mean": res.importances_mean,
                           "importance_std": res.importances_std})
     table["metric"] = metric

@@ -46,39 +46,63 @@ class Scored:
     def pos_index(self) -> int:
         return [str(c) for c in self.classes].index(str(self.positive))
 
+    def _codes(self, which: str) -> np.ndarray:
+        """The position in ``classes`` of each value of ``y`` or ``pred`` (-1: not a class), compared as text,
+        computed once per frame (a subset taken with :meth:`take` slices its parent's codes)."""
+        cache = self.__dict__.setdefault("_code_cache", {})
+        if which not in cache:
+            values = self.y if which == "y" else self.pred
+            lookup = {str(c): i for i, c in enumerate(self.classes or [])}
+            codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object)), use_na_sentinel=False)
+            table = np.array([lookup.get(str(u), -1) for u in uniques], dtype=int)
+            cache[which] = table[codes] if len(uniques) else np.zeros(0, dtype=int)
+        return cache[which]
+
     @property
     def y_bin(self) -> np.ndarray:
         """Binary: 1 where the truth is the positive label."""
-        return np.array([str(v) == str(self.positive) for v in self.y], dtype=int)
+        return (self._codes("y") == self.pos_index).astype(int)
 
     @property
     def pred_bin(self) -> np.ndarray:
-        return np.array([str(v) == str(self.positive) for v in self.pred], dtype=int)
+        return (self._codes("pred") == self.pos_index).astype(int)
 
     @property
     def p_pos(self) -> np.ndarray | None:
         return None if self.proba is None else self.proba[:, self.pos_index]
 
+    def _index(self, which: str) -> np.ndarray:
+        codes = self._codes(which)
+        if (codes < 0).any():
+            values = self.y if which == "y" else self.pred
+            raise KeyError(str(np.asarray(values, dtype=object)[np.flatnonzero(codes < 0)[0]]))
+        return codes
+
     @property
     def y_index(self) -> np.ndarray:
         """Classification: the position of each true label in ``classes``."""
-        lookup = {str(c): i for i, c in enumerate(self.classes)}
-        return np.array([lookup[str(v)] for v in self.y], dtype=int)
+        return self._index("y")
 
     @property
     def pred_index(self) -> np.ndarray:
-        lookup = {str(c): i for i, c in enumerate(self.classes)}
-        return np.array([lookup[str(v)] for v in self.pred], dtype=int)
+        return self._index("pred")
 
     def take(self, rows) -> "Scored":
         """A subset (boolean mask or integer positions), e.g. a slice or a bootstrap resample."""
         rows = np.asarray(rows)
-        return Scored(
+        out = Scored(
             task=self.task, y=self.y[rows], pred=None if self.pred is None else self.pred[rows],
             proba=None if self.proba is None else self.proba[rows], classes=self.classes,
             positive=self.positive, threshold=self.threshold,
             index=None if self.index is None else self.index[rows],
         )
+        if self.is_classification:  # the codes of the subset are the parent's, sliced
+            parent = self.__dict__.get("_code_cache", {})
+            for which in ("y", "pred"):
+                if (which == "y" or self.pred is not None) and self.classes:
+                    out.__dict__.setdefault("_code_cache", {})[which] = (parent.get(which) if which in parent
+                                                                          else self._codes(which))[rows]
+        return out
 
 
 def labels_at_threshold(proba: np.ndarray, classes: list, positive: Any, threshold: float) -> np.ndarray:
@@ -133,24 +157,51 @@ def _safe(fn: Callable[[], float]) -> float:
     return v
 
 
-def binary_metrics(s: Scored) -> dict[str, float]:
+def _confusion(y: np.ndarray, yp: np.ndarray) -> tuple[int, int, int, int]:
+    """(tp, fp, fn, tn) of 0/1 labels."""
+    t, q = y.astype(bool), yp.astype(bool)
+    tp, fp, fn = int(np.sum(t & q)), int(np.sum(~t & q)), int(np.sum(t & ~q))
+    return tp, fp, fn, len(t) - tp - fp - fn
+
+
+def binary_metrics(s: Scored, only: str | None = None) -> dict[str, float]:
+    """The binary metrics (``only``: just that one). ROC AUC, average precision and log loss are scikit-learn's;
+    the metrics of the confusion matrix are computed from its counts as scikit-learn computes them (the same
+    divisions of the same integers, so the same numbers) without its per-call input validation."""
     y = s.y_bin
     out: dict[str, float] = {}
     both = len(np.unique(y)) == 2
+
+    def want(name: str) -> bool:
+        return only is None or only == name
+
     if s.proba is not None:
         p = s.p_pos
-        out["roc_auc"] = _safe(lambda: skm.roc_auc_score(y, p)) if both else float("nan")
-        out["pr_auc"] = _safe(lambda: skm.average_precision_score(y, p)) if both else float("nan")
-        out["log_loss"] = _safe(lambda: skm.log_loss(y, p, labels=[0, 1]))
-        out["brier"] = float(np.mean((p - y) ** 2))
+        if want("roc_auc"):
+            out["roc_auc"] = _safe(lambda: skm.roc_auc_score(y, p)) if both else float("nan")
+        if want("pr_auc"):
+            out["pr_auc"] = _safe(lambda: skm.average_precision_score(y, p)) if both else float("nan")
+        if want("log_loss"):
+            out["log_loss"] = _safe(lambda: skm.log_loss(y, p, labels=[0, 1]))
+        if want("brier"):
+            out["brier"] = float(np.mean((p - y) ** 2))
     if s.pred is not None:
-        yp = s.pred_bin
-        out["f1"] = _safe(lambda: skm.f1_score(y, yp, zero_division=0.0))
-        out["accuracy"] = float(np.mean(y == yp))
-        out["precision"] = _safe(lambda: skm.precision_score(y, yp, zero_division=0.0))
-        out["recall"] = _safe(lambda: skm.recall_score(y, yp, zero_division=0.0)) if y.sum() else float("nan")
-        out["balanced_accuracy"] = _safe(lambda: skm.balanced_accuracy_score(y, yp)) if both else float("nan")
+        out.update({k: v for k, v in _label_metrics(y, s.pred_bin, both).items() if want(k)})
     return out
+
+
+def _label_metrics(y: np.ndarray, yp: np.ndarray, both: bool) -> dict[str, float]:
+    """The metrics of the confusion matrix of 0/1 labels, from its counts as scikit-learn computes them (the same
+    divisions of the same integers, so the same numbers) without its per-call input validation."""
+    tp, fp, fn, tn = _confusion(y, yp)
+    return {
+        "f1": (2 * tp) / ((tp + fn) + (tp + fp)) if (tp + fn) + (tp + fp) else 0.0,  # 0 when both are 0
+        "accuracy": float(np.mean(y == yp)),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": (tp / (tp + fn) if tp + fn else 0.0) if tp + fn else float("nan"),
+        # the mean of the two per-class recalls
+        "balanced_accuracy": float(np.mean([tn / (tn + fp), tp / (tp + fn)])) if both else float("nan"),
+    }
 
 
 def multiclass_metrics(s: Scored) -> dict[str, float]:
@@ -204,16 +255,22 @@ def single(s: Scored, name: str) -> float:
             return float(np.mean((s.p_pos - s.y_bin) ** 2))
         return float(np.mean(np.sum((s.proba - np.eye(len(s.classes))[s.y_index]) ** 2, axis=1)))
     if name == "accuracy" and s.pred is not None and s.task != "regression":
+        yc, pc = s._codes("y"), s._codes("pred")
+        if (yc >= 0).all() and (pc >= 0).all():
+            return float(np.mean(yc == pc))
         return float(np.mean(np.array([str(v) for v in s.pred]) == np.array([str(v) for v in s.y])))
     if name == "mae" and s.task == "regression":
         return float(np.mean(np.abs(np.asarray(s.pred, float) - np.asarray(s.y, float))))
+    if s.task == "binary":
+        return fast_binary_metrics(s.y_bin, s.p_pos, None if s.pred is None else s.pred_bin).get(name, float("nan"))
     return compute(s).get(name, float("nan"))
 
 
-def compute(s: Scored) -> dict[str, float]:
-    """All point metrics for the task (NaN where undefined, e.g. ROC AUC with one class present)."""
+def compute(s: Scored, only: str | None = None) -> dict[str, float]:
+    """All point metrics for the task (NaN where undefined, e.g. ROC AUC with one class present); ``only``: just
+    that one where the task computes it on its own (binary), else all of them."""
     if s.task == "binary":
-        return binary_metrics(s)
+        return binary_metrics(s, only)
     if s.task == "multiclass":
         return multiclass_metrics(s)
     return regression_metrics(s)
@@ -223,9 +280,73 @@ def compute(s: Scored) -> dict[str, float]:
 # bootstrap
 # --------------------------------------------------------------------------------------------------
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """``n_boot`` resamples of ``n`` row positions, with replacement (seeded)."""
+    """``n_boot`` resamples of ``n`` row positions, with replacement (seeded), as one array: for the capped
+    frames of the refits; a frame of any size iterates :func:`iter_bootstrap_indices` instead."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, n, size=(n_boot, n))
+
+
+#: Row positions one block of resamples may hold at once (int64: 128 MB).
+BLOCK_CELLS = 2 ** 24
+
+
+def bootstrap_blocks(rng: np.random.Generator, n: int, n_boot: int, max_cells: int = BLOCK_CELLS):
+    """``rng.integers(0, n, size=(n_boot, n))`` drawn in blocks of whole resamples (the same values, in the same
+    order, as the one array), so memory holds at most ``max_cells`` positions whatever the rows."""
+    per = max(1, max_cells // max(n, 1))
+    if n_boot <= 0:
+        yield rng.integers(0, max(n, 1), size=(0, n))
+        return
+    done = 0
+    while done < n_boot:
+        b = min(per, n_boot - done)
+        yield rng.integers(0, n, size=(b, n))
+        done += b
+
+
+def iter_bootstrap_indices(n: int, n_boot: int, seed: int):
+    """The rows of :func:`bootstrap_indices` one resample at a time (the same values): memory for one resample,
+    not ``n_boot`` of them (1,000 resamples of a million rows would take 8 GB at once)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield rng.integers(0, n, size=n)
+
+
+def fast_binary_metrics(y: np.ndarray, p: np.ndarray | None, yp: np.ndarray | None) -> dict[str, float]:
+    """:func:`binary_metrics` of 0/1 truth ``y``, positive-class probabilities ``p`` and 0/1 labels ``yp``, in plain
+    numpy: the same definitions as scikit-learn's (trapezoidal ROC AUC and step-wise average precision over the
+    distinct scores, log loss with probabilities clipped to the float epsilon, zero_division=0), one sort per call
+    and none of the input validation that dominates scikit-learn's time on a bootstrap resample of many rows. The
+    tests hold it to scikit-learn's values."""
+    y = np.asarray(y, dtype=np.int64)
+    n = len(y)
+    out: dict[str, float] = {}
+    n_pos = int(y.sum())
+    n_neg = n - n_pos
+    both = n_pos > 0 and n_neg > 0
+    if p is not None:
+        p = np.asarray(p, dtype=float)
+        order = np.argsort(p, kind="mergesort")[::-1]
+        ps, ys = p[order], y[order]
+        distinct = np.flatnonzero(np.diff(ps))
+        last = np.r_[distinct, n - 1]
+        tps = np.cumsum(ys)[last].astype(float)
+        fps = 1.0 + last - tps
+        if both:
+            tpr, fpr = np.r_[0.0, tps / tps[-1]], np.r_[0.0, fps / fps[-1]]
+            out["roc_auc"] = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+            precision = tps / (tps + fps)
+            recall = tps / tps[-1]
+            out["pr_auc"] = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+        else:
+            out["roc_auc"] = out["pr_auc"] = float("nan")
+        eps = np.finfo(p.dtype).eps
+        pc = np.clip(p, eps, 1 - eps)
+        out["log_loss"] = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))) if n else float("nan")
+        out["brier"] = float(np.mean((p - y) ** 2))
+    if yp is not None:
+        out.update(_label_metrics(y, np.asarray(yp, dtype=np.int64), both))
+    return out
 
 
 def bootstrap(s: Scored, n_boot: int = 200, seed: int = 0, alpha: float = 0.05,
@@ -233,13 +354,23 @@ def bootstrap(s: Scored, n_boot: int = 200, seed: int = 0, alpha: float = 0.05,
     """Point estimate and percentile bootstrap interval for every metric ``fn`` returns.
 
     Returns ``{metric: {value, ci_low, ci_high, n_boot}}`` where ``n_boot`` counts the resamples on which
-    the metric was defined (a resample with a single class has no ROC AUC).
+    the metric was defined (a resample with a single class has no ROC AUC). The resamples of a binary task's
+    :func:`compute` are scored by :func:`fast_binary_metrics` (the same values, without scikit-learn's
+    per-call validation).
     """
     point = fn(s)
     draws: dict[str, list[float]] = {k: [] for k in point}
+    fast = fn is compute and s.task == "binary"
+    if fast:
+        yb = s.y_bin
+        pp = s.p_pos
+        pb = s.pred_bin if s.pred is not None else None
     if n_boot > 0 and len(s) > 1:
-        for rows in bootstrap_indices(len(s), n_boot, seed):
-            vals = fn(s.take(rows))
+        for rows in iter_bootstrap_indices(len(s), n_boot, seed):
+            if fast:
+                vals = fast_binary_metrics(yb[rows], None if pp is None else pp[rows], None if pb is None else pb[rows])
+            else:
+                vals = fn(s.take(rows))
             for k in draws:
                 draws[k].append(vals.get(k, float("nan")))
     out = {}
@@ -297,7 +428,7 @@ def beats_dummy(s: Scored, y_train, n_boot: int = 200, seed: int = 0, alpha: flo
     m0, d0 = one(s, d)
     diffs = []
     if n_boot > 0:
-        for rows in bootstrap_indices(len(s), n_boot, seed):
+        for rows in iter_bootstrap_indices(len(s), n_boot, seed):
             mv, dv = one(s.take(rows), d.take(rows))
             diffs.append(sign * (mv - dv))
     arr = np.asarray(diffs, dtype=float)

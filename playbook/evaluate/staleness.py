@@ -24,6 +24,8 @@ from playbook.evaluate.metrics import HIGHER_IS_BETTER, bootstrap_indices
 from playbook.evaluate.refit import MetricOn, Trainer, primary_metric, scored
 
 DAY = pd.Timedelta(days=1)
+#: Labelled rows the staleness measurement trains and scores on at most (a seeded sample of more).
+MAX_ROWS = 20_000
 
 
 def timestamps(df: pd.DataFrame, column: str) -> pd.Series:
@@ -39,15 +41,27 @@ def timestamps(df: pd.DataFrame, column: str) -> pd.Series:
 
 def staleness(tr: Trainer, rows: pd.DataFrame, timestamp: str, *, windows: int = 5, eval_share: float = 0.2,
               window_share: float = 0.5, n_boot: int = 200, seed: int = 0, threshold: float = 0.5,
-              bound: float | None = None, min_rows: int = 30) -> dict:
+              bound: float | None = None, min_rows: int = 30, max_rows: int = MAX_ROWS) -> dict:
     """``{metric, windows: [...], evaluation: {...}, decay_per_30_days, ci_low, ci_high, slope, intercept, bound,
-    max_model_age_days, extrapolated, reason}``; ``reason`` is set (and the rest None) when it cannot be measured."""
+    max_model_age_days, extrapolated, reason}``; ``reason`` is set (and the rest None) when it cannot be measured.
+
+    More than ``max_rows`` labelled rows: a seeded sample of that many, drawn evenly over time (``sampled_from``
+    holds the rows it was drawn from), so the training windows and the evaluation slice stay the size a refit takes
+    whatever the data's size."""
     metric = primary_metric(tr.adapter)
     higher = HIGHER_IS_BETTER[metric]
     base = {"metric": metric, "bound": bound, "timestamp": timestamp, "windows": [], "evaluation": None,
             "decay_per_30_days": None, "ci_low": None, "ci_high": None, "slope": None, "intercept": None,
             "max_model_age_days": None, "extrapolated": None, "reason": None}
-    df = rows.loc[rows[tr.target].notna()].copy()
+    df = rows.loc[rows[tr.target].notna()]
+    sampled_from = None
+    if len(df) > max_rows:
+        from playbook.holdout import bounded
+
+        sampled_from = int(len(df))
+        df = df.loc[bounded(df.index, max_rows, seed)]
+    df = df.copy()
+    base["sampled_from"] = sampled_from
     try:
         t = timestamps(df, timestamp)
     except ValueError as exc:

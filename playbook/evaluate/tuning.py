@@ -21,6 +21,7 @@ import pandas as pd
 from playbook.evaluate.metrics import Scored
 from playbook.evaluate.refit import (MetricOn, Trainer, baseline_params, better_by, paired_difference, primary_metric,
                                      scored)
+from playbook.parallel import map_ordered
 
 SPACE = {
     "learning_rate": [0.03, 0.05, 0.1, 0.2],
@@ -90,8 +91,8 @@ def tuning(tr: Trainer, *, n_configs: int = 8, folds: int = 3, n_boot: int = 200
     splits = _folds(tr, rows, folds, seed)
     current = current_configuration(tr)
     configs = configurations(current, n_configs, seed)
-    results = []
-    for i, cfg in enumerate(configs):
+    def evaluate(item):
+        i, cfg = item
         parts, fold_values, error = [], [], None
         for train_idx, test_idx in splits:
             try:
@@ -103,12 +104,14 @@ def tuning(tr: Trainer, *, n_configs: int = 8, folds: int = 3, n_boot: int = 200
             parts.append((test_idx, s))
             fold_values.append(MetricOn(metric, s)())
         if error:
-            results.append({"params": cfg, "is_current": i == 0, "value": float("nan"), "fold_values": [],
-                            "error": error, "_m": None})
-            continue
+            return {"params": cfg, "is_current": i == 0, "value": float("nan"), "fold_values": [],
+                    "error": error, "_m": None}
         m = MetricOn(metric, _pooled(parts, len(rows)))
-        results.append({"params": cfg, "is_current": i == 0, "value": m(), "fold_values": fold_values,
-                        "error": None, "_m": m})
+        return {"params": cfg, "is_current": i == 0, "value": m(), "fold_values": fold_values, "error": None,
+                "_m": m}
+
+    # every configuration cross-validated on its own (shared with a second core when there is one)
+    results = map_ordered(evaluate, list(enumerate(configs)))
     ok = [r for r in results if r["_m"] is not None and np.isfinite(r["value"])]
     cur = results[0]
     out = {"metric": metric, "folds": len(splits), "rows": len(rows), "where": tr.where, "space": SPACE,

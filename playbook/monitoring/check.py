@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ import pandas as pd
 from playbook.monitoring.calibrate import DistributionMonitor, EstimatedPerformanceMonitor, RangeMonitor
 from playbook.monitoring.performance import realized
 from playbook.monitoring.spec import MonitoringSpec
-from playbook.monitoring.stats import as_numeric
+from playbook.monitoring.stats import STATISTICS, as_numeric, frame_signature
 
 RESULT_SCHEMA_VERSION = 1
 NUMERIC_KINDS = ("numeric",)
@@ -117,6 +117,30 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def _column_schema(rule: dict, s: pd.Series) -> tuple[str | None, int]:
+    """One contract column's findings: (type error or None, count of missing values breaking ``nullable: false``)."""
+    kind = rule.get("kind")
+    type_error = None
+    if kind in NUMERIC_KINDS:
+        if pd.api.types.is_bool_dtype(s):
+            type_error = "expected numbers, got true/false values"
+        elif not pd.api.types.is_numeric_dtype(s):
+            _, bad = as_numeric(s)
+            if bad:
+                type_error = f"expected numbers, got {bad} value(s) that are not numbers"
+            elif s.notna().any():
+                type_error = f"expected numbers, got numbers stored as text ({s.dtype})"
+    elif kind in ("categorical", "text", "boolean") and str(rule.get("dtype", "")) in TEXT_DTYPES:
+        cats = [str(c) for c in (rule.get("categories") or [])]
+        numeric_like = cats and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cats)
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not numeric_like and s.notna().any():
+            type_error = f"expected text categories, got numbers ({s.dtype})"
+    n_null = 0
+    if rule.get("nullable") is False and rule.get("role", "feature") in ("feature", "id"):
+        n_null = int(s.isna().sum())
+    return type_error, n_null
+
+
 def _schema(spec: MonitoringSpec, batch: pd.DataFrame) -> tuple[dict, list[dict], set[str]]:
     """Contract checks. Returns (schema report, alerts, columns unusable for drift)."""
     contract = spec.contract_columns
@@ -124,7 +148,8 @@ def _schema(spec: MonitoringSpec, batch: pd.DataFrame) -> tuple[dict, list[dict]
     monitored = {m.column for m in spec.monitors if isinstance(m, DistributionMonitor) and m.role == "feature"}
     required = [c for c, r in contract.items() if (r or {}).get("role", "feature") == "feature"] or sorted(monitored)
     known = set(contract) | monitored | set(spec.ignore) | {spec.target} | ({pred_col} if pred_col else set())
-    missing = [c for c in required if c not in batch.columns]
+    present = set(batch.columns)
+    missing = [c for c in required if c not in present]
     extra = [c for c in batch.columns if c not in known]
     alerts = []
     if missing:
@@ -138,29 +163,13 @@ def _schema(spec: MonitoringSpec, batch: pd.DataFrame) -> tuple[dict, list[dict]
     type_errors: dict[str, str] = {}
     null_errors: dict[str, int] = {}
     for col, rule in contract.items():
-        if col not in batch.columns:
+        if col not in present:
             continue
-        rule = rule or {}
-        s = batch[col]
-        kind = rule.get("kind")
-        if kind in NUMERIC_KINDS:
-            if pd.api.types.is_bool_dtype(s):
-                type_errors[col] = "expected numbers, got true/false values"
-            elif not pd.api.types.is_numeric_dtype(s):
-                _, bad = as_numeric(s)
-                if bad:
-                    type_errors[col] = f"expected numbers, got {bad} value(s) that are not numbers"
-                elif s.notna().any():
-                    type_errors[col] = f"expected numbers, got numbers stored as text ({s.dtype})"
-        elif kind in ("categorical", "text", "boolean") and str(rule.get("dtype", "")) in TEXT_DTYPES:
-            cats = [str(c) for c in (rule.get("categories") or [])]
-            numeric_like = cats and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cats)
-            if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not numeric_like and s.notna().any():
-                type_errors[col] = f"expected text categories, got numbers ({s.dtype})"
-        if rule.get("nullable") is False and rule.get("role", "feature") in ("feature", "id"):
-            n_null = int(s.isna().sum())
-            if n_null:
-                null_errors[col] = n_null
+        type_error, n_null = _column_schema(rule or {}, batch[col])
+        if type_error is not None:
+            type_errors[col] = type_error
+        if n_null:
+            null_errors[col] = n_null
     if type_errors:
         alerts.append(_alert("types", f"{len(type_errors)} column(s) hold values of the wrong type: "
                              + "; ".join(f"{c}: {m}" for c, m in type_errors.items())
@@ -185,7 +194,9 @@ def _binary_labels(spec: MonitoringSpec, y: pd.Series) -> np.ndarray:
 
 def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | None = None) -> dict:
     """Check one batch. Returns the result dict: ``status`` healthy | alert, ``exit_code`` 0 | 1, ``alerts``
-    (kind + message), the schema report, every monitor's statistic and threshold, and performance."""
+    (kind + message), the schema report, every monitor's statistic and threshold, and performance.
+    :func:`alert_kinds_many` gives the alert kinds of many batches at once with the same rules: a rule changed
+    here is changed there too (``tests/test_drift_batched.py`` compares the two on every fault)."""
     rows = int(len(batch))
     result: dict[str, Any] = {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -213,53 +224,15 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
     feature_columns: set[str] = set()
     drifted_features: set[str] = set()
     for m in spec.monitors:
-        entry = {"name": m.name, "column": m.column, "role": m.role, "test": m.test}
-        if m.column not in batch.columns or m.column in unusable:
-            entry.update(statistic=None, threshold=m.threshold, alert=None, status="not_checked")
-            if m.column not in batch.columns and m.role != "feature":
-                notes.append(f"{m.name}: column {m.column!r} is not in the batch, so this monitor was not checked; "
-                             "log the model's output with the batch to monitor it.")
-            result["monitors"].append(entry)
-            continue
-        thr = m.threshold_for(rows)
-        stat = m.statistic(batch)
-        alarm = bool(stat is not None and math.isfinite(stat) and stat > thr)
-        entry.update(statistic=_finite(float(stat)), threshold=thr, alert=alarm, status="alert" if alarm else "ok")
-        if m.role == "feature":
+        entry, alert, note = _monitor_part(m, batch, rows, unusable)
+        if note:
+            notes.append(note)
+        if alert is not None:
+            drift_alerts.append(alert)
+        if m.role == "feature" and entry["status"] != "not_checked":
             feature_columns.add(m.column)
-            if alarm:
+            if entry["alert"]:
                 drifted_features.add(m.column)
-        if isinstance(m, RangeMonitor):
-            entry.update(low=m.low, high=m.high)
-            if alarm:
-                what = "the model's output" if m.role == "prediction" else f"column {m.column!r}"
-                drift_alerts.append(_alert(
-                    "drift", f"{what} has {int(stat)} of {rows} values outside the reference range "
-                    f"[{m.low:g}, {m.high:g}] (at most {thr:g} expected by chance): outliers or a unit change upstream.",
-                    monitor=m.name, column=m.column))
-        elif isinstance(m, DistributionMonitor):
-            shares = m.profile.shares(batch[m.column])
-            ref = dict(zip(m.profile.labels, m.profile.reference_shares))
-            gaps = sorted(((lab, shares[lab] - ref.get(lab, 0.0)) for lab in shares), key=lambda kv: -abs(kv[1]))[:3]
-            entry["largest_changes"] = [{"bin": lab, "batch_share": shares[lab], "reference_share": ref.get(lab, 0.0)}
-                                        for lab, _ in gaps]
-            entry["missing_share"] = float(batch[m.column].isna().mean())
-            if alarm:
-                what = "the model's output" if m.role == "prediction" else f"column {m.column!r}"
-                top = entry["largest_changes"][0]
-                drift_alerts.append(_alert(
-                    "drift", f"{what} drifted: {m.test} = {stat:.3f} > threshold {thr:.3f} "
-                    f"(largest change: bin {top['bin']} {top['reference_share']:.1%} -> {top['batch_share']:.1%}).",
-                    monitor=m.name, column=m.column))
-        elif isinstance(m, EstimatedPerformanceMonitor):
-            est = m.estimate(batch)
-            floor = (m.center - thr) if (m.center is not None and thr is not None) else None
-            entry.update(estimate=_finite(est), minimum=floor)
-            if alarm:
-                drift_alerts.append(_alert(
-                    "estimated_performance", f"the label-free estimate of {m.metric} is {est:.3f}, below its floor "
-                    f"{floor:.3f}: the model is likely performing worse on this batch; check which inputs drifted.",
-                    monitor=m.name, column=m.column))
         result["monitors"].append(entry)
     alerts += drift_alerts
     result["drift_share"] = (len(drifted_features) / len(feature_columns)) if feature_columns else None
@@ -267,6 +240,227 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
     result["performance"] = _performance(spec, batch, labels, unusable, alerts, notes)
     result["model_age"] = _model_age(spec, batch, alerts, notes)
     return _finish(result, alerts, notes)
+
+
+def _monitor_part(m, batch: pd.DataFrame, rows: int, unusable: set[str]) -> tuple[dict, dict | None, str | None]:
+    """One monitor on one batch: (its entry in the result, its alert or None, a note or None)."""
+    entry = {"name": m.name, "column": m.column, "role": m.role, "test": m.test}
+    if m.column not in batch.columns or m.column in unusable:
+        entry.update(statistic=None, threshold=m.threshold, alert=None, status="not_checked")
+        note = None
+        if m.column not in batch.columns and m.role != "feature":
+            note = (f"{m.name}: column {m.column!r} is not in the batch, so this monitor was not checked; "
+                    "log the model's output with the batch to monitor it.")
+        return entry, None, note
+    thr = m.threshold_for(rows)
+    if isinstance(m, DistributionMonitor):
+        col = batch[m.column]
+        counts = m.profile.counts(col)  # once, for the statistic and the largest changes
+        stat = m.profile.statistic_of_counts(counts) if len(col) else float("nan")
+    else:
+        stat = m.statistic(batch)
+    alarm = bool(stat is not None and math.isfinite(stat) and stat > thr)
+    entry.update(statistic=_finite(float(stat)), threshold=thr, alert=alarm, status="alert" if alarm else "ok")
+    alert = None
+    if isinstance(m, RangeMonitor):
+        entry.update(low=m.low, high=m.high)
+        if alarm:
+            what = "the model's output" if m.role == "prediction" else f"column {m.column!r}"
+            alert = _alert(
+                "drift", f"{what} has {int(stat)} of {rows} values outside the reference range "
+                f"[{m.low:g}, {m.high:g}] (at most {thr:g} expected by chance): outliers or a unit change upstream.",
+                monitor=m.name, column=m.column)
+    elif isinstance(m, DistributionMonitor):
+        shares = m.profile.shares_of_counts(counts)
+        ref = dict(zip(m.profile.labels, m.profile.reference_shares))
+        gaps = sorted(((lab, shares[lab] - ref.get(lab, 0.0)) for lab in shares), key=lambda kv: -abs(kv[1]))[:3]
+        entry["largest_changes"] = [{"bin": lab, "batch_share": shares[lab], "reference_share": ref.get(lab, 0.0)}
+                                    for lab, _ in gaps]
+        entry["missing_share"] = float(col.isna().mean())
+        if alarm:
+            what = "the model's output" if m.role == "prediction" else f"column {m.column!r}"
+            top = entry["largest_changes"][0]
+            alert = _alert(
+                "drift", f"{what} drifted: {m.test} = {stat:.3f} > threshold {thr:.3f} "
+                f"(largest change: bin {top['bin']} {top['reference_share']:.1%} -> {top['batch_share']:.1%}).",
+                monitor=m.name, column=m.column)
+    elif isinstance(m, EstimatedPerformanceMonitor):
+        est = m.estimate(batch)
+        floor = (m.center - thr) if (m.center is not None and thr is not None) else None
+        entry.update(estimate=_finite(est), minimum=floor)
+        if alarm:
+            alert = _alert(
+                "estimated_performance", f"the label-free estimate of {m.metric} is {est:.3f}, below its floor "
+                f"{floor:.3f}: the model is likely performing worse on this batch; check which inputs drifted.",
+                monitor=m.name, column=m.column)
+    return entry, alert, None
+
+
+def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame], monitors: bool = True, *,
+                     known: Sequence[tuple[set, dict] | None] | None = None) -> list[list[str]]:
+    """The kinds of alert :func:`check_batch` raises on each batch (sorted, ``[]`` when healthy), labels not given:
+    ``[sorted({a["kind"] for a in check_batch(spec, b)["alerts"]}) for b in batches]``, computed on all the batches
+    at once.
+
+    Batches with the same columns and dtypes are stacked, and every monitor's statistic is computed for all of
+    them in one vectorised pass (the statistics are vectorised over batches, as for calibration); the rules are
+    :func:`check_batch`'s, the statistics the same numbers. For simulations that judge thousands of batches (the
+    drift step); a test checks it against :func:`check_batch` on every fault of the drift catalogue. With
+    ``monitors=False`` only the contract is judged (the schema alerts: missing or extra columns, types, nulls).
+
+    ``known[i]``, when given, is ``(unchanged, parts)``: the columns of batch ``i`` that hold the same values as in
+    another batch, and that batch's :func:`alert_parts` (each column's contract findings, each monitor's alarm):
+    those are taken from it, and only the other columns are judged.
+    """
+    out: list[list[str] | None] = [None] * len(batches)
+    groups: dict[tuple, list[int]] = {}
+    for i, b in enumerate(batches):
+        if b.shape[1] == 0 or len(b) == 0:
+            out[i] = ["empty_batch"]
+            continue
+        groups.setdefault(frame_signature(b), []).append(i)
+    for idx in groups.values():
+        given = [known[i] if known is not None else None for i in idx]
+        if any(isinstance(d, pd.CategoricalDtype) for d in batches[idx[0]].dtypes):  # categories may differ
+            found = [_group(spec, [batches[i]], monitors, [g])[0][0] for i, g in zip(idx, given)]
+        else:
+            found = _group(spec, [batches[i] for i in idx], monitors, given)[0]
+        for i, kinds in zip(idx, found):
+            out[i] = kinds
+    return out
+
+
+def alert_parts(spec: MonitoringSpec, batch: pd.DataFrame) -> dict:
+    """One non-empty batch's findings column by column, for :func:`alert_kinds_many`'s ``known``:
+    ``{"type_error": {column: bool}, "nulls": {column: bool}, "alarm": {monitor index: bool}}``."""
+    return _group(spec, [batch], True, [None])[1][0]
+
+
+def _group(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: bool,
+           given: list[tuple[set, dict] | None]) -> tuple[list[list[str]], list[dict]]:
+    """:func:`alert_kinds_many` for non-empty frames with the same columns and dtypes, and each frame's parts."""
+    k = len(frames)
+    rows = np.array([len(f) for f in frames], dtype=np.int64)
+    fid = np.repeat(np.arange(k), rows)
+    first = frames[0]
+    # a column is judged here unless every frame has it from a known batch
+    reuse = set.intersection(*[set(g[0]) for g in given]) if all(g is not None for g in given) else set()
+    judged = [c for c in first.columns if c not in reuse]
+    if k == 1:
+        big = first
+    else:
+        big = pd.concat([f[judged] for f in frames], ignore_index=True) if judged else first.iloc[:0]
+    kinds: list[set[str]] = [set() for _ in range(k)]
+    parts: list[dict] = [{"type_error": {}, "nulls": {}, "alarm": {}} for _ in range(k)]
+
+    def per_frame(mask: np.ndarray) -> np.ndarray:
+        """Count of True rows per frame."""
+        return np.bincount(fid, weights=mask.astype(float), minlength=k)
+
+    def from_known(what: str, key) -> np.ndarray:
+        return np.array([bool(g[1][what].get(key, False)) for g in given], dtype=bool)
+
+    # -- the contract (as _schema) --------------------------------------------------------------
+    contract = spec.contract_columns
+    pred_col = spec.prediction.get("column")
+    monitored = {m.column for m in spec.monitors if isinstance(m, DistributionMonitor) and m.role == "feature"}
+    required = [c for c, r in contract.items() if (r or {}).get("role", "feature") == "feature"] or sorted(monitored)
+    known = set(contract) | monitored | set(spec.ignore) | {spec.target} | ({pred_col} if pred_col else set())
+    present = set(first.columns)
+    missing = [c for c in required if c not in present]
+    extra = [c for c in first.columns if c not in known]
+    for s in kinds:
+        if missing:
+            s.add("missing_columns")
+        if extra and not spec.allow_extra:
+            s.add("extra_columns")
+    type_error: dict[str, np.ndarray] = {}
+    any_nulls = np.zeros(k, dtype=bool)
+    for col, rule in contract.items():
+        if col not in present:
+            continue
+        rule = rule or {}
+        nullable_rule = rule.get("nullable") is False and rule.get("role", "feature") in ("feature", "id")
+        if col in reuse:
+            err, nulls = from_known("type_error", col), from_known("nulls", col)
+        else:
+            s = big[col]
+            kind = rule.get("kind")
+            err = np.zeros(k, dtype=bool)
+            if kind in NUMERIC_KINDS:
+                if pd.api.types.is_bool_dtype(s):
+                    err = np.ones(k, dtype=bool)
+                elif not pd.api.types.is_numeric_dtype(s):
+                    conv, _ = as_numeric(s)
+                    notna = s.notna().to_numpy()
+                    bad = per_frame(conv.isna().to_numpy() & notna)
+                    err = (bad > 0) | (per_frame(notna) > 0)
+            elif kind in ("categorical", "text", "boolean") and str(rule.get("dtype", "")) in TEXT_DTYPES:
+                cats = [str(c) for c in (rule.get("categories") or [])]
+                numeric_like = cats and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cats)
+                if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and not numeric_like:
+                    err = per_frame(s.notna().to_numpy()) > 0
+            nulls = (per_frame(s.isna().to_numpy()) > 0) if nullable_rule else np.zeros(k, dtype=bool)
+        for i in range(k):
+            parts[i]["type_error"][col] = bool(err[i])
+            parts[i]["nulls"][col] = bool(nulls[i])
+        if err.any():
+            type_error[col] = err
+        any_nulls |= nulls
+    any_type = np.zeros(k, dtype=bool)
+    for err in type_error.values():
+        any_type |= err
+    for i in np.flatnonzero(any_type):
+        kinds[i].add("types")
+    for i in np.flatnonzero(any_nulls):
+        kinds[i].add("nulls")
+    # -- the monitors (as check_batch) ------------------------------------------------------------
+    thresholds: dict[tuple[int, int], float | None] = {}
+
+    def thr_of(j: int, m) -> np.ndarray:
+        vals = []
+        for r in rows:
+            key = (j, int(r))
+            if key not in thresholds:
+                thresholds[key] = m.threshold_for(int(r))
+            vals.append(np.nan if thresholds[key] is None else thresholds[key])
+        return np.asarray(vals, dtype=float)
+
+    for j, m in enumerate(spec.monitors if monitors else []):
+        if m.column not in present:
+            continue
+        kind = "estimated_performance" if isinstance(m, EstimatedPerformanceMonitor) else "drift"
+        if m.column in reuse:
+            alarm = from_known("alarm", j)
+        else:
+            usable = ~type_error.get(m.column, np.zeros(k, dtype=bool))
+            if isinstance(m, DistributionMonitor):
+                nb = m.profile.n_bins
+                codes = m.profile.codes(big[m.column])
+                counts = np.bincount(codes + fid * nb, minlength=k * nb).reshape(k, nb).astype(float)
+                stat = np.asarray(STATISTICS[m.profile.test](np.asarray(m.profile.reference_shares), counts),
+                                  dtype=float)
+            elif isinstance(m, RangeMonitor):
+                stat = per_frame(m.encode(big) > 0)
+            elif isinstance(m, EstimatedPerformanceMonitor) and (rows == rows[0]).all():
+                enc = m.encode(big).reshape(k, int(rows[0]), 2)  # equal sizes: every frame's estimate at once
+                center = m.center if m.center is not None else 0.0
+                stat = center - np.asarray(m._estimate(enc[..., 0], enc[..., 1]), dtype=float)
+            else:
+                stat = np.array([m.statistic(f) for f in frames], dtype=float)
+            thr = thr_of(j, m)
+            with np.errstate(invalid="ignore"):
+                alarm = usable & np.isfinite(stat) & (stat > thr)
+        for i in range(k):
+            parts[i]["alarm"][j] = bool(alarm[i])
+        for i in np.flatnonzero(alarm):
+            kinds[i].add(kind)
+    if spec.model_age and monitors:
+        for i, f in enumerate(frames):
+            found: list[dict] = []
+            _model_age(spec, f, found, [])
+            kinds[i].update(a["kind"] for a in found)
+    return [sorted(s) for s in kinds], parts
 
 
 def _model_age(spec: MonitoringSpec, batch: pd.DataFrame, alerts: list[dict], notes: list[str]) -> dict | None:

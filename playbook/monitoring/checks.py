@@ -198,10 +198,12 @@ def monitors_table(monitors: Sequence) -> pd.DataFrame:
 
 def default_tests_alarms(reference: pd.DataFrame, batches: Sequence[pd.DataFrame], columns: list[str],
                          kinds: dict[str, str]) -> list[bool]:
-    """Whether Evidently's default per-column tests (via :mod:`playbook.drift.detect`) flag any column."""
+    """Whether Evidently's default per-column tests (via :mod:`playbook.drift.detect`) flag any column. A reference
+    of more than :data:`playbook.holdout.MAX_PART_ROWS` rows is a seeded sample of that many."""
     from playbook.drift.detect import DriftDetector
+    from playbook.holdout import bounded
 
-    det = DriftDetector(reference[columns], kinds, columns)
+    det = DriftDetector(reference.loc[bounded(reference.index)][columns], kinds, columns)
     return [any(bool(r["drifted"]) for r in det.run(b[columns])) for b in batches]
 
 

@@ -20,7 +20,7 @@ from playbook.monitoring.calibrate import (
     Calibration, DistributionMonitor, EstimatedPerformanceMonitor, RangeMonitor, calibrate, clopper_pearson_upper,
 )
 from playbook.monitoring.performance import Calibrator, batch_roc_auc, fit_calibrator
-from playbook.monitoring.stats import ColumnProfile
+from playbook.monitoring.stats import ColumnProfile, frame_signature
 
 SCORE_COLUMN = "score"
 PREDICTION_COLUMN = "prediction"
@@ -116,30 +116,108 @@ class ScoreSource:
             frames.append(out)
         return pd.concat(frames, ignore_index=False) if frames else base.iloc[0:0]
 
+    def apply_many(self, base: pd.DataFrame, transforms: list) -> list[pd.DataFrame]:
+        """``[self.apply(base, t) for t in transforms]`` with one model call per part's model for all of them
+        (:meth:`Scorer.many`): the same frames."""
+        parts = [(base.loc[base.index.intersection(rows)], adapter) for rows, adapter in self.parts]
+        outs = [[t(sub, k) if t is not None else sub.copy() for k, (sub, _) in enumerate(parts)] for t in transforms]
+        p = self.pred
+        if p is not None and p.source == "model":
+            for k, (_, adapter) in enumerate(parts):
+                if adapter is None:
+                    continue
+                for o, scored in zip(outs, Scorer(adapter, p).many([o[k] for o in outs])):
+                    o[k] = scored
+        return [pd.concat(o, ignore_index=False) if o else base.iloc[0:0] for o in outs]
 
-def scorer(model, pred: PredictionSettings | None):
-    """A function adding the deployed model's monitored output to a frame (as the serving log would hold it).
-    When the model cannot score the frame (a dropped column, numbers as text) the column is left out: the
-    monitor then reports the contract problem instead."""
-    from playbook.modeling import ModelInputError
 
-    def add(frame: pd.DataFrame) -> pd.DataFrame:
-        if pred is None or pred.source == "data":
+class Scorer:
+    """Adds the deployed model's monitored output to a frame (as the serving log would hold it): ``scorer(frame)``.
+    When the model cannot score the frame (a dropped column, numbers as text) the column is left out: the monitor
+    then reports the contract problem instead.
+
+    ``column`` is the output column the scorer adds (None when it adds none: no monitored output, or the data's own
+    column); ``output(frame)`` the output values (raises when the model refuses the frame); ``many(frames)`` is
+    ``[scorer(f) for f in frames]`` in as few model calls as possible."""
+
+    def __init__(self, model, pred: PredictionSettings | None):
+        self.model = model
+        self.pred = pred
+
+    @property
+    def column(self) -> str | None:
+        p = self.pred
+        return None if p is None or p.source == "data" else p.column
+
+    def output(self, frame: pd.DataFrame) -> np.ndarray:
+        return model_output(self.model, frame, self.pred).to_numpy()
+
+    def add(self, frame: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
+        return frame.assign(**{self.column: values})
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from playbook.modeling import ModelInputError
+
+        if self.column is None:
             return frame
         try:
-            return frame.assign(**{pred.column: model_output(model, frame, pred).to_numpy()})
+            return self.add(frame, self.output(frame))
         except (ModelInputError, KeyError, ValueError, TypeError):
             return frame
 
-    return add
+    def refuses_all(self, frame: pd.DataFrame) -> bool:
+        """Every row holds +/- infinity in a numeric feature (the model gives no output at all)."""
+        from playbook.data import infinite_mask
+
+        return len(frame) == 0 or bool(infinite_mask(frame, getattr(self.model, "numeric", [])).all())
+
+    def many(self, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+        """``[self(f) for f in frames]`` in as few model calls as possible: frames with the same columns and dtypes
+        are scored as one frame (a row's output does not depend on the other rows). A group the model refuses, and
+        a frame whose every row it refuses, are scored one by one, so every frame gets what ``self(f)`` gives it."""
+        from playbook.modeling import ModelInputError
+
+        if self.column is None:
+            return list(frames)
+        out: list[pd.DataFrame | None] = [None] * len(frames)
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(frame_signature(f), []).append(i)
+        for idx in groups.values():
+            batch = [i for i in idx if not self.refuses_all(frames[i])]
+            for i in idx:
+                if i not in batch:
+                    out[i] = self(frames[i])
+            if len(batch) < 2:
+                for i in batch:
+                    out[i] = self(frames[i])
+                continue
+            try:
+                values = self.output(pd.concat([frames[i] for i in batch], ignore_index=True))
+            except (ModelInputError, KeyError, ValueError, TypeError):
+                for i in batch:
+                    out[i] = self(frames[i])
+                continue
+            start = 0
+            for i in batch:
+                n = len(frames[i])
+                out[i] = self.add(frames[i], values[start:start + n])
+                start += n
+        return out
 
 
-def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5) -> ScoreSource:
+def scorer(model, pred: PredictionSettings | None) -> Scorer:
+    """The :class:`Scorer` of ``model``'s monitored output ``pred``."""
+    return Scorer(model, pred)
+
+
+def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5, rows: pd.Index | None = None) -> ScoreSource:
     """How reference rows get their model output: cross-fitted baseline folds (so the reference scores look
-    like production scores, not like training scores), the model file, or the data's own column."""
+    like production scores, not like training scores), the model file, or the data's own column. ``rows``: only
+    these reference rows (default: all)."""
     import dataclasses
 
-    ref = ctx.reference
+    ref = ctx.reference if rows is None else ctx.reference.loc[rows]
     if pred is None or pred.source == "data":
         return ScoreSource(pred, [(ref.index, None)], "the data's own prediction column" if pred else "none")
     if getattr(model, "mode", None) != "baseline" or ctx.target not in ref.columns:
@@ -164,13 +242,15 @@ def score_source(ctx, model, pred: PredictionSettings | None, folds: int = 5) ->
     return ScoreSource(pred, parts, f"cross-fitted baseline ({k} folds: each row scored by a model fitted without it)")
 
 
-def monitored_frame(ctx, source: ScoreSource) -> tuple[pd.DataFrame, dict]:
-    """The reference features plus the monitored model output, and where the output came from."""
+def monitored_frame(ctx, source: ScoreSource, rows: pd.Index | None = None) -> tuple[pd.DataFrame, dict]:
+    """The reference features (of ``rows``, default all) plus the monitored model output, and where the output came
+    from."""
     pred = source.pred
     cols = list(ctx.features) + ([pred.column] if pred is not None and pred.source == "data" else [])
-    frame = source.apply(ctx.reference[cols]).reindex(columns=cols + (
+    ref = ctx.reference if rows is None else ctx.reference.loc[rows]
+    frame = source.apply(ref[cols]).reindex(columns=cols + (
         [pred.column] if pred is not None and pred.source == "model" else []))
-    frame = frame.loc[[i for i in ctx.reference.index if i in frame.index]]
+    frame = frame.loc[ref.index[ref.index.isin(frame.index)]]
     if pred is not None and pred.source == "model":  # rows the model refuses (+/- infinity) have no output
         from playbook.data import infinite_mask
 
@@ -271,14 +351,20 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
 
     alpha = float(false_alarms) / float(per_batches)
     pred = prediction_settings(ctx.roles, model, decision_threshold)
-    source = score_source(ctx, model, pred, folds)
-    everything, finfo = monitored_frame(ctx, source)
     # the monitors are profiled and calibrated on the calibration rows only; the clean held-out rows are kept for
-    # measuring their false alarms (playbook.holdout)
+    # measuring their false alarms (playbook.holdout); each part bounded by a seeded sample (holdout.MAX_PART_ROWS)
     split = holdout_mod.split(ctx)
-    frame = everything.loc[everything.index.isin(split.calibration)]
-    clean = everything.loc[everything.index.isin(split.clean)]
+    cal_rows = holdout_mod.bounded(split.calibration, seed=ctx.seed)
+    clean_rows = holdout_mod.bounded(split.clean, seed=ctx.seed + 1)
+    used = ctx.reference.index[ctx.reference.index.isin(cal_rows.append(clean_rows))]
+    source = score_source(ctx, model, pred, folds, rows=used)
+    everything, finfo = monitored_frame(ctx, source, rows=used)
+    frame = everything.loc[everything.index.isin(cal_rows)]
+    clean = everything.loc[everything.index.isin(clean_rows)]
     finfo = {**finfo, "rows": int(len(frame)), "clean_holdout_rows": int(len(clean))}
+    if len(cal_rows) < len(split.calibration) or len(clean_rows) < len(split.clean):
+        finfo["bounded"] = {"max_part_rows": holdout_mod.MAX_PART_ROWS, "calibration_rows": int(len(split.calibration)),
+                            "clean_holdout_rows": int(len(split.clean))}
     calibrator = None
     perf: dict[str, Any] = {}
     y01 = None

@@ -38,13 +38,13 @@ def days_to_detect(power: float, probability: float = 0.9) -> int | None:
 
 
 def _schema_power(spec, pool: pd.DataFrame, batch_size: int, batches: int, rng: np.random.Generator) -> float:
+    """Share of bootstrap batches of ``pool`` with a contract alert (the batches judged at once)."""
+    from playbook.monitoring.check import alert_kinds_many
+
     if len(pool) == 0:
         return 1.0
-    hits = 0
-    for _ in range(batches):
-        batch = pool.iloc[rng.integers(0, len(pool), batch_size)]
-        hits += bool(_schema(spec, batch)[1])
-    return hits / batches
+    drawn = [pool.iloc[rng.integers(0, len(pool), batch_size)] for _ in range(batches)]
+    return sum(bool(k) for k in alert_kinds_many(spec, drawn, monitors=False)) / batches
 
 
 def _labeled_power(spec, pool: pd.DataFrame, target: str, batch_size: int, replicates: int,
@@ -83,22 +83,26 @@ def shift_power(spec, source, base: pd.DataFrame, roles, shifts: Sequence[str], 
 
     rows = []
     target = spec.target
-    for i, name in enumerate(["no_drift", *shifts]):
+    names = ["no_drift", *shifts]
+    infos: dict[str, list] = {name: [] for name in names}
+
+    def transform_for(name):
+        def transform(part, k):
+            out, inf = apply(name, part, severity, roles=roles, seed=seed * 1000 + k)
+            infos[name].append(inf)
+            return out
+        return None if name == "no_drift" else transform
+
+    # every fault's pool scored with one model call per cross-fitted part (ScoreSource.apply_many)
+    unique = list(dict.fromkeys(names))
+    pools = dict(zip(unique, source.apply_many(base, [transform_for(n) for n in unique])))
+    for i, name in enumerate(names):
         rng = np.random.default_rng([seed, i])
         info: dict[str, Any] = {"applied": True, "reason": None}
-        if name == "no_drift":
-            pool = source.apply(base)
-        else:
-            infos = []
-
-            def transform(part, k, name=name):
-                out, inf = apply(name, part, severity, roles=roles, seed=seed * 1000 + k)
-                infos.append(inf)
-                return out
-
-            pool = source.apply(base, transform)
-            info = infos[0] if infos else info
-            if not any(inf.get("applied") for inf in infos):
+        pool = pools[name]
+        if name != "no_drift":
+            info = infos[name][0] if infos[name] else info
+            if not any(inf.get("applied") for inf in infos[name]):
                 rows.append({"shift": name, "applied": False, "reason": info.get("reason"), "severity": severity,
                              "power": None, "power_schema": None, "power_drift": None, "power_labeled": None,
                              "days_to_detect_90": None, "p_detect_within": None, "top_monitors": [],
@@ -183,11 +187,12 @@ def production_days(base: pd.DataFrame, *, days: int, onset: int, shift: str | N
                   for d in range(days)]
         infos = [{"severity": 0.0, "applied": False} for _ in range(days)]
     out = []
-    for d, (frame, info) in enumerate(zip(frames, infos), start=1):
+    many = getattr(score, "many", None)  # a Scorer scores every day in one model call
+    scored = many(frames) if many is not None else [score(f) for f in frames]
+    for d, (batch, info) in enumerate(zip(scored, infos), start=1):
         sev = float(info.get("severity") or 0.0)
         drifted = bool(shift) and sev > 0 and bool(info.get("applied"))
         scenario = f"{shift} (severity {sev:.2f})" if drifted else "no drift"
-        batch = score(frame)
         if target and target in batch.columns and d > days - label_delay:
             batch = batch.assign(**{target: None})
         tags = ["drift", f"shift:{shift}"] if drifted else ["no drift"]

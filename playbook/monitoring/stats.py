@@ -57,6 +57,15 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:16]
 
 
+def frame_signature(df: pd.DataFrame) -> tuple:
+    """(column names, dtype names): frames with the same signature can be stacked without changing a dtype."""
+    try:
+        dtypes = df._mgr.get_dtypes()  # the dtypes without building a Series (many small frames)
+    except AttributeError:  # pragma: no cover - another pandas internals layout
+        dtypes = df.dtypes.to_numpy()
+    return tuple(df.columns), tuple(str(d) for d in dtypes)
+
+
 def as_numeric(s: pd.Series) -> tuple[pd.Series, int]:
     """The column as floats, and how many non-null values could not be read as numbers."""
     if pd.api.types.is_bool_dtype(s):
@@ -154,13 +163,31 @@ class ColumnProfile:
             out = np.where(v < e[0], 0, out)
             out = np.where(missing, nb - 1, out)
             return out.astype(np.int64)
-        missing = series.isna().to_numpy()
-        keys = series.map(lambda x: _digest(x) if self.hashed else str(x)) if len(series) else series
-        lookup = {c: i for i, c in enumerate(self.categories or [])}
-        other = len(lookup)
-        out = np.fromiter((lookup.get(k, other) for k in keys), dtype=np.int64, count=len(series))
+        # each value's text (its digest when hashed), as ``Series.map(str)`` gives it, looked up once per
+        # distinct text; missing values go to the missing bin
+        values = series.to_numpy(dtype=object)
+        lookup = self._lookup()
+        other = len(self.categories or [])
+        key = _digest if self.hashed else str
+        if len(values) > 64:
+            # text values: one look-up per distinct value (equal strings are equal text; other types, where 1 and
+            # 1.0 hash alike but read "1" and "1.0", take the value-by-value path)
+            inverse, uniq = pd.factorize(values)
+            if all(type(u) is str for u in uniq):
+                table = np.fromiter((lookup.get(key(u), other) for u in uniq), dtype=np.int64, count=len(uniq))
+                return np.append(table, nb - 1)[inverse]  # -1 (missing) -> the missing bin
+        missing = pd.isna(values)
+        out = np.fromiter((lookup.get(key(v), other) for v in values), dtype=np.int64, count=len(values))
         out[missing] = nb - 1
         return out
+
+    def _lookup(self) -> dict[str, int]:
+        cats = self.categories or []
+        cached = self.__dict__.get("_lookup_cache")
+        if cached is None or cached[0] is not cats or cached[1] != len(cats):
+            cached = (cats, len(cats), {c: i for i, c in enumerate(cats)})
+            self.__dict__["_lookup_cache"] = cached
+        return cached[2]
 
     def counts(self, series: pd.Series) -> np.ndarray:
         return np.bincount(self.codes(series), minlength=self.n_bins).astype(float)
@@ -169,12 +196,19 @@ class ColumnProfile:
         """The drift statistic of a batch column against this profile (0 = identical shares)."""
         if len(series) == 0:
             return float("nan")
-        return float(STATISTICS[self.test](np.asarray(self.reference_shares), self.counts(series)))
+        return self.statistic_of_counts(self.counts(series))
+
+    def statistic_of_counts(self, counts: np.ndarray) -> float:
+        """:meth:`statistic` from a batch's bin counts (:meth:`counts`) already computed."""
+        return float(STATISTICS[self.test](np.asarray(self.reference_shares), counts))
 
     def shares(self, series: pd.Series) -> dict[str, float]:
         """A batch's share per bin, labelled (for reports)."""
-        c = self.counts(series)
-        c = c / max(c.sum(), 1.0)
+        return self.shares_of_counts(self.counts(series))
+
+    def shares_of_counts(self, counts: np.ndarray) -> dict[str, float]:
+        """:meth:`shares` from bin counts already computed."""
+        c = counts / max(counts.sum(), 1.0)
         return {lab: float(v) for lab, v in zip(self.labels or self.bin_labels(), c)}
 
     # -- (de)serialisation ---------------------------------------------------------------------

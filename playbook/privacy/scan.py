@@ -211,11 +211,14 @@ def scan_data(reference: pd.DataFrame, current: pd.DataFrame | None = None, sett
 
 
 def for_data(cfg, reference: pd.DataFrame, current: pd.DataFrame, pack_dir: str | Path | None = None,
-             *, skip: Iterable[str] = ()) -> PrivacyScan:
+             *, skip: Iterable[str] = (), same_data: bool = False) -> PrivacyScan:
     """The scan of a pack's data: read from ``<pack_dir>/privacy.json`` when it was made from the same data and
-    settings, else computed (and not written: the runner stores it in the pack, see :func:`store`)."""
+    settings, else computed (and not written: the runner stores it in the pack, see :func:`store`).
+
+    ``same_data``: the frames are known to be the ones the stored scan was made from (a step of a run reading the
+    run's own columnar copy, :mod:`playbook.preflight`), so they are not hashed again to prove it."""
     settings = PrivacySettings.from_policy(cfg.policy)
-    inputs = fingerprints(reference, current)
+    inputs = None if same_data else fingerprints(reference, current)
     if pack_dir:
         p = Path(pack_dir) / FILENAME
         if p.is_file():
@@ -223,9 +226,11 @@ def for_data(cfg, reference: pd.DataFrame, current: pd.DataFrame, pack_dir: str 
                 stored = PrivacyScan.load(p)
             except (OSError, ValueError, TypeError, KeyError):
                 stored = None
-            if stored is not None and stored.inputs == inputs and asdict(stored.settings) == asdict(settings):
+            if (stored is not None and (same_data or stored.inputs == inputs)
+                    and asdict(stored.settings) == asdict(settings)):
                 return stored
-    return scan_data(reference, current, settings, skip=skip, inputs=inputs)
+    return scan_data(reference, current, settings, skip=skip,
+                     inputs=inputs if inputs is not None else fingerprints(reference, current))
 
 
 def store(scan: PrivacyScan, pack_dir: str | Path) -> Path:
