@@ -122,6 +122,7 @@ _EVAL = "model_evaluation"
 _MON = "monitoring_setup"
 _GOV = "governance"
 _REV = "readiness_review"
+_SERVE = "serving"
 
 CATALOGUE: tuple[CheckSpec, ...] = (
     # ---- 01 data audit -------------------------------------------------------------------------------------------
@@ -478,6 +479,48 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "Number of files of the finished pack holding raw values of protected columns (the same search as "
        "governance.pii.redacted).", BLOCK,
        mts=[_mts("data_5", "full", "The final search covers every file of the finished pack.", group="redacted")]),
+    # ---- serving -------------------------------------------------------------------------------------------------
+    _c("serving.skew", "Online answers equal offline answers", _SERVE,
+       "Number of evaluation rows whose prediction or class probabilities through the HTTP API differ from the "
+       "in-process scoring of the same model (beyond the stated tolerance), plus failed answers.", BLOCK,
+       needs=("callable",),
+       mts=[_mts("monitor_3", "partial", "The serving path is compared with offline scoring on the same rows before "
+                 "launch, not on live traffic."),
+            _mts("infra_3", "partial", "The model is exercised end to end through its HTTP service, not through the "
+                 "whole data pipeline.")]),
+    _c("serving.door.evaluation_rows_refused", "Evaluation rows the data contract turns away", _SERVE,
+       "Share of the evaluation rows that the server's data contract refuses (values out of the reference range, "
+       "unseen categories, missing values where the reference had none): requests production would reject.",
+       REPORT, needs=("callable",)),
+    _c("serving.contract.malformed", "Malformed requests refused with their 4xx", _SERVE,
+       "Number of malformed requests of the catalogue (not JSON, wrong format, empty or oversized batch, missing "
+       "or extra column, wrong type, number as text, boolean as 0/1, unseen category, out of range, null) that "
+       "did not get their expected 4xx: a 5xx, a silent acceptance, another status or no answer.", BLOCK,
+       needs=("callable",),
+       mts=[_mts("monitor_2", "full", "The server holds every input it scores to the data contract and refuses a "
+                 "violation with a 4xx naming the column and the rule.")]),
+    _c("serving.latency.p99", "p99 latency of one-row requests", _SERVE,
+       "Worst p99 latency in milliseconds of one-row requests over the concurrencies measured (loopback; "
+       "wall-clock). Fails past serving.max_p99_ms when the config sets it; warns past 500 ms otherwise.", BLOCK,
+       needs=("callable",), deterministic=False,
+       mts=[_mts("monitor_6", "partial", "Latency is measured against its objective before launch; a regression "
+                 "across versions needs --previous.")]),
+    _c("serving.throughput.rps", "One-row requests per second", _SERVE,
+       "Best throughput in requests per second of one-row requests over the concurrencies measured (loopback; "
+       "wall-clock). Fails under serving.min_rps when the config sets it; warns under 20/s otherwise.", BLOCK,
+       needs=("callable",), deterministic=False),
+    _c("serving.cold_start", "Seconds from process start to the first answer", _SERVE,
+       "Seconds from starting the server process to its first /health answer (model and contract loaded).",
+       REPORT, needs=("callable",), deterministic=False, when="the step starts its own server"),
+    _c("serving.resilience.burst", "A burst past capacity is queued or shed", _SERVE,
+       "Number of answers to a burst of requests beyond the server's capacity that were neither a 200 nor a 503 "
+       "with Retry-After (5xx, dropped connections, timeouts).", BLOCK, needs=("callable",)),
+    _c("serving.resilience.after_storm", "A valid request succeeds after a malformed-request storm", _SERVE,
+       "1 when the first valid request after a storm of malformed requests does not get a 200, else 0.", BLOCK,
+       needs=("callable",)),
+    _c("serving.shutdown.graceful", "The server stops cleanly on SIGTERM", _SERVE,
+       "1 when the server did not exit with code 0 after SIGTERM (the requests in flight finished first), else 0.",
+       BLOCK, needs=("callable",), when="the step starts its own server"),
     _c("review.computing_performance", "Serving latency and throughput measured", _REV,
        "Which latency and throughput measurements the evaluation recorded.", needs=("callable",),
        mts=[_mts("monitor_6", "partial", "Measured on every run, but not compared with a previous run.")]),
@@ -863,7 +906,8 @@ def applicable(s: CheckSpec, facts: Mapping[str, Any] | None) -> bool:
 # -- documentation --------------------------------------------------------------------------------------------------
 _STEP_TITLES = {
     _AUDIT: "01 data audit", _EVAL: "02 model evaluation", _MON: "03 monitoring setup",
-    _DRIFT: "04 drift simulation", _GOV: "05 governance", _REV: "06 readiness review", "runner": "the runner",
+    _DRIFT: "04 drift simulation", _GOV: "05 governance", _REV: "06 readiness review", _SERVE: "serving",
+    "runner": "the runner",
 }
 
 

@@ -194,7 +194,8 @@ def cmd_serve(args) -> int:
                     "`pip install -e .` from the playbook's folder.")
     try:
         return serve(args.pack, host=args.host, port=args.port, token_env=args.token_env, max_batch=args.max_batch,
-                     max_concurrency=args.max_concurrency, max_queue=args.max_queue, ready_file=args.ready_file)
+                     max_concurrency=args.max_concurrency, max_queue=args.max_queue, ready_file=args.ready_file,
+                     service_folder=args.service_folder, log_level=args.log_level)
     except ServeError as exc:
         return _err(str(exc))
     except KeyboardInterrupt:
@@ -295,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-queue", type=int, default=64, metavar="N", help="requests waiting at most (default 64)")
     sv.add_argument("--ready-file", default=None, metavar="FILE",
                     help="write HOST:PORT to FILE once listening (with --port 0, to learn the port)")
+    sv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                    help="server log level (default info: one access line per request, never headers or bodies)")
+    sv.add_argument("--service-folder", action="store_true", help=argparse.SUPPRESS)  # the serving step's own server
     sv.set_defaults(func=cmd_serve)
     return p
 

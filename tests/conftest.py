@@ -64,6 +64,9 @@ SMALL_PARAMS = [  # command-line overrides that keep a whole pack fast (the conf
     "steps.monitoring_setup.params.replicates=2000", "steps.monitoring_setup.params.holdout=500",
     "steps.monitoring_setup.params.power_replicates=50", "steps.monitoring_setup.params.current_batches=5",
     "steps.monitoring_setup.params.timeline_days=4", "steps.monitoring_setup.params.timeline_onset=2",
+    "steps.serving.params.concurrency=[1, 4]", "steps.serving.params.batch_sizes=[1, 20]",
+    "steps.serving.params.requests=12", "steps.serving.params.skew_rows=150", "steps.serving.params.burst=12",
+    "steps.serving.params.storm_rounds=1",
 ]
 
 

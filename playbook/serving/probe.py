@@ -70,9 +70,12 @@ class Skew:
     differing_rows: list = field(default_factory=list)   # positions in the frame (first 20)
     errors: list = field(default_factory=list)            # non-4xx answers: (status, message)
     tolerance: float = 0.0
+    admitted: list = field(default_factory=list, repr=False)  # positions the door admitted (not reported)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("admitted")
+        return d
 
 
 def skew(client, frame: pd.DataFrame, features: list[str], offline_pred, offline_proba=None, *,
@@ -105,6 +108,7 @@ def skew(client, frame: pd.DataFrame, features: list[str], offline_pred, offline
             continue
         for pos, body, k in answers:
             out.compared += 1
+            out.admitted.append(int(pos))
             online = body["predictions"][k]
             differs = online != _plain(offline_pred[pos])
             if P is not None and "probabilities" in body:
@@ -263,10 +267,23 @@ def load(url: str, bodies: list[bytes], concurrency: int, *, headers: dict | Non
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             return time.perf_counter() - t0
 
-    wall = asyncio.run(run())
+    wall = _run_async(run)
     return {"concurrency": concurrency, "requests": len(bodies), "seconds": round(wall, 4),
             "rps": round(len(bodies) / wall, 2) if wall > 0 else None, **percentiles(latencies),
             "statuses": dict(sorted(statuses.items()))}
+
+
+def _run_async(factory):
+    """``asyncio.run(factory())``, in a thread of its own when this thread already runs an event loop (a Jupyter
+    kernel does)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 def burst(url: str, body: bytes, requests: int, *, headers: dict | None = None, timeout: float = 30.0) -> dict:

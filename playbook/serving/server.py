@@ -15,7 +15,7 @@ import sys
 
 from playbook.serving.app import (DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_QUEUE,
                                   create_app)
-from playbook.serving.service import ServeError, load_pack
+from playbook.serving.service import ServeError, load_folder, load_pack
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -61,30 +61,43 @@ def _check_port(host: str, port: int) -> None:
 def serve(pack: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token_env: str | None = None, *,
           max_batch: int = DEFAULT_MAX_BATCH, max_body: int = DEFAULT_MAX_BODY,
           max_concurrency: int = DEFAULT_MAX_CONCURRENCY, max_queue: int = DEFAULT_MAX_QUEUE,
-          grace: int = GRACE_S, log_level: str = "info", ready_file: str | None = None) -> int:
+          grace: int = GRACE_S, log_level: str = "info", ready_file: str | None = None,
+          service_folder: bool = False) -> int:
     """Serve until SIGTERM / SIGINT; return the exit code. Raises :class:`ServeError` on bad input.
 
-    ``ready_file``: once listening, the actual ``host:port`` is written there (useful with ``--port 0``)."""
-    import uvicorn
-
+    ``ready_file``: once listening, the actual ``host:port`` is written there (useful with ``--port 0``).
+    ``service_folder``: ``pack`` is a folder the serving step wrote (:func:`playbook.serving.service.write_folder`),
+    not a finished pack."""
     token = token_from_env(token_env)
     if port != 0:
         _check_port(host, port)
-    service = load_pack(pack)
+    service = load_folder(pack) if service_folder else load_pack(pack)
+    return run_service(service, host, port, token, max_batch=max_batch, max_body=max_body,
+                       max_concurrency=max_concurrency, max_queue=max_queue, grace=grace, log_level=log_level,
+                       ready_file=ready_file)
+
+
+def run_service(service, host: str, port: int, token: str | None = None, *, max_batch: int = DEFAULT_MAX_BATCH,
+                max_body: int = DEFAULT_MAX_BODY, max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+                max_queue: int = DEFAULT_MAX_QUEUE, grace: int = GRACE_S, log_level: str = "info",
+                ready_file: str | None = None) -> int:
+    """Run uvicorn on ``service`` until SIGTERM / SIGINT (a graceful stop: exit code 0)."""
+    import signal
+
+    import uvicorn
+
     app = create_app(service, token=token, max_batch=max_batch, max_body=max_body, max_concurrency=max_concurrency,
                      max_queue=max_queue)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=True,
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=log_level == "info",
                             timeout_graceful_shutdown=grace, lifespan="off", server_header=False)
     server = uvicorn.Server(config)
     m = service.metadata
-    line = (f"serving pack {m['pack']} (verdict {m['verdict']}, model {m['model']['mode']} "
-            f"{str(m['model']['sha256'])[:12]}) on http://{{address}}  (POST /invocations, GET /health /metadata "
-            "/metrics; Ctrl-C or SIGTERM stops it)")
+    line = (f"serving pack {m.get('pack')} (verdict {m.get('verdict')}, model {m.get('model', {}).get('mode')} "
+            f"{str(m.get('model', {}).get('sha256'))[:12]}) on http://{{address}}  (POST /invocations, GET /health "
+            "/metadata /metrics; Ctrl-C or SIGTERM stops it)")
     _announce_when_ready(server, ready_file, line)
     # uvicorn catches SIGTERM / SIGINT, drains the requests in flight, then raises the signal again under the
     # handlers it found: make those no-ops, so a graceful stop ends with exit code 0
-    import signal
-
     before = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run()
@@ -120,4 +133,4 @@ def _announce_when_ready(server, path: str | None, line: str) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "GRACE_S", "serve", "token_from_env"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "GRACE_S", "run_service", "serve", "token_from_env"]

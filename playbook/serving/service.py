@@ -193,4 +193,66 @@ def _adapter(root: Path, facts: dict):
     return ModelAdapter(mode=mode, features=features, estimator=est, info=info, **common)
 
 
-__all__ = ["Service", "ServeError", "contract_path", "load_pack"]
+
+
+# -- a service folder: what the serving step hands to its own server process --------------------------------------
+SERVICE_FILE = "service.json"
+
+
+def write_folder(folder: str | Path, adapter, contract: dict, metadata: dict, *, model_path: str | None = None,
+                 trusted_types=(), allow_pickle: bool = False) -> Path:
+    """Write what :func:`load_folder` needs to serve ``adapter``: the baseline as ``model.skops`` (or the path of the
+    user's model file), the contract and the adapter's schema. Used by the serving step, which serves the model of a
+    pack still being built (or of an interactive run) in a process of its own."""
+    from playbook.modeling import dump_bytes
+
+    import skops.io as sio
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    rec = {"mode": adapter.mode, "task": adapter.task, "features": list(adapter.features),
+           "numeric": list(adapter.numeric), "categorical": list(adapter.categorical),
+           "classes": None if adapter.classes_ is None else _jsonable(np.asarray(adapter.classes_, dtype=object)),
+           "positive_label": None if adapter.positive_label is None else
+           _jsonable(np.asarray([adapter.positive_label], dtype=object))[0],
+           "hashed": list(adapter.hashed), "info": {k: v for k, v in adapter.info.items()
+                                                     if isinstance(v, (str, int, float, bool, type(None)))},
+           "metadata": metadata}
+    if adapter.mode == "baseline":
+        data = dump_bytes(adapter.estimator)
+        (root / "model.skops").write_bytes(data)
+        rec["model_file"] = "model.skops"
+        rec["trusted_types"] = sio.get_untrusted_types(data=data)
+        rec["allow_pickle"] = False
+    else:
+        rec["model_file"] = str(Path(model_path).resolve()) if model_path else None
+        rec["trusted_types"] = list(trusted_types)
+        rec["allow_pickle"] = bool(allow_pickle)
+    (root / "data_contract.json").write_text(json.dumps(contract, sort_keys=True), encoding="utf-8")
+    (root / SERVICE_FILE).write_text(json.dumps(rec, sort_keys=True, indent=1, default=str), encoding="utf-8")
+    return root
+
+
+def load_folder(folder: str | Path) -> Service:
+    """The :class:`Service` of a folder :func:`write_folder` wrote."""
+    from playbook.modeling import ModelAdapter, ModelError, load_model_file
+
+    root = Path(folder)
+    rec = _read_json(root / SERVICE_FILE, "service record (service.json)")
+    contract = _read_json(root / "data_contract.json", "data contract")
+    path = rec.get("model_file")
+    if not path:
+        raise ServeError(f"{root}: the service record names no model file.")
+    p = Path(path) if Path(path).is_absolute() else root / path
+    try:
+        est, _ = load_model_file(p, rec.get("trusted_types") or [], bool(rec.get("allow_pickle")))
+    except ModelError as exc:
+        raise ServeError(str(exc)) from None
+    adapter = ModelAdapter(mode=rec["mode"], task=rec["task"], features=rec["features"], estimator=est,
+                           classes_=rec.get("classes"), positive_label=rec.get("positive_label"),
+                           numeric=rec.get("numeric") or [], categorical=rec.get("categorical") or [],
+                           info=rec.get("info") or {}, hashed=rec.get("hashed") or [])
+    return Service(pack=root, adapter=adapter, contract=contract, metadata=rec.get("metadata") or {})
+
+
+__all__ = ["SERVICE_FILE", "Service", "ServeError", "contract_path", "load_folder", "load_pack", "write_folder"]
