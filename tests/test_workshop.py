@@ -28,7 +28,7 @@ EXERCISES = sorted(WORKSHOP.glob("[0-9][0-9]_*.ipynb"))
 
 
 def run_solution(path: Path, out: Path, **params) -> list[dict]:
-    """Execute a solution notebook with papermill (kernel python3, cwd workshop/); return its feedback.json."""
+    """Execute a workshop notebook with papermill (kernel python3, cwd workshop/); return its feedback.json."""
     import papermill as pm
 
     out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +100,12 @@ def test_solution_notebook_runs_and_every_answer_is_right(solution, tmp_path):
     nb = nbformat.read(solution, as_version=4)
     assert len(feedback) == len(wn.answer_cells(nb))
     assert all(f["ok"] for f in feedback), feedback
+
+
+def test_an_exercise_as_handed_out_runs_and_asks_for_the_answer(tmp_path):
+    """Zero setup: the exercise notebook runs top to bottom with the placeholder in place; its checker says so."""
+    feedback = run_solution(WORKSHOP / SOLUTIONS[2].name, tmp_path)
+    assert len(feedback) == 1 and not feedback[0]["ok"] and "placeholder" in feedback[0]["message"]
 
 
 @pytest.mark.slow
