@@ -404,3 +404,29 @@ def test_every_place_the_glossary_names_exists():
                 continue
             named += 1
     assert named >= 40
+
+
+#: glossary terms that are not words of the pack itself, and why they are in the glossary
+NOT_PACK_WORDS = {
+    "PSI (population stability index)": "people ask for it; the entry says what the pack uses instead",
+    "Fault coverage": "the workshop's name for what drift.detects.<shift> and drift.silent_failures measure together",
+}
+
+
+def test_glossary_terms_are_the_packs_own_words():
+    """Each term (each part of "A and B"; the words before a parenthesis) is used by the pack: in a check's title or
+    measure, docs/checks.md, the code that renders index.html and writes the manifest, or the templates."""
+    from playbook import catalogue
+
+    corpus = " ".join(f"{s.title} {s.measures}" for s in catalogue.all_specs())
+    corpus += (ROOT / "docs" / "checks.md").read_text(encoding="utf-8")
+    corpus += "".join((ROOT / "playbook" / f).read_text(encoding="utf-8") for f in ("report.py", "pack.py"))
+    corpus += "".join(p.read_text(encoding="utf-8") for p in (ROOT / "templates").glob("*.ipynb"))
+    corpus = corpus.lower()
+    entries = glossary()
+    assert set(NOT_PACK_WORDS) <= set(entries)
+    for term in entries:
+        if term in NOT_PACK_WORDS:
+            continue
+        for part in re.sub(r"\s*\(.*\)", "", term).lower().split(" and "):
+            assert part in corpus, f"glossary term {term!r}: {part!r} is not a word the pack uses"
