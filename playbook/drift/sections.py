@@ -13,7 +13,7 @@ section hands to the next (the faults, the deployed monitor, the pool of batches
     sections.sweep(run, severities=severities, trials=trials)        # every fault, severity, trial
     sections.timelines(run, timelines=timelines, ...)                # time to detection
     sections.power(run, power_batch_sizes=..., ...)                  # rows per batch
-    sections.record(run, globals())                                  # checks, artifacts, results.json
+    sections.record(run, globals()); step.save()                     # checks, artifacts, results.json
 
 Each section prints what a reader needs to follow the lesson and returns the table the notebook shows; the figures
 are saved under ``artifacts/`` and shown with ``step.figure(name)``. The order of work (and so every seeded draw) is
@@ -240,10 +240,11 @@ def power(run: DriftRun, *, power_batch_sizes: list, power_trials: int, power_se
     return simulate.power_table(run.pw)
 
 
-def record(run: DriftRun, params: Mapping[str, Any]) -> pd.DataFrame:
+def record(run: DriftRun, params: Mapping[str, Any]):
     """Every ``drift.*`` check (each judged against the limit in force: the policy's gate, else the parameter), the
     artifacts (matrix, trials, timelines, power, the parameters as given with the batch size used) and the metrics;
-    waits for Evidently's example report first. ``params``: the notebook's parameters (its ``globals()``)."""
+    waits for Evidently's example report first. ``params``: the notebook's parameters (its ``globals()``). Returns
+    the step (``step.save()`` then writes ``results.json`` / ``timings.json``)."""
     ctx, step, mon, matrix = run.ctx, run.step, run.mon, run.matrix
     p = {k: params[k] for k in simulate.PARAMETERS if k in params}
     p["batch_size"] = run.batch_size  # the size the batches had (the parameter, else the monitor's, capped)
@@ -270,8 +271,7 @@ def record(run: DriftRun, params: Mapping[str, Any]) -> pd.DataFrame:
     step.metric("false_alarm_rate", run.false_alarms)
     step.metric("unshifted_alarm_rate", matrix.loc[matrix["shift"] == simulate.NO_SHIFT, "detection_rate"].iloc[0])
     step.metric("expected_metric", mon.expected_metric)
-    step.save()
-    return step.table()
+    return step
 
 
 __all__ = ["DriftRun", "setup", "catalogue", "example_fault", "example_drift", "evidently_example", "build_monitors",

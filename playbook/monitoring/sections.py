@@ -13,7 +13,7 @@ section hands to the next (the model, the split, the deployed spec, the replays,
     sections.production_days(run, ...)                                          # 5. simulated days
     sections.estimation(run, max_estimation_error)                              # 6. label-free estimation
     sections.workspace(run, write_workspace, timeline_days)                     # 7. the Evidently dashboard
-    sections.record(run)                                                        # results.json, timings.json
+    sections.record(run); step.save()                                            # results.json, timings.json
 
 Each section appends its checks to ``run.checks``, prints what a reader needs to follow the lesson and returns
 the table or figure the notebook shows. The order of work (and so every seeded draw) is the order above.
@@ -334,9 +334,9 @@ def workspace(run: MonitoringRun, *, write_workspace: bool, timeline_days: int) 
     return ws and f"{ws['project_name']}: {len(ws['snapshots'])} snapshots, panels: {ws['panels']}"
 
 
-def record(run: MonitoringRun) -> pd.DataFrame:
-    """Every check, the step's metrics and its duration into ``results.json`` / ``timings.json``; returns the
-    recorded checks as a table."""
+def record(run: MonitoringRun):
+    """Every check, the step's metrics and its duration, recorded on the step (``step.save()`` then writes
+    ``results.json`` / ``timings.json``). Returns the step."""
     step, cal = run.step, run.ms.calibration
     step.add_checks(run.checks)
     for name, value in {
@@ -353,8 +353,7 @@ def record(run: MonitoringRun) -> pd.DataFrame:
     for r in run.power.to_dict("records"):
         step.metric(f"detection_power.{r['shift']}", r["power"])
     step.timing("monitoring_setup_seconds", time.perf_counter() - run.t0)
-    step.save()
-    return step.table()
+    return step
 
 
 __all__ = ["MonitoringRun", "setup", "default_tests_experiment", "calibrate", "deploy", "current_data",
