@@ -410,8 +410,8 @@ def blocking_reasons(summary: Mapping[str, Any]) -> list[dict]:
             sentence = _fail_sentence(c, g)
         elif kind == "gate_missing":
             where = step or next((s.step for s in catalogue.specs_matching(cid or "")), None)
-            sentence = f"There is no evidence for this blocking gate: {reason('missing', r.get('text', ''))}."
-            sentence = sentence.replace("No evidence for a blocking gate: ", "").replace("..", ".")
+            said = reason("missing", str(r.get("text", "")).replace("no evidence for a blocking gate: ", ""))
+            sentence = _sentence(f"There is no evidence for this blocking gate: {said or 'its check is missing'}")
             out.append({"title": title, "sentence": sentence, "check": cid,
                         "next_step": MISSING_NEXT.format(step=_step_label(where))})
             continue
