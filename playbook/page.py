@@ -405,7 +405,9 @@ def blocking_reasons(summary: Mapping[str, Any]) -> list[dict]:
             continue
         c = p.checks.get(cid or "")
         g = p.gates.get(cid or "")
-        title = (c or {}).get("title") or _title(cid)
+        sp = catalogue.spec(cid) if cid else None
+        # the catalogue's plain title (a step's own title may repeat the value); a family member's names the member
+        title = sp.title if sp and not sp.is_family else ((c or {}).get("title") or _title(cid))
         if kind == "gate_fail" and c is not None:
             sentence = _fail_sentence(c, g)
         elif kind == "gate_missing":
