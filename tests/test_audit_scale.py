@@ -113,26 +113,30 @@ def test_column_statistics_match_pandas(table):
 
 
 def test_columns_too_varied_to_group_match_pandas(monkeypatch):
-    """Numbers and dates with more distinct values than the group cap are profiled in one scan; their most
-    frequent value is the sample's, counted over every row: exact when the sample is the data."""
+    """Numbers and dates whose sample holds more distinct values than the group cap are profiled in one scan; their
+    most frequent value is the sample's, counted over every row: exact when the sample is the data, and the true one
+    on a larger data set whenever it stands out."""
     monkeypatch.setattr(scan_mod, "GROUP_CAP", 5)
     df = messy()
     df["rounded"] = (df["score"] * 2).round()                   # repeats: a clear most frequent value
-    s = Scan({"reference": Table.from_frame(df)}, MARKERS, samples={"reference": df})
-    try:
-        for c in ["inkomen €", "score", "rounded", "Age", "gemaakt"]:
-            st = s.column("reference", c)
-            assert not st.exact, c
-            cl = clean(df[c])
-            assert st.nulls == int(df[c].isna().sum()) and st.marker_cells == pandas_markers(df[c]), c
-            assert st.top_count == int(cl.value_counts().iloc[0]), c
-            if pd.api.types.is_float_dtype(df[c]):
-                v = cl.astype(float)
-                assert st.infinite == int(np.isinf(v).sum()), c
-                assert st.min == v[np.isfinite(v)].min() and st.max == v[np.isfinite(v)].max(), c
-        assert s.column("reference", "Age").marked == [(-999, int((df["Age"] == -999).sum()))]
-    finally:
-        s.close()
+    part = Table.from_frame(df).sample(300, seed=1)
+    for sample, exact in ((df, True), (part, False)):
+        s = Scan({"reference": Table.from_frame(df)}, MARKERS, samples={"reference": sample})
+        try:
+            for c in ["inkomen €", "score", "rounded", "Age", "gemaakt"]:
+                st = s.column("reference", c)
+                cl = clean(df[c])
+                assert st.exact is exact and st.distinct == clean(sample[c]).nunique() <= cl.nunique(), c
+                assert st.nulls == int(df[c].isna().sum()) and st.marker_cells == pandas_markers(df[c]), c
+                if exact or c == "rounded":
+                    assert st.top_count == int(cl.value_counts().iloc[0]), c
+                if pd.api.types.is_float_dtype(df[c]):
+                    v = cl.astype(float)
+                    assert st.infinite == int(np.isinf(v).sum()), c
+                    assert st.min == v[np.isfinite(v)].min() and st.max == v[np.isfinite(v)].max(), c
+            assert s.column("reference", "Age").marked == [(-999, int((df["Age"] == -999).sum()))]
+        finally:
+            s.close()
 
 
 def test_text_dates_iso_and_day_first_are_read_as_pandas_reads_them():
@@ -344,3 +348,14 @@ def test_empty_and_all_missing_data_do_not_break_the_scan():
         assert s.times("current", "gemaakt").parsed == 0
     finally:
         s.close()
+
+
+def test_summary_report_runs_on_the_sample_and_says_so(tmp_path):
+    ref, cur = messy(400), messy(300, seed=4)
+    roles = roles_of(ref, cur)
+    checks, _ = audit.run_audit(ref, cur, roles, audit.AuditParams(sample_rows=150), out_dir=tmp_path)
+    report = {c["id"]: c for c in checks}["data.summary_report"]
+    assert report["status"] == "pass"
+    assert report["threshold"] == {"sample_rows": {"reference": 150, "current": 150},
+                                   "of_rows": {"reference": len(ref), "current": len(cur)}}
+    assert "seeded sample (150 of the 405 reference rows and 150 of the 305 current rows)" in report["why"]

@@ -7,9 +7,12 @@ import json
 import pytest
 
 from playbook.audit.contract import build_contract, save
+from tests.params import small
 
-SMALL = dict(trials=2, severities=[0.5], timelines=["sudden", "recurring"], n_batches=6, onset=2, period=4,
-             power_batch_sizes=[50], power_trials=3)
+# the recurring timeline too; fewer trials, severities and batch sizes than the shared pack: these tests check the
+# step's wiring and determinism, not its rates
+SMALL = small("drift_simulation", trials=2, severities=[0.5], timelines=["sudden", "recurring"], period=4,
+              power_batch_sizes=[50])
 
 
 @pytest.fixture

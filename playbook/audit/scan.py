@@ -9,13 +9,12 @@ parameters.
 
 Per column, :meth:`Scan.column` gives the statistics the checks need (:class:`Column`): missing cells, disguised
 missing markers with their counts, distinct values, the most frequent value, the finite range, infinities. They come
-from one scan of the numbers and dates (:meth:`Scan.profile`: an approximate distinct count, nulls, range,
-infinities) plus, for every column whose values repeat enough to be grouped cheaply (text, booleans, numbers with at
-most ``GROUP_CAP`` distinct values by that count), one ``GROUP BY`` of that column. A number or date column with more
-distinct values is not grouped: its distinct count is only known to be large (no check reports it), and its most
-frequent value is the most frequent, counted over every row, of the sample's few most frequent values (the sample is
-the whole data when the data fits in it, so the value is then exact; on a larger data set a value the sample misses
-has a negligible share).
+from one ``GROUP BY`` of every column whose values repeat enough to be grouped cheaply (:meth:`Scan.profile`: text,
+booleans, and numbers and dates whose seeded sample holds at most ``GROUP_CAP`` distinct values), and one scan of the
+other columns for their nulls, range and infinities. For those, the distinct count is the sample's (a lower bound: no
+check reports it, the checks only need to know it is large), and the most frequent value is the most frequent,
+counted over every row, of the sample's few most frequent values (exact when the sample is the whole data; on a larger
+data set a value the sample misses has a negligible share).
 
 Whole-row statistics (duplicates, repeated ids, conflicting labels, rows of the current data found in the reference,
 the fingerprint) are planned (:meth:`Scan.plan`) and computed together from one temporary table of 64-bit row hashes
@@ -43,8 +42,8 @@ from playbook.tables import Table, connect, ident, literal
 
 #: Every character :meth:`str.strip` removes (markers are compared stripped).
 WHITESPACE = "".join(ch for ch in map(chr, range(0x110000)) if ch.isspace())
-#: Numeric and date columns with more distinct values (approximately) than this are not grouped (see the module).
-GROUP_CAP = 100_000
+#: Number and date columns whose sample holds more distinct values than this are not grouped (see the module).
+GROUP_CAP = 10_000
 #: How many of the sample's most frequent values are counted over every row for a column that is not grouped.
 TOP_CANDIDATES = 5
 #: Values held at once for exact quantiles (8 bytes each): columns of a large dataset are taken a few at a time.
@@ -140,7 +139,7 @@ class Scan:
     frames' columns; default: every column of the table); ``markers`` the missing markers; ``samples`` (optional)
     the sample frames, whose most frequent values (markers excepted) are the candidates of the columns not grouped;
     ``min_exact``: a count of distinct values some check needs to know exactly (``outlier_min_distinct``): columns
-    with up to four times as many are grouped however many ``GROUP_CAP`` allows.
+    whose sample shows up to four times as many are grouped whatever ``GROUP_CAP`` says.
     """
 
     def __init__(self, tables: Mapping[str, Table], markers: Iterable[Any] = (), *,
@@ -271,46 +270,45 @@ class Scan:
         return self._stats[(ds, str(col))]
 
     def profile(self, ds: str) -> None:
-        """Profile every column of a dataset: one scan of its numbers and dates for an approximate distinct count,
-        one ``GROUP BY`` per column that can be grouped (text, booleans, numbers that repeat), one scan for the
-        others (see the module docstring)."""
+        """Profile every column of a dataset: one ``GROUP BY`` per column that can be grouped (text, booleans, and
+        numbers and dates whose sample holds at most ``GROUP_CAP`` distinct values), one scan of the others for their
+        nulls, range and infinities (see the module docstring)."""
         if ds in self._profiled:
             return
         self._profiled.add(ds)
         cols = self.columns[ds]
         n = self.rows[ds]
-        b = Binder()
-        counted = [(i, c) for i, c in enumerate(cols) if self.family(ds, c) not in ("text", "boolean", "other")]
-        row = {}
-        if counted and n:
-            parts = []
+        ungrouped = []
+        for c in cols:
+            st = Column(c, self.types[ds][c], self.family(ds, c), n)
+            self._stats[(ds, c)] = st
+            seen = self._sample_distinct(ds, c) if st.family not in ("text", "boolean", "other") else None
+            if seen is not None and seen > self.group_cap:
+                st.distinct = seen  # a lower bound: the sample is a part of the data
+                ungrouped.append(st)
+            else:
+                self._group(ds, c, st)
+        if ungrouped and n:
+            b = Binder()
             nums = b(sorted(self.num_markers)) if self.num_markers else None
-            for i, c in counted:
-                x = self.raw(ds, c)
-                parts += [f"approx_count_distinct({x}) AS a{i}",
-                          f"count(*) FILTER (WHERE {self._null(ds, c, x)}) AS n{i}"]
-                if self.family(ds, c) in NUMERIC:
+            parts = []
+            for i, st in enumerate(ungrouped):
+                x = self.raw(ds, st.name)
+                parts.append(f"count(*) FILTER (WHERE {self._null(ds, st.name, x)}) AS n{i}")
+                if st.family in NUMERIC:
                     v = f"CAST({x} AS DOUBLE)"
                     ok = f"isfinite({v})" + (f" AND NOT list_contains({nums}, {v})" if nums else "")
                     parts += [f"min({v}) FILTER (WHERE {ok}) AS lo{i}", f"max({v}) FILTER (WHERE {ok}) AS hi{i}"]
-                if self.family(ds, c) == "float":
+                if st.family == "float":
                     parts += [f"count(*) FILTER (WHERE isinf({x})) AS inf{i}",
                               f"count(*) FILTER (WHERE isnan({x})) AS nan{i}"]
             row = self.query(f"SELECT {', '.join(parts)} FROM {self.source(ds)}", b).iloc[0]
-        ungrouped = []
-        for i, c in enumerate(cols):
-            st = Column(c, self.types[ds][c], self.family(ds, c), n)
-            self._stats[(ds, c)] = st
-            if f"a{i}" in row and int(row[f"a{i}"]) > self.group_cap:
+            for i, st in enumerate(ungrouped):
                 st.nulls = int(row[f"n{i}"])
                 if st.family in NUMERIC:
                     st.min, st.max = _float(row[f"lo{i}"]), _float(row[f"hi{i}"])
                 if st.family == "float":
                     st.infinite, st.nans = int(row[f"inf{i}"]), int(row[f"nan{i}"])
-                ungrouped.append(st)
-            else:
-                self._group(ds, c, st)
-        if ungrouped:
             self._ranges(ds, ungrouped)
 
     def _group(self, ds: str, col: str, st: Column) -> None:
@@ -327,7 +325,8 @@ class Scan:
         if st.family == "float":
             extra += (", coalesce(sum(k) FILTER (WHERE isinf(v)), 0) AS inf"
                       ", coalesce(sum(k) FILTER (WHERE isnan(v)), 0) AS nan")
-        inline = st.family in ("text", "boolean", "other") and self._sample_distinct(ds, col) <= VALUES_INLINE
+        seen = self._sample_distinct(ds, col) if st.family in ("text", "boolean", "other") else None
+        inline = seen is not None and seen <= VALUES_INLINE
         if inline:
             extra += f", list({{'v': v, 'k': k}}) FILTER (WHERE {keep}) AS vals"
         sql = (f"WITH g AS (SELECT {x} AS v, count(*) AS k FROM {self.source(ds)} GROUP BY ALL), "
@@ -350,17 +349,20 @@ class Scan:
         if inline:
             self._values[(ds, st.name)] = [(m["v"], int(m["k"])) for m in (r["vals"] or [])]
 
-    def _sample_distinct(self, ds: str, col: str) -> int:
+    def _sample_distinct(self, ds: str, col: str) -> int | None:
+        """Distinct values of a column in the sample, numeric markers left out (None without a sample, or for
+        values pandas cannot count)."""
         sample = self.samples.get(ds)
-        if sample is None:
-            return VALUES_INLINE + 1
-        by_name = {str(c): c for c in sample.columns}
-        if col not in by_name:
-            return VALUES_INLINE + 1
+        by_name = {str(c): c for c in sample.columns} if sample is not None else {}
+        if str(col) not in by_name:
+            return None
+        s = sample[by_name[str(col)]]
+        if self.num_markers and self.family(ds, col) in NUMERIC and pd.api.types.is_numeric_dtype(s):
+            s = s[~s.isin(list(self.num_markers))]
         try:
-            return int(sample[by_name[col]].nunique())
+            return int(s.nunique())
         except TypeError:  # unhashable values
-            return VALUES_INLINE + 1
+            return None
 
     def _ranges(self, ds: str, cols: list[Column]) -> None:
         """Numbers and dates with many distinct values (their nulls, finite range and infinities come from the
@@ -396,9 +398,7 @@ class Scan:
             else:
                 found = [(counts.get(c, 0), c) for c in cands[i]]
             st.top_count, st.top_value = max(found, key=lambda kv: kv[0], default=(0, None))
-            st.exact = False
-            seen = int(sample[by_name[st.name]].nunique()) if st.name in by_name else 0
-            st.distinct = max(self.group_cap + 1, seen)
+            st.exact = sample is not None and len(sample) >= self.rows[ds]  # the sample is the data
 
     def datelike(self, ds: str, col: str, present) -> bool:
         """Whether a text column's sample values (``present``: the values without missing ones, or a function
