@@ -284,7 +284,7 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "fails), on the audit's seeded sample when the data is larger than sample_rows (the threshold records "
        "sample_rows / of_rows).",
        next_step="Open the data audit notebook to see why Evidently's summary report failed."),
-    # ---- 02 drift simulation -------------------------------------------------------------------------------------
+    # ---- 05 drift simulation -------------------------------------------------------------------------------------
     _c("drift.false_alarm_rate", "False-alarm rate of the monitors on unshifted batches", _DRIFT,
        "Share of unshifted batches (severity 0) of the clean held-out rows on which the rehearsed data monitors "
        "(drift tests, data contract) raise an alarm.", BLOCK,
@@ -555,7 +555,7 @@ CATALOGUE: tuple[CheckSpec, ...] = (
     _c("monitoring.dashboard_written", "Evidently workspace with the monitoring dashboard", _MON,
        "Number of daily snapshots in the Evidently workspace.",
        next_step="Open the monitoring notebook to see why the dashboard was not written."),
-    # ---- 05 governance -------------------------------------------------------------------------------------------
+    # ---- 06 governance -------------------------------------------------------------------------------------------
     _c("governance.pii.scan", "Personal data found by value", _GOV,
        "Number of columns flagged as personal data by their values (e-mail, phone, card, SSN, IP, IBAN, birth date, "
        "person name) and of identifier-like text columns; the scan runs once per pack (privacy.json).",
@@ -588,7 +588,7 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        next_step="Complete the model card's sections marked for people."),
     _c("governance.datasheet", "Datasheet written", _GOV, "Sections of the datasheet filled from the evidence.",
        next_step="Complete the datasheet's sections marked for people."),
-    # ---- 06 readiness review -------------------------------------------------------------------------------------
+    # ---- 07 readiness review -------------------------------------------------------------------------------------
     _c("review.pipeline_integration", "Every step of the playbook ran end to end", _REV,
        "Steps that ran, were missing or errored.",
        mts=[_mts("infra_3", "partial", "The playbook's own steps ran end to end; the production pipeline is not "
@@ -608,7 +608,7 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        mts=[_mts("data_5", "full", "The final search covers every file of the finished pack.", group="redacted")],
        next_step="Find the files that hold raw personal data (see the governance step's pii_findings.json) and mask "
                  "them at their source, then run the pack again."),
-    # ---- serving -------------------------------------------------------------------------------------------------
+    # ---- 03 serving -------------------------------------------------------------------------------------------------
     _c("serving.skew", "Online answers equal offline answers", _SERVE,
        "Number of evaluation rows whose prediction or class probabilities through the HTTP API differ from the "
        "in-process scoring of the same model (beyond the stated tolerance), plus failed answers.", BLOCK,
@@ -1049,8 +1049,8 @@ def applicable(s: CheckSpec, facts: Mapping[str, Any] | None) -> bool:
 
 # -- documentation --------------------------------------------------------------------------------------------------
 _STEP_TITLES = {
-    _AUDIT: "01 data audit", _EVAL: "02 model evaluation", _MON: "03 monitoring setup",
-    _DRIFT: "04 drift simulation", _GOV: "05 governance", _REV: "06 readiness review", _SERVE: "serving",
+    _AUDIT: "01 data audit", _EVAL: "02 model evaluation", _SERVE: "03 serving", _MON: "04 monitoring setup",
+    _DRIFT: "05 drift simulation", _GOV: "06 governance", _REV: "07 readiness review",
     "runner": "the runner",
 }
 

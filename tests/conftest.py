@@ -35,7 +35,7 @@ def execute(template: str, step_dir: Path, config: str = "", pack_dir: str = "",
 
 @pytest.fixture
 def run_template(tmp_path):
-    """``run_template("04_drift_simulation.ipynb", trials=3)`` -> results.json as a dict."""
+    """``run_template("05_drift_simulation.ipynb", trials=3)`` -> results.json as a dict."""
 
     def _run(template: str, **kw):
         name = Path(template).stem

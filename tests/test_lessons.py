@@ -25,14 +25,16 @@ MIN_FIGURES = {
     # ROC and precision-recall curves, the reliability curve, the slices, the business value by threshold and the
     # permutation importance (the staleness figure needs data.timestamp, which the bundled data has not)
     "02_model_evaluation": 6,
+    # the latency through the API by concurrency and batch size
+    "03_serving": 1,
     # the detection power per fault at the budget, and the simulated production days
-    "03_monitoring_setup": 2,
+    "04_monitoring_setup": 2,
     # the sensitivity heatmap, the timelines and the power by batch size (small.yaml asks for both)
-    "04_drift_simulation": 3,
+    "05_drift_simulation": 3,
     # documents for people who sign off: PII findings, the model card and the datasheet as text and tables
-    "05_governance": 0,
+    "06_governance": 0,
     # the gates, the verdict and the ML Test Score are tables; the pack's index.html shows them again
-    "06_readiness_review": 0,
+    "07_readiness_review": 0,
 }
 
 
@@ -67,7 +69,7 @@ def test_the_inline_figures_are_the_saved_evidence(bundled_pack):
     """A figure the drift step shows is the PNG it saved under artifacts/ (byte for byte), not a second drawing."""
     import base64
 
-    step = bundled_pack["pack"] / "steps" / "04_drift_simulation"
+    step = bundled_pack["pack"] / "steps" / "05_drift_simulation"
     nb = json.loads((step / "notebook.ipynb").read_text(encoding="utf-8"))
     shown = {base64.b64decode(out["data"]["image/png"]) for c in nb["cells"] if c["cell_type"] == "code"
              for out in c.get("outputs", []) if "image/png" in out.get("data", {})}

@@ -26,9 +26,9 @@ SMALL = small("monitoring_setup", replicates=5000, timeline_days=4,
 
 @pytest.fixture(scope="module")
 def step(tmp_path_factory):
-    """One run of templates/03_monitoring_setup.ipynb on the bundled data, shared by the tests below."""
-    folder = tmp_path_factory.mktemp("pack") / "steps" / "03_monitoring_setup"
-    results = execute("03_monitoring_setup.ipynb", folder, **SMALL)
+    """One run of templates/04_monitoring_setup.ipynb on the bundled data, shared by the tests below."""
+    folder = tmp_path_factory.mktemp("pack") / "steps" / "04_monitoring_setup"
+    results = execute("04_monitoring_setup.ipynb", folder, **SMALL)
     return {"dir": folder, "results": results}
 
 

@@ -19,7 +19,8 @@ from .conftest import run_cli
 # a 1x1 PNG, enough for a figure
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
-STEPS = ("data_audit", "model_evaluation", "monitoring_setup", "drift_simulation", "governance", "readiness_review")
+STEPS = ("data_audit", "model_evaluation", "serving", "monitoring_setup", "drift_simulation", "governance",
+         "readiness_review")
 
 
 def _steps(statuses: dict | None = None, not_run=()):

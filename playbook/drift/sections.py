@@ -1,6 +1,6 @@
 """The drift simulation template's sections, one function each: the notebook narrates, these compute and record.
 
-The template (``templates/04_drift_simulation.ipynb``) calls them in order on one :class:`DriftRun`, the state a
+The template (``templates/05_drift_simulation.ipynb``) calls them in order on one :class:`DriftRun`, the state a
 section hands to the next (the faults, the deployed monitor, the pool of batches, the sweep, the timelines)::
 
     run = sections.setup(ctx, step, shifts=shifts, example_shift=example_shift)

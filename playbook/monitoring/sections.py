@@ -1,6 +1,6 @@
 """The monitoring template's sections, one function each: the notebook narrates, these compute and record.
 
-The template (``templates/03_monitoring_setup.ipynb``) calls them in order on one :class:`MonitoringRun`, the state a
+The template (``templates/04_monitoring_setup.ipynb``) calls them in order on one :class:`MonitoringRun`, the state a
 section hands to the next (the model, the split, the deployed spec, the replays, the checks so far)::
 
     run = sections.setup(ctx, step, batch_size=batch_size, decision_threshold=decision_threshold)
