@@ -207,3 +207,17 @@ def test_small_and_overrides():
     assert small("drift_simulation")["trials"] == SMALL_STEPS["drift_simulation"]["trials"]
     assert overrides({"drift_simulation": {"timelines": ["sudden"], "trials": 3}}) == [
         'steps.drift_simulation.params.timelines=["sudden"]', "steps.drift_simulation.params.trials=3"]
+
+
+def test_the_monitor_calibration_defaults_are_the_monitoring_templates():
+    import inspect
+
+    from playbook.audit.params import template_defaults
+    from playbook.monitoring import setup as msetup
+
+    cell = template_defaults("04_monitoring_setup.ipynb")
+    sig = inspect.signature(msetup.make_config).parameters
+    names = {"folds": "cv_folds"}
+    for name in ("false_alarms", "per_batches", "correction", "replicates", "holdout", "margin", "bins",
+                 "max_categories", "folds", "decision_threshold", "calibration_method"):
+        assert sig[name].default == cell[names.get(name, name)], name

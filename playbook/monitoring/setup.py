@@ -339,11 +339,27 @@ def _y01(y: pd.Series, positive) -> np.ndarray:
     return np.array([np.nan if pd.isna(v) else float(v == positive or str(v) == str(positive)) for v in y], dtype=float)
 
 
-def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: float = 1, per_batches: float = 30,
-                correction: str = "min-p", replicates: int = 10000, holdout: int = 5000, margin: float = 0.9,
-                bins: int = 50, max_categories: int = 50, folds: int = 5, decision_threshold: float = 0.5,
-                calibration_method: str = "auto", pii_columns: list[str] | None = None) -> MonitorSetup:
-    """Calibrate the monitors for ``ctx`` and assemble ``monitoring.yaml`` (as a mapping)."""
+def _template_defaults() -> dict:
+    """The monitoring template's ``parameters`` cell (``templates/04_monitoring_setup.ipynb``): the one place the
+    calibration defaults are written; :func:`make_config` takes them, so the drift step, calibrating the same monitor
+    when it runs alone, uses exactly the monitoring step's defaults."""
+    from playbook.audit.params import template_defaults
+
+    return template_defaults("04_monitoring_setup.ipynb")
+
+
+_D = _template_defaults()
+
+
+def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: float = _D["false_alarms"],
+                per_batches: float = _D["per_batches"], correction: str = _D["correction"],
+                replicates: int = _D["replicates"], holdout: int = _D["holdout"], margin: float = _D["margin"],
+                bins: int = _D["bins"], max_categories: int = _D["max_categories"], folds: int = _D["cv_folds"],
+                decision_threshold: float = _D["decision_threshold"],
+                calibration_method: str = _D["calibration_method"],
+                pii_columns: list[str] | None = None) -> MonitorSetup:
+    """Calibrate the monitors for ``ctx`` and assemble ``monitoring.yaml`` (as a mapping). The defaults are the
+    monitoring template's (:func:`_template_defaults`)."""
     from playbook.data import fingerprint_frame
     from playbook.monitoring.spec import build_spec
 
