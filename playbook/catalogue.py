@@ -437,6 +437,14 @@ CATALOGUE: tuple[CheckSpec, ...] = (
                  "past it.")]),
     _c("monitoring.dashboard_written", "Evidently workspace with the monitoring dashboard", _MON,
        "Number of daily snapshots in the Evidently workspace."),
+    _c("monitoring.alert_rules", "Prometheus alerting rules generated from monitoring.yaml", _MON,
+       "Number of problems in the alerting rules written beside monitoring.yaml (alerts.rules.yml: drift, contract "
+       "violations, missing batches, latency p99, 5xx rate, estimated performance): a threshold monitoring.yaml "
+       "does not hold, a rule without severity, summary, description or runbook link, a metric neither playbook "
+       "serve nor playbook monitor exports."),
+    _c("monitoring.grafana_dashboard", "Grafana dashboard for the serving and monitor metrics", _MON,
+       "Number of problems in the Grafana dashboard written beside monitoring.yaml (grafana_dashboard.json): "
+       "fields its JSON schema requires, overlapping panels, a query on a metric nobody exports."),
     # ---- 05 governance -------------------------------------------------------------------------------------------
     _c("governance.pii.scan", "Personal data found by value", _GOV,
        "Number of columns flagged as personal data by their values (e-mail, phone, card, SSN, IP, IBAN, birth date, "
