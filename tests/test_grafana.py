@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import jsonschema
 import pytest
@@ -26,7 +27,7 @@ def _panel(dash: dict, words: str) -> dict:
 
 
 def test_the_schema_is_valid_and_the_dashboard_passes_it(dash):
-    jsonschema.Draft202012Validator.check_schema(grafana.DASHBOARD_SCHEMA)
+    jsonschema.Draft7Validator.check_schema(grafana.DASHBOARD_SCHEMA)
     jsonschema.validate(json.loads(grafana.dashboard_json(make_spec(), PREFIX)), grafana.DASHBOARD_SCHEMA)
     assert grafana.validate(dash) == []
     assert dash["uid"] == f"playbook-{NAME}" and dash["title"] == f"Playbook: {NAME}"
@@ -38,20 +39,34 @@ def test_the_schema_is_valid_and_the_dashboard_passes_it(dash):
                                                               for t in p["targets"])
 
 
-@pytest.mark.parametrize("mutate, fragment", [
-    (lambda d: d.pop("uid"), "'uid' is a required property"),
-    (lambda d: d.update(uid="x" * 41), "does not match"),
-    (lambda d: d["panels"][0].pop("gridPos"), "'gridPos' is a required property"),
-    (lambda d: d["panels"][1]["targets"][0].update(expr=""), "should be non-empty"),
-    (lambda d: d["panels"][2].update(targets=[]), "should be non-empty"),
-    (lambda d: d["panels"][3].update(type="graph-old"), "is not one of"),
-    (lambda d: d.pop("templating"), "'templating' is a required property"),
-    (lambda d: d["panels"][4]["gridPos"].update(x=0, y=0), "overlaps"),
-    (lambda d: d["panels"][5]["targets"][0].update(expr="playbook_model_infos{}"), "is not a metric"),
+@pytest.mark.parametrize("mutate, fragment, where", [
+    (lambda d: d.pop("uid"), "'uid' is a required property", "uid"),
+    (lambda d: d.update(uid="x" * 41), "does not match", "uid"),
+    (lambda d: d["panels"][0].pop("gridPos"), "'gridPos' is a required property", "gridPos"),
+    (lambda d: d["panels"][1]["targets"][0].update(expr=""), "should be non-empty", "expr"),
+    (lambda d: d["panels"][2].update(targets=[]), "should be non-empty", "targets"),
+    (lambda d: d["panels"][3].update(type="graph-old"), "is not one of", "type"),
+    (lambda d: d.pop("templating"), "'templating' is a required property", "templating"),
+    (lambda d: d.update(schemaVersion="39"), "is not of type 'integer'", "schemaVersion"),
 ])
-def test_a_broken_dashboard_is_refused(dash, mutate, fragment):
+def test_a_dashboard_that_breaks_the_schema_is_refused(dash, mutate, fragment, where):
     broken = copy.deepcopy(dash)
     mutate(broken)
+    with pytest.raises(jsonschema.ValidationError, match=re.escape(fragment)):
+        jsonschema.validate(broken, grafana.DASHBOARD_SCHEMA)
+    problems = grafana.validate(broken)  # the library's own validation (fastjsonschema) agrees
+    assert len(problems) == 1 and where in problems[0], problems
+
+
+@pytest.mark.parametrize("mutate, fragment", [
+    (lambda d: d["panels"][4]["gridPos"].update(x=0, y=0), "overlaps"),
+    (lambda d: d["panels"][5]["gridPos"].update(x=20, w=8), "wider than the 24-column grid"),
+    (lambda d: d["panels"][5]["targets"][0].update(expr="playbook_model_infos{}"), "is not a metric"),
+])
+def test_what_a_schema_cannot_say_is_refused_too(dash, mutate, fragment):
+    broken = copy.deepcopy(dash)
+    mutate(broken)
+    jsonschema.validate(broken, grafana.DASHBOARD_SCHEMA)
     problems = grafana.validate(broken)
     assert problems and any(fragment in p for p in problems), problems
 

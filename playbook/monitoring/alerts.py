@@ -25,6 +25,7 @@ file, relative to the pack root). The same mapping gives byte-identical files.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -380,10 +381,8 @@ HEADER = """\
 
 
 def spec_digest(spec: dict) -> str:
-    """sha256 of the mapping's canonical YAML: names the monitoring.yaml the files were generated from."""
-    from playbook.monitoring.spec import _plain
-
-    text = yaml.safe_dump(_plain(spec), sort_keys=True, allow_unicode=True, width=120)
+    """sha256 of the mapping's canonical JSON: names the monitoring.yaml the files were generated from."""
+    text = json.dumps(spec, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
