@@ -185,6 +185,23 @@ def cmd_init(args) -> int:
     return EXIT_GO
 
 
+def cmd_serve(args) -> int:
+    try:
+        from playbook.serving.server import serve
+        from playbook.serving.service import ServeError
+    except ImportError as exc:
+        return _err(f"serving needs FastAPI and uvicorn ({exc.name} is missing); install them with "
+                    "`pip install -e .` from the playbook's folder.")
+    try:
+        return serve(args.pack, host=args.host, port=args.port, token_env=args.token_env, max_batch=args.max_batch,
+                     max_concurrency=args.max_concurrency, max_queue=args.max_queue, ready_file=args.ready_file,
+                     service_folder=args.service_folder, log_level=args.log_level)
+    except ServeError as exc:
+        return _err(str(exc))
+    except KeyboardInterrupt:
+        return EXIT_GO
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="playbook",
@@ -261,6 +278,28 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_arguments(m)
         m.set_defaults(func=monitor_run)
+
+    sv = sub.add_parser("serve", help="serve a pack's model over HTTP (MLflow scoring protocol, its data contract at "
+                                      "the door; exit 0 when stopped, 2 bad input)",
+                        description="Serve the model a pack judged at POST /invocations (dataframe_split or "
+                                    "dataframe_records in, predictions out), refusing every request that breaks the "
+                                    "pack's data contract with a 4xx that names the column and the rule; GET /health, "
+                                    "/metadata and /metrics (Prometheus). SIGTERM finishes the requests in flight.")
+    sv.add_argument("pack", help="the pack folder (holding manifest.json), e.g. evidence/german-credit")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080; 0 picks a free one)")
+    sv.add_argument("--token-env", default=None, metavar="NAME",
+                    help="require 'Authorization: Bearer <token>' with the token held in this environment variable")
+    sv.add_argument("--max-batch", type=int, default=10_000, metavar="ROWS", help="rows per request at most (default 10000)")
+    sv.add_argument("--max-concurrency", type=int, default=4, metavar="N",
+                    help="requests scored at once (default 4); up to --max-queue more wait, beyond that 503")
+    sv.add_argument("--max-queue", type=int, default=64, metavar="N", help="requests waiting at most (default 64)")
+    sv.add_argument("--ready-file", default=None, metavar="FILE",
+                    help="write HOST:PORT to FILE once listening (with --port 0, to learn the port)")
+    sv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                    help="server log level (default info: one access line per request, never headers or bodies)")
+    sv.add_argument("--service-folder", action="store_true", help=argparse.SUPPRESS)  # the serving step's own server
+    sv.set_defaults(func=cmd_serve)
     return p
 
 

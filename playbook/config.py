@@ -9,6 +9,7 @@ German credit data (see :data:`BUNDLED`).
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,6 +93,16 @@ class BusinessSettings:
 
 
 @dataclass
+class ServingSettings:
+    """The serving step's service-level objectives and, optionally, an endpoint to test instead of the pack's own
+    server (``serving.endpoint: http://host:port``)."""
+
+    max_p99_ms: float | None = None   # p99 latency of one-row requests at every concurrency (given: a blocking gate)
+    min_rps: float | None = None      # one-row requests per second at the best concurrency (given: a blocking gate)
+    endpoint: str | None = None   # an MLflow-protocol server already running (the step then starts none)
+
+
+@dataclass
 class PolicySettings:
     allow_raw_pii: bool = False
     gates: dict[str, dict] = field(default_factory=dict)
@@ -117,6 +128,7 @@ class PackConfig:
     model: ModelSettings = field(default_factory=ModelSettings)
     business: BusinessSettings = field(default_factory=BusinessSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
     steps: dict[str, StepSettings] = field(default_factory=dict)
     name: str = "pack"
     seed: int = 0
@@ -140,6 +152,7 @@ _SECTIONS = {
     "model": ModelSettings,
     "business": BusinessSettings,
     "policy": PolicySettings,
+    "serving": ServingSettings,
 }
 _TOP_KEYS = {"name", "seed", "steps", "previous", *_SECTIONS}
 _STEP_KEYS = {"enabled", "timeout", "params"}
@@ -357,6 +370,23 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
         privacy=_privacy_settings(pol_raw.get("privacy")),
     )
 
+    srv_raw = _expect("serving", raw.get("serving"), dict) or {}
+    _check_keys("serving", srv_raw, set(ServingSettings.__dataclass_fields__))
+    srv_kwargs: dict[str, Any] = {}
+    for k in ("max_p99_ms", "min_rps"):
+        if srv_raw.get(k) is not None:
+            v = _expect(f"serving.{k}", srv_raw[k], float, allow_none=False)
+            if not math.isfinite(float(v)) or float(v) <= 0:
+                raise ConfigError(f"serving.{k}: {srv_raw[k]!r} must be a positive number (e.g. 250 ms or 50 requests/s).")
+            srv_kwargs[k] = float(v)
+    endpoint = _expect("serving.endpoint", srv_raw.get("endpoint"), str)
+    if endpoint:
+        if not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", endpoint):
+            raise ConfigError(f"serving.endpoint: {endpoint!r} is not a server address; give http://HOST:PORT (the "
+                              "server answering POST /invocations).")
+        srv_kwargs["endpoint"] = endpoint.rstrip("/")
+    serving = ServingSettings(**srv_kwargs)
+
     steps_raw = _expect("steps", raw.get("steps"), dict) or {}
     steps = {}
     for sname, s in steps_raw.items():
@@ -386,7 +416,7 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
     previous = _expect("previous", raw.get("previous"), str)
     if previous:
         previous = resolve_path(previous, base if base is not None else Path.cwd())
-    return PackConfig(data=data, model=model, business=business, policy=policy, steps=steps,
+    return PackConfig(data=data, model=model, business=business, policy=policy, serving=serving, steps=steps,
                       name=name, seed=seed, source=source, previous=previous)
 
 

@@ -21,6 +21,8 @@ Usage from a notebook::
     step.metric("rows.reference", 700)
     step.timing("audit_seconds", 1.2)
     path = step.artifact("data_contract.json")   # -> <step dir>/artifacts/data_contract.json
+    link = step.write_json("calibration.json", {...})   # atomic; -> "artifacts/calibration.json" (an evidence link)
+    step.figure("timeline.png")                  # the saved PNG as an image output (JupyterLab and notebook.html)
     step.save()
 """
 
@@ -127,6 +129,22 @@ def write_json_atomic(path: Path, data: Any, round_floats: bool = True) -> None:
     """Write JSON deterministically (sorted keys, 2-space indent) via a temp file + rename."""
     text = json.dumps(to_jsonable(data, round_floats), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     write_text_atomic(path, text)
+
+
+def figure_png(fig, dpi: int = 100) -> bytes:
+    """A matplotlib figure as PNG bytes (no timestamp in the file); the figure is closed, so an inline backend does
+    not show it a second time."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    except Exception:  # noqa: BLE001  (a figure made without pyplot has nothing to close)
+        pass
+    return buf.getvalue()
 
 
 @dataclass
@@ -256,6 +274,36 @@ class Step:
         path = self.artifacts_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def link(self, relpath: str) -> str:
+        """The evidence link of an artifact (``artifacts/<relpath>``), as checks and the pack's pages cite it."""
+        self.artifact(relpath)  # validates the path
+        return (Path("artifacts") / relpath).as_posix()
+
+    def write_json(self, relpath: str, obj: Any, *, round_floats: bool = True) -> str:
+        """Write ``obj`` as ``artifacts/<relpath>``, atomically (a temp file in the same folder, then a rename) and
+        deterministically (sorted keys, 2-space indent, numpy / pandas values made plain, floats rounded to 10
+        significant digits unless ``round_floats=False``). Returns the evidence link ``artifacts/<relpath>``."""
+        write_json_atomic(self.artifact(relpath), obj, round_floats=round_floats)
+        return self.link(relpath)
+
+    def figure(self, figure: Any, *, width: int | None = None, missing: str | None = None):
+        """A figure as an image output: ``IPython.display.Image`` (``image/png``) of the artifact ``figure`` (a
+        PNG saved by a plotting function, e.g. ``"timeline.png"``) or of a matplotlib figure, rendered in memory
+        and closed (not written to the pack). Make it the last expression of a cell, or pass it to ``display``:
+        it shows in JupyterLab and in ``notebook.html`` whatever the matplotlib backend (``MPLBACKEND=Agg``
+        under ``playbook run``). ``missing``: the text to show instead when the artifact was not made (a section
+        the parameters turned off); without it a missing artifact raises ``FileNotFoundError``."""
+        from IPython.display import Image
+
+        if isinstance(figure, (str, Path)):
+            path = self.artifact(str(figure))
+            if not path.is_file():
+                if missing is not None:
+                    return missing
+                raise FileNotFoundError(f"artifacts/{figure} was not written; run the section that plots it first")
+            return Image(data=path.read_bytes(), format="png", width=width)
+        return Image(data=figure_png(figure), format="png", width=width)
 
     # -- output ----------------------------------------------------------------------------
     def as_dict(self) -> dict:

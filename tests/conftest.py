@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.params import SMALL_CONFIG, SMALL_PARAMS, SMALL_STEPS, small  # noqa: F401  (the small parameters, once)
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 
@@ -33,7 +35,7 @@ def execute(template: str, step_dir: Path, config: str = "", pack_dir: str = "",
 
 @pytest.fixture
 def run_template(tmp_path):
-    """``run_template("04_drift_simulation.ipynb", trials=3)`` -> results.json as a dict."""
+    """``run_template("05_drift_simulation.ipynb", trials=3)`` -> results.json as a dict."""
 
     def _run(template: str, **kw):
         name = Path(template).stem
@@ -52,19 +54,8 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 900) -> subproce
 def bundled_pack(tmp_path_factory):
     """One full `playbook run` on the bundled data with small parameters, shared by the pack tests."""
     out = tmp_path_factory.mktemp("evidence")
-    cfg = ROOT / "tests" / "data" / "small.yaml"
-    proc = run_cli("run", str(cfg), "--out", str(out), "--name", "bundled", timeout=1800)
+    proc = run_cli("run", str(SMALL_CONFIG), "--out", str(out), "--name", "bundled", timeout=1800)
     return {"proc": proc, "pack": out / "bundled", "out": out}
-
-
-SMALL_PARAMS = [  # command-line overrides that keep a whole pack fast (the config keeps only what it needs)
-    "steps.drift_simulation.params.trials=3", "steps.drift_simulation.params.severities=[0.5, 1.0]",
-    "steps.drift_simulation.params.timelines=[sudden]", "steps.drift_simulation.params.power_batch_sizes=[]",
-    "steps.model_evaluation.params.n_bootstrap=30", "steps.model_evaluation.params.importance_repeats=2",
-    "steps.monitoring_setup.params.replicates=2000", "steps.monitoring_setup.params.holdout=500",
-    "steps.monitoring_setup.params.power_replicates=50", "steps.monitoring_setup.params.current_batches=5",
-    "steps.monitoring_setup.params.timeline_days=4", "steps.monitoring_setup.params.timeline_onset=2",
-]
 
 
 def own_pack(folder: Path, name: str, reference, current, data: dict, params=SMALL_PARAMS) -> dict:

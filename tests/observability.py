@@ -15,7 +15,7 @@ import yaml
 from playbook.monitoring import alerts
 
 NAME = "credit-risk"
-PREFIX = "steps/03_monitoring_setup/"
+PREFIX = "steps/04_monitoring_setup/"
 
 
 def make_spec(**changes) -> dict:

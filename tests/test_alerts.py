@@ -87,6 +87,23 @@ def test_thresholds_are_read_from_monitoring_yaml_not_repeated():
     assert 'rule!="extra_column"' not in rules["PlaybookServingContractViolations"]["expr"]
 
 
+def test_serving_alerts_link_the_serving_steps_checks_when_it_ran():
+    from playbook import catalogue
+
+    spec = make_spec(serving=alerts.serving_section(None, "/pack/steps/03_serving"))
+    assert spec["serving"]["pack_step"] == "03_serving"
+    rules = {r["alert"]: r for r in alerts.rules_document(spec, PREFIX, root="")["groups"][0]["rules"]}
+    lat, err = rules["PlaybookLatencyP99High"]["annotations"], rules["PlaybookHigh5xxRate"]["annotations"]
+    assert lat["runbook_url"] == "steps/03_serving/notebook.html" and lat["check"] == "serving.latency.p99"
+    assert lat["evidence"] == "steps/03_serving/artifacts/latency.json"
+    assert err["check"] == "serving.resilience.burst" and catalogue.spec(err["check"]) is not None
+    assert rules["PlaybookDriftAlarm"]["annotations"]["runbook_url"] == PREFIX + "notebook.html"
+    # outside a pack (no root) or without the serving step: the monitoring step's own hand-off check
+    for doc in (alerts.rules_document(spec, PREFIX), alerts.rules_document(make_spec(), PREFIX, root="")):
+        ann = {r["alert"]: r for r in doc["groups"][0]["rules"]}["PlaybookLatencyP99High"]["annotations"]
+        assert ann["check"] == "monitoring.alert_rules" and ann["runbook_url"] == PREFIX + "notebook.html"
+
+
 def test_rules_left_out_when_the_model_has_nothing_to_watch_there():
     spec = make_spec(performance={})
     spec["monitors"] = spec["monitors"][:2]
@@ -105,11 +122,11 @@ def test_serving_gate_comes_from_the_config_when_it_has_one():
     section = alerts.serving_section(cfg)
     assert section["max_p99_ms"] == 120.0 and section["max_p99_ms_source"] == "config: serving.max_p99_ms"
 
-    class Cfg:  # a PackConfig with a serving section (attribute access)
-        class serving:
-            max_p99_ms = 75.5
+    from playbook.config import from_dict
 
-    assert alerts.serving_section(Cfg())["max_p99_ms"] == 75.5
+    data = {"reference": "r.csv", "current": "c.csv", "target": "y"}
+    assert alerts.serving_section(from_dict({"data": data, "serving": {"max_p99_ms": 75.5}}))["max_p99_ms"] == 75.5
+    assert alerts.serving_section(from_dict({"data": data}))["max_p99_ms"] == alerts.DEFAULT_MAX_P99_MS
     for bad in (0, -5, "fast", float("nan"), True):
         with pytest.raises(alerts.ServingGateError, match=r"^serving\.max_p99_ms: .* not a positive number of milli"):
             alerts.serving_section({"serving": {"max_p99_ms": bad}})
@@ -296,16 +313,16 @@ def _cases(rules: dict) -> dict:
                                 {"eval_time": "45m", "exp_alerts": [_fires(r["PlaybookModelStale"], m, 130)]}]}],
         "PlaybookLatencyP99High": [{
             "input_series": [
-                # serve-1: every request between 0.1 s and 0.5 s (p99 = 0.496 s); serve-2: all under 0.1 s
+                # serve-1: every request between 0.1 s and 1 s (p99 = 0.991 s); serve-2: all under 0.1 s
                 _series("playbook_request_latency_seconds_bucket", {**SERVE, "le": "0.1"}, "0x60"),
-                _series("playbook_request_latency_seconds_bucket", {**SERVE, "le": "0.5"}, "0+100x60"),
+                _series("playbook_request_latency_seconds_bucket", {**SERVE, "le": "1"}, "0+100x60"),
                 _series("playbook_request_latency_seconds_bucket", {**SERVE, "le": "+Inf"}, "0+100x60"),
                 _series("playbook_request_latency_seconds_bucket", {**SERVE2, "le": "0.1"}, "0+100x60"),
-                _series("playbook_request_latency_seconds_bucket", {**SERVE2, "le": "0.5"}, "0+100x60"),
+                _series("playbook_request_latency_seconds_bucket", {**SERVE2, "le": "1"}, "0+100x60"),
                 _series("playbook_request_latency_seconds_bucket", {**SERVE2, "le": "+Inf"}, "0+100x60")],
             "alert_rule_test": [
                 {"eval_time": "8m", "exp_alerts": []},   # slow, but not yet for 10 minutes
-                {"eval_time": "30m", "exp_alerts": [_fires(r["PlaybookLatencyP99High"], SERVE, 496.0)]}]}],
+                {"eval_time": "30m", "exp_alerts": [_fires(r["PlaybookLatencyP99High"], SERVE, 991.0)]}]}],
         "PlaybookHigh5xxRate": [{
             "input_series": [
                 _series("playbook_requests_total", {**SERVE, "path": "/invocations", "status": "200"}, "0+90x60"),
@@ -376,7 +393,7 @@ def test_saving_monitoring_yaml_in_a_steps_artifacts_writes_the_handoff_and_reco
     from playbook.monitoring.spec import save_spec
     from playbook.results import Step, step_owning
 
-    step = Step("monitoring_setup", tmp_path / "pack" / "steps" / "03_monitoring_setup")
+    step = Step("monitoring_setup", tmp_path / "pack" / "steps" / "04_monitoring_setup")
     assert step_owning(step.artifact("monitoring.yaml")) is step
     save_spec(make_spec(), step.artifact("monitoring.yaml"))
     assert (step.artifacts_dir / alerts.RULES_FILE).is_file()
@@ -397,7 +414,7 @@ def test_saving_monitoring_yaml_in_a_steps_artifacts_writes_the_handoff_and_reco
     assert step_owning(elsewhere / "monitoring.yaml") is None
 
 
-def test_handoff_command_regenerates_with_a_base_url_and_refuses_bad_input(tmp_path, capsys):
+def test_handoff_command_regenerates_with_the_packs_url_and_refuses_bad_input(tmp_path, capsys):
     import numpy as np
     import pandas as pd
 
@@ -407,10 +424,15 @@ def test_handoff_command_regenerates_with_a_base_url_and_refuses_bad_input(tmp_p
 
     mon = DistributionMonitor(ColumnProfile.build(pd.Series(np.arange(100.0), name="duration"), "numeric"),
                               threshold=0.1, calibrated_batch_size=200)
-    src = save_spec(make_spec(monitors=[monitor_to_dict(mon)], performance={}), tmp_path / "monitoring.yaml")
-    assert handoff.main([str(src), "--out", str(tmp_path / "ops"), "--base-url", "https://packs.example/x/"]) == 0
-    doc = yaml.safe_load((tmp_path / "ops" / alerts.RULES_FILE).read_text())
-    assert doc["groups"][0]["rules"][0]["annotations"]["runbook_url"] == "https://packs.example/x/notebook.html"
+    serving = {**alerts.serving_section(None, "03_serving")}
+    spec = make_spec(monitors=[monitor_to_dict(mon)], performance={}, serving=serving)
+    src = save_spec(spec, tmp_path / "pack" / "steps" / "04_monitoring_setup" / "artifacts" / "monitoring.yaml")
+    assert handoff.main([str(src), "--out", str(tmp_path / "ops"), "--pack-url", "https://packs.example/x"]) == 0
+    rules = {r["alert"]: r for r in yaml.safe_load((tmp_path / "ops" / alerts.RULES_FILE).read_text())["groups"][0]["rules"]}
+    assert rules["PlaybookDriftAlarm"]["annotations"]["runbook_url"] == \
+        "https://packs.example/x/steps/04_monitoring_setup/notebook.html"
+    assert rules["PlaybookLatencyP99High"]["annotations"]["runbook_url"] == \
+        "https://packs.example/x/steps/03_serving/notebook.html"
     capsys.readouterr()
     assert handoff.main([str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "ops")]) == 2
     err = capsys.readouterr().err.strip()
@@ -441,6 +463,11 @@ def test_the_monitoring_step_of_a_pack_hands_off_rules_that_promtool_accepts(bun
     doc = yaml.safe_load(rules_path.read_text())
     spec = yaml.safe_load((step / "artifacts" / "monitoring.yaml").read_text())
     assert spec["serving"]["max_p99_ms"] == alerts.DEFAULT_MAX_P99_MS
+    serving_step = next(pack.glob("steps/*_serving"), None)
+    if serving_step is not None:  # the serving step ran: the serving alerts link its checks
+        assert spec["serving"]["pack_step"] == serving_step.name
+        lat = next(r for r in doc["groups"][0]["rules"] if r["alert"] == "PlaybookLatencyP99High")
+        assert lat["annotations"]["check"] == "serving.latency.p99"
     for r in doc["groups"][0]["rules"]:
         for key in ("runbook_url", "evidence"):
             assert (pack / r["annotations"][key]).is_file(), (r["alert"], r["annotations"][key])
@@ -449,6 +476,46 @@ def test_the_monitoring_step_of_a_pack_hands_off_rules_that_promtool_accepts(bun
     assert math.isclose(_threshold(est["expr"]), floor, rel_tol=0, abs_tol=0)
     proc = promtool.run("check", "rules", str(rules_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    paths, _ = handoff.write(spec, tmp_path, handoff.pack_prefix(step))
+    paths, _ = handoff.write(spec, tmp_path, *handoff.pack_links(step))
     for p in paths:
         assert p.read_bytes() == (step / "artifacts" / p.name).read_bytes(), p.name
+
+
+@pytest.mark.slow
+def test_the_servers_metrics_are_the_ones_the_rules_and_the_dashboard_read(bundled_pack):
+    """`playbook serve`'s app (in process) on the pack, after a good and a refused request: every serving metric
+    and label the rules and the dashboard select is in its /metrics."""
+    pytest.importorskip("httpx")
+    import pandas as pd
+    from prometheus_client.parser import text_string_to_metric_families
+    from starlette.testclient import TestClient
+
+    from playbook.monitoring import grafana
+    from playbook.serving.app import create_app
+    from playbook.serving.probe import rows_json
+    from playbook.serving.service import load_pack
+    from tests.conftest import ROOT
+
+    service = load_pack(bundled_pack["pack"])
+    frame = pd.read_csv(ROOT / "datasets" / "german_credit" / "current.csv").head(3)
+    split = rows_json(frame, service.features)
+    with TestClient(create_app(service)) as client:
+        assert client.post("/invocations", json={"dataframe_split": split}).status_code == 200
+        records = [dict(zip(split["columns"], row)) for row in split["data"]]
+        del records[0][split["columns"][0]]
+        assert client.post("/invocations", json={"dataframe_records": records}).status_code in (400, 422)
+        text = client.get("/metrics").text
+    exported: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            exported.setdefault(sample.name, set()).update(sample.labels)
+    spec = make_spec()
+    exprs = [r["expr"] for r in _rules(spec).values()] + grafana.exprs(grafana.dashboard(spec))
+    for expr in exprs:
+        for name in alerts.metric_names(expr) & set(alerts.SERVING_METRICS):
+            assert name in exported, (name, sorted(exported))
+            selector = re.search(re.escape(name) + r"\{([^}]*)\}", expr).group(1)
+            for label in re.findall(r"([A-Za-z_]+)\s*(?:=~|!=|!~|=)", selector):
+                assert label == "instance" or label in exported[name], (name, label, exported[name])
+    assert {"path", "status"} <= exported["playbook_requests_total"]
+    assert "rule" in exported["playbook_contract_violations_total"]

@@ -42,8 +42,8 @@ def test_template_is_committed_clean_with_one_parameters_cell():
 
 
 def test_parameters_are_documented_and_match_the_library_defaults():
-    """The defaults are written twice (the parameters cell, which papermill needs, and AuditParams): every
-    parameter of the template is a field of AuditParams with the same default and type, and vice versa."""
+    """The defaults are written once, in the parameters cell (which papermill needs); AuditParams reads them from it:
+    every parameter of the template is a field of AuditParams with the same default and type, and vice versa."""
     params = pm.inspect_notebook(str(TEMPLATE))
     defaults = audit.AuditParams()
     fields = {f.name: f for f in dataclasses.fields(audit.AuditParams)}

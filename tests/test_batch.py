@@ -157,7 +157,7 @@ def bad(tmp_path, name="m.yaml"):
         "unknown section key": ({"grid": {"data.curent": ["a.csv"]}}, ["grid.data.curent: unknown key 'curent' in data"]),
         "unknown step": ({"grid": {"steps.drift.params.trials": [3]}}, ["unknown step 'drift'", "drift_simulation"]),
         "unknown parameter": ({"grid": {"steps.drift_simulation.params.trails": [3]}},
-                              ["steps.drift_simulation.params.trails: not a parameter of 04_drift_simulation.ipynb"]),
+                              ["steps.drift_simulation.params.trails: not a parameter of 05_drift_simulation.ipynb"]),
         "name in the grid": ({"grid": {"name": ["a", "b"]}}, ["grid.name: the pack name is made by the matrix"]),
         "entry without name or params": ({"entries": [{}]}, ["entries[1]: give the entry a name: or params:"]),
         "bad entry name": ({"entries": [{"name": "a b"}]}, ["entries[1].name: 'a b' must be letters"]),

@@ -15,7 +15,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_floor_only_prints_the_floor_and_the_promised_json_shape():
-    proc = run("--floor-only", "--steps", "governance", "06")
+    proc = run("--floor-only", "--steps", "governance", "07")
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("floor: 2 trivial notebooks in ")

@@ -164,3 +164,11 @@ def test_ml_test_score_in_summary_is_computed_from_the_pack_and_honest(bundled_p
             for cid in t["evidence"]:
                 c = next(c for c in s["checks"] if c["id"] == cid)
                 assert c["status"] in ("pass", "warn"), (t["id"], cid, c["status"])
+
+
+def test_every_declaration_says_what_to_do_when_it_fails():
+    """index.html's executive summary derives its "what to do next" from the catalogue, never from per-pack text."""
+    for s in catalogue.all_specs():
+        assert s.next_step and s.next_step[0].isupper() and s.next_step.endswith("."), s.id
+        assert s.next_step in catalogue.to_markdown(), s.id
+    assert catalogue.spec("model.roc_auc").next_step != catalogue.spec("data.contract.current_valid").next_step

@@ -87,7 +87,7 @@ def test_model_card_and_datasheet_warn_without_their_evidence(tmp_path):
     from playbook.governance.evidence import Evidence
 
     ctx = playbook.load_context("")
-    step = ctx.step("governance", tmp_path / "steps" / "05_governance")
+    step = ctx.step("governance", tmp_path / "steps" / "06_governance")
     docs = documents.write_documents(step, ctx, Evidence(root=tmp_path), ctx.privacy)
     statuses = {c["id"]: c["status"] for c in docs["checks"]}
     assert statuses == {"governance.model_card": "warn", "governance.datasheet": "warn"}

@@ -7,9 +7,12 @@ import json
 import pytest
 
 from playbook.audit.contract import build_contract, save
+from tests.params import small
 
-SMALL = dict(trials=2, severities=[0.5], timelines=["sudden", "recurring"], n_batches=6, onset=2, period=4,
-             power_batch_sizes=[50], power_trials=3)
+# the recurring timeline too; fewer trials, severities and batch sizes than the shared pack: these tests check the
+# step's wiring and determinism, not its rates
+SMALL = small("drift_simulation", trials=2, severities=[0.5], timelines=["sudden", "recurring"], period=4,
+              power_batch_sizes=[50])
 
 
 @pytest.fixture
@@ -24,7 +27,7 @@ def audit_pack(tmp_path):
 
 
 def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path):
-    res = run_template("04_drift_simulation.ipynb", pack_dir=str(audit_pack), **SMALL)
+    res = run_template("05_drift_simulation.ipynb", pack_dir=str(audit_pack), **SMALL)
     assert res["step"] == "drift_simulation"
     checks = {c["id"]: c for c in res["checks"]}
     for cid in ("drift.false_alarm_rate", "drift.silent_failures", "drift.noisy_alarms", "drift.min_batch_size",
@@ -51,7 +54,7 @@ def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path
     for name in ("sensitivity.json", "sensitivity_heatmap.png", "sensitivity_trials.csv", "timelines.json",
                  "timelines.png", "power.json", "power.png", "shifts.json", "evidently_example.html"):
         assert f"artifacts/{name}" in res["artifacts"]
-    step_dir = tmp_path / "steps" / "04_drift_simulation"
+    step_dir = tmp_path / "steps" / "05_drift_simulation"
     matrix = json.loads((step_dir / "artifacts" / "sensitivity.json").read_text())
     assert matrix["params"]["trials"] == 2 and len(matrix["matrix"]) == 1 + 17
     timings = json.loads((step_dir / "timings.json").read_text())["timings"]
@@ -63,7 +66,7 @@ def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path
     again = tmp_path / "again"
     from tests.conftest import execute
 
-    execute("04_drift_simulation.ipynb", again, pack_dir=str(audit_pack), **SMALL)
+    execute("05_drift_simulation.ipynb", again, pack_dir=str(audit_pack), **SMALL)
     assert (again / "results.json").read_bytes() == first
 
 
@@ -84,14 +87,14 @@ def test_template_on_multiclass_data_with_policy_limits(run_template, tmp_path):
     cfg.write_text("data:\n  reference: data/reference.csv\n  current: data/current.csv\n  target: target\n"
                    "policy:\n  gates:\n    drift.false_alarm_rate: {max: 0.25, block: true}\n"
                    "    drift.detects.*: {min: 0.6}\n")
-    res = run_template("04_drift_simulation.ipynb", config=str(cfg), **SMALL)
+    res = run_template("05_drift_simulation.ipynb", config=str(cfg), **SMALL)
     checks = {c["id"]: c for c in res["checks"]}
     assert all(catalogue.spec(cid).step == "drift_simulation" for cid in checks)
     assert res["info"]["model_metric"] == {"metric": "roc_auc_macro", "note": None}
     assert checks["drift.silent_failures"]["status"] != "skip"
     assert checks["drift.false_alarm_rate"]["threshold"]["max"] == 0.25
     assert checks["drift.detects.dropped_column"]["threshold"]["min"] == 0.6
-    step_dir = tmp_path / "steps" / "04_drift_simulation"
+    step_dir = tmp_path / "steps" / "05_drift_simulation"
     sens = json.loads((step_dir / "artifacts" / "sensitivity.json").read_text())
     assert sens["monitors"]["model_metric"] == "roc_auc_macro" and sens["monitors"]["metric_floor"] == 0.7
     assert sens["limits"]["drift.false_alarm_rate"]["max"] == 0.25
@@ -102,6 +105,6 @@ def test_unknown_shift_name_lists_the_valid_names(run_template):
     from papermill.exceptions import PapermillExecutionError
 
     with pytest.raises(PapermillExecutionError) as err:
-        run_template("04_drift_simulation.ipynb", shifts=["unit_change", "mean_shift"], trials=1)
+        run_template("05_drift_simulation.ipynb", shifts=["unit_change", "mean_shift"], trials=1)
     assert "unknown shift 'unit_change'" in str(err.value)
     assert "valid names are: mean_shift, scale_change, unit_change_up" in str(err.value)

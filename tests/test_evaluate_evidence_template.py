@@ -43,7 +43,7 @@ def test_a_timestamped_pack_measures_staleness_and_a_second_pack_compares_with_t
     assert res1["metrics"]["model.staleness.max_model_age_days"] == stale["max_model_age_days"]
     assert c["model.serving.performance_regression"]["not_applicable"]
     notebook = json.loads((step1 / "notebook.ipynb").read_text())
-    cells = [cell for cell in notebook["cells"] if "staleness.plot" in "".join(cell["source"])]
+    cells = [cell for cell in notebook["cells"] if 'step.figure("staleness.png"' in "".join(cell["source"])]
     assert any(o.get("data", {}).get("image/png") for cell in cells for o in cell.get("outputs", [])), \
         "the staleness figure is displayed in the notebook"
 

@@ -9,11 +9,10 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, run_cli
+from tests.params import small
 
 TEMPLATE = "02_model_evaluation.ipynb"
-SMALL = dict(n_bootstrap=50, importance_repeats=2, importance_max_rows=300, latency_single_calls=10,
-             latency_batch_size=200, training_seeds=1, spec_sample_rows=100, tuning_configurations=4, tuning_folds=2,
-             cost_max_features=6)
+SMALL = small("model_evaluation")
 
 
 def checks_of(res: dict) -> dict:

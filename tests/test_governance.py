@@ -160,7 +160,7 @@ def test_evidence_reads_a_pack(fake_pack):
 
 def test_model_card_sections_prompts_absent_steps_and_links(fake_pack):
     ev = Evidence.from_folder(fake_pack)
-    base = "steps/05_governance/artifacts"
+    base = "steps/06_governance/artifacts"
     doc = modelcard.build(ev, FACTS, base=base, pii_findings=[])
     md = doc.markdown()
     heads = re.findall(r"^## (.+)$", md, flags=re.M)
@@ -188,7 +188,7 @@ def test_model_card_without_any_evidence_says_so(tmp_path):
 
 
 def test_model_card_html_is_self_contained_and_marks_prompts(fake_pack):
-    md, html, stats = modelcard.render(Evidence.from_folder(fake_pack), FACTS, base="steps/05_governance/artifacts",
+    md, html, stats = modelcard.render(Evidence.from_folder(fake_pack), FACTS, base="steps/06_governance/artifacts",
                                        pii_findings=[{"column": "mail", "kind": "email", "share": 1.0,
                                                       "example": "a***@***.org", "flagged": True}])
     assert html.startswith("<!DOCTYPE html>")
@@ -232,10 +232,10 @@ def test_compliance_map_on_a_fake_pack(fake_pack):
     assert all(i["left_to_people"] for i in cmap["items"])
     no_pack_files = compliance.build_map(ev, pack_files=False)
     assert {i["id"]: i for i in no_pack_files["items"]}["Art. 12"]["coverage"] == "left to people"
-    md, _ = compliance.to_markdown(cmap, base="steps/06_readiness_review/artifacts")
+    md, _ = compliance.to_markdown(cmap, base="steps/07_readiness_review/artifacts")
     assert "Reviewer aid, not legal advice" in md
     assert "(../../01_data_audit/artifacts/data_contract.json)" in md
-    view = compliance.summary_view(cmap, "steps/06_readiness_review/artifacts/compliance_map.html")
+    view = compliance.summary_view(cmap, "steps/07_readiness_review/artifacts/compliance_map.html")
     assert view["link"].endswith("compliance_map.html") and len(view["items"]) == 11
     assert compliance.compact_ids(["drift.detects.a", "drift.detects.b", "drift.detects.c", "drift.detects.d",
                                    "model.roc_auc"]) == ["drift.detects.* (4)", "model.roc_auc"]
@@ -245,18 +245,18 @@ def test_compliance_map_on_a_fake_pack(fake_pack):
 def test_review_checks_on_a_fake_pack(fake_pack):
     ev = Evidence.from_folder(fake_pack)
     p = review.pipeline_check(ev)
-    assert p["status"] == "warn" and p["value"]["missing"] == ["monitoring_setup", "drift_simulation", "governance"]
-    cp = review.computing_performance_check(ev, "steps/06_readiness_review")
+    assert p["status"] == "warn" and p["value"]["missing"] == ["serving", "monitoring_setup", "drift_simulation", "governance"]
+    cp = review.computing_performance_check(ev, "steps/07_readiness_review")
     assert cp["status"] == "pass" and cp["evidence"] == "../02_model_evaluation/timings.json"
-    assert (fake_pack / "steps/06_readiness_review" / cp["evidence"]).resolve().exists()
+    assert (fake_pack / "steps/07_readiness_review" / cp["evidence"]).resolve().exists()
     from playbook.config import PolicySettings
 
     checks = ev.checks()
     statuses = review.step_statuses(ev)
     not_run = review.steps_not_run(ev)
-    assert not_run == ["monitoring_setup", "drift_simulation", "governance"]
+    assert not_run == ["serving", "monitoring_setup", "drift_simulation", "governance"]
     partial = review.apply_gates(checks, PolicySettings(), statuses, steps_not_run=not_run)
-    assert partial["verdict"] == "incomplete"  # three steps did not run: their blocking gates have no evidence
+    assert partial["verdict"] == "incomplete"  # four steps did not run: their blocking gates have no evidence
     assert review.gates_check(partial)["status"] == "warn"
     own = PolicySettings(use_default_gates=False, gates={"model.roc_auc": {"min": 0.7}, "data.contract.*": {}})
     go = review.apply_gates(checks, own, statuses)
@@ -268,7 +268,7 @@ def test_review_checks_on_a_fake_pack(fake_pack):
                                 statuses)
     assert strict["verdict"] == "no-go" and [r["check"] for r in strict["reasons"]] == ["model.roc_auc"]
     assert review.gates_check(strict)["status"] == "pass"  # judged on complete evidence, whatever the verdict
-    md = review.scorecard_markdown(strict, checks, "steps/06_readiness_review/artifacts")
+    md = review.scorecard_markdown(strict, checks, "steps/07_readiness_review/artifacts")
     assert "**Verdict: NO-GO**" in md
     assert "model.roc_auc = 0.81 is within" not in md and "model.roc_auc = 0.81: it is below the minimum 0.9" in md
 
@@ -312,7 +312,7 @@ def data_dir(tmp_path: Path, name: str = "data") -> Path:
 def test_governance_template_on_planted_pii(run_template, tmp_path):
     cfg, raw = write_planted(data_dir(tmp_path), rows=200)
     _fake_earlier_steps(tmp_path)
-    res = run_template("05_governance.ipynb", config=str(cfg), pack_dir=str(tmp_path))
+    res = run_template("06_governance.ipynb", config=str(cfg), pack_dir=str(tmp_path))
     checks = {c["id"]: c for c in res["checks"]}
     assert checks["governance.pii.scan"]["status"] == "warn"
     assert checks["governance.pii.scan"]["value"]["columns"] == {
@@ -325,8 +325,8 @@ def test_governance_template_on_planted_pii(run_template, tmp_path):
     assert checks["governance.pii.redacted"]["status"] == "pass"
     assert checks["governance.model_card"]["status"] == "pass"
     assert checks["governance.model_card"]["value"]["human_prompts"] >= 9
-    assert res["summary"]["model_card"] == "steps/05_governance/artifacts/model_card.html"
-    step_dir = tmp_path / "steps" / "05_governance"
+    assert res["summary"]["model_card"] == "steps/06_governance/artifacts/model_card.html"
+    step_dir = tmp_path / "steps" / "06_governance"
     for a in ("model_card.md", "model_card.html", "datasheet.md", "datasheet.html", "pii_findings.json"):
         assert (step_dir / "artifacts" / a).exists(), a
     card = (step_dir / "artifacts/model_card.md").read_text()
@@ -340,12 +340,12 @@ def test_governance_template_fails_on_a_leak_and_allows_raw_pii_on_record(run_te
     cfg, raw = write_planted(data_dir(tmp_path), rows=120)
     leaked = sorted(raw)[0]
     _fake_earlier_steps(tmp_path, leak=leaked)
-    res = run_template("05_governance.ipynb", config=str(cfg), pack_dir=str(tmp_path))
+    res = run_template("06_governance.ipynb", config=str(cfg), pack_dir=str(tmp_path))
     red = next(c for c in res["checks"] if c["id"] == "governance.pii.redacted")
     assert red["status"] == "fail" and red["value"]["files"] == ["steps/01_data_audit/artifacts/report.html"]
 
     cfg2, _ = write_planted(data_dir(tmp_path, "data2"), rows=120, policy={"allow_raw_pii": True})
-    res = run_template("05_governance.ipynb", config=str(cfg2), pack_dir=str(tmp_path))
+    res = run_template("06_governance.ipynb", config=str(cfg2), pack_dir=str(tmp_path))
     red = next(c for c in res["checks"] if c["id"] == "governance.pii.redacted")
     assert red["status"] == "warn" and red["value"]["allow_raw_pii"] is True
     assert res["info"]["allow_raw_pii"] is True
@@ -353,8 +353,8 @@ def test_governance_template_fails_on_a_leak_and_allows_raw_pii_on_record(run_te
 
 def test_review_template_on_a_fake_pack(run_template, tmp_path):
     _fake_earlier_steps(tmp_path)
-    run_template("05_governance.ipynb", pack_dir=str(tmp_path))
-    res = run_template("06_readiness_review.ipynb", pack_dir=str(tmp_path))
+    run_template("06_governance.ipynb", pack_dir=str(tmp_path))
+    res = run_template("07_readiness_review.ipynb", pack_dir=str(tmp_path))
     checks = {c["id"]: c for c in res["checks"]}
     assert checks["review.gates"]["value"]["verdict"] == res["info"]["verdict"] == "incomplete"
     assert checks["review.gates"]["status"] == "warn"
@@ -368,8 +368,8 @@ def test_review_template_on_a_fake_pack(run_template, tmp_path):
     assert "data_1" not in auto  # the contract was written but the data was never checked against it
     cm = res["summary"]["compliance_map"]
     assert "not legal advice" in cm["disclaimer"] and len(cm["items"]) == 11
-    assert res["summary"]["model_card"] == "steps/05_governance/artifacts/model_card.html"
-    art = tmp_path / "steps" / "06_readiness_review" / "artifacts"
+    assert res["summary"]["model_card"] == "steps/06_governance/artifacts/model_card.html"
+    art = tmp_path / "steps" / "07_readiness_review" / "artifacts"
     for a in ("scorecard.json", "scorecard.html", "ml_test_score.html", "compliance_map.json", "compliance_map.html"):
         assert (art / a).exists(), a
     sc = json.loads((art / "scorecard.json").read_text())
@@ -384,7 +384,7 @@ def test_review_template_attestations_count_half(run_template, tmp_path):
         "data": {"reference": str(src / "reference.csv"), "current": str(src / "current.csv"),
                  "target": "creditability", "positive_label": "bad"},
         "policy": {"attestations": {"infra_7": {"owner": "platform team", "link": "https://wiki.example/rollback"}}}}))
-    res = run_template("06_readiness_review.ipynb", config=str(cfg), pack_dir=str(tmp_path))
+    res = run_template("07_readiness_review.ipynb", config=str(cfg), pack_dir=str(tmp_path))
     t = {x["id"]: x for x in res["summary"]["ml_test_score"]["tests"]}
     assert t["infra_7"]["status"] == "manual" and t["infra_7"]["points"] == 0.5
     att = next(c for c in res["checks"] if c["id"] == "review.attestations")
@@ -430,7 +430,7 @@ def test_governance_results_are_deterministic(tmp_path):
     for run in ("a", "b"):
         root = tmp_path / run
         _fake_earlier_steps(root)
-        execute("05_governance.ipynb", root / "steps" / "05_governance", config=str(cfg), pack_dir=str(root))
-        outs.append(root / "steps" / "05_governance")
+        execute("06_governance.ipynb", root / "steps" / "06_governance", config=str(cfg), pack_dir=str(root))
+        outs.append(root / "steps" / "06_governance")
     for name in ("results.json", "artifacts/model_card.md", "artifacts/datasheet.html", "artifacts/pii_findings.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name

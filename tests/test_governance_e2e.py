@@ -70,7 +70,7 @@ def test_pack_records_the_personal_data_it_masked(planted_pack):
     for cid in ("governance.pii.redacted", "review.pii.redacted"):
         assert checks[cid]["value"]["protected_columns"] == 4
         assert checks[cid]["status"] == "pass", checks[cid]["value"]
-    findings = json.loads((pack / "steps/05_governance/artifacts/pii_findings.json").read_text())
+    findings = json.loads((pack / "steps/06_governance/artifacts/pii_findings.json").read_text())
     examples = {f["column"]: f["example"] for f in findings["findings"] if f["flagged"]}
     assert examples["email"].endswith("@***.org") and examples["card_number"].startswith("************")
     # the reviewer's entry points link the model card and show the scores
@@ -101,10 +101,10 @@ def test_tightened_gate_turns_go_into_no_go(tmp_path):
     summary = json.loads((pack / "summary.json").read_text())
     assert summary["verdict"] == "no-go"
     assert [r["check"] for r in summary["reasons"] if r["kind"] == "gate_fail"] == ["model.roc_auc"]  # only it fails
-    review = json.loads((pack / "steps/06_readiness_review/results.json").read_text())
+    review = json.loads((pack / "steps/07_readiness_review/results.json").read_text())
     assert review["info"]["verdict"] == "no-go"
     gates = next(c for c in review["checks"] if c["id"] == "review.gates")
     assert gates["value"]["blocking_failed"] == 1
-    scorecard = json.loads((pack / "steps/06_readiness_review/artifacts/scorecard.json").read_text())
+    scorecard = json.loads((pack / "steps/07_readiness_review/artifacts/scorecard.json").read_text())
     assert scorecard["verdict"] == "no-go"
     assert "NO-GO" in (pack / "index.html").read_text()

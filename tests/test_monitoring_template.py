@@ -16,16 +16,19 @@ import pandas as pd
 import pytest
 
 from tests.conftest import execute
+from tests.params import small
 
-SMALL = dict(replicates=5000, holdout=1000, power_replicates=100, current_batches=10, timeline_days=4,
-             timeline_onset=3, label_delay_days=1, shifts=["mean_shift", "dropped_column", "concept_drift"])
+# three faults, one of each kind the checks below name (a drift, a schema break, a blind spot); thresholds fitted on
+# more bootstrap batches than the shared pack's (the quiet clean days asserted below need them); four days
+SMALL = small("monitoring_setup", replicates=5000, timeline_days=4,
+              shifts=["mean_shift", "dropped_column", "concept_drift"])
 
 
 @pytest.fixture(scope="module")
 def step(tmp_path_factory):
-    """One run of templates/03_monitoring_setup.ipynb on the bundled data, shared by the tests below."""
-    folder = tmp_path_factory.mktemp("pack") / "steps" / "03_monitoring_setup"
-    results = execute("03_monitoring_setup.ipynb", folder, **SMALL)
+    """One run of templates/04_monitoring_setup.ipynb on the bundled data, shared by the tests below."""
+    folder = tmp_path_factory.mktemp("pack") / "steps" / "04_monitoring_setup"
+    results = execute("04_monitoring_setup.ipynb", folder, **SMALL)
     return {"dir": folder, "results": results}
 
 

@@ -122,15 +122,15 @@ def test_the_drift_step_rehearses_the_monitor_the_pack_deploys(bundled_pack):
     import yaml
 
     pack = bundled_pack["pack"]
-    spec = yaml.safe_load((pack / "steps/03_monitoring_setup/artifacts/monitoring.yaml").read_text())
-    sens = json.loads((pack / "steps/04_drift_simulation/artifacts/sensitivity.json").read_text())
+    spec = yaml.safe_load((pack / "steps/04_monitoring_setup/artifacts/monitoring.yaml").read_text())
+    sens = json.loads((pack / "steps/05_drift_simulation/artifacts/sensitivity.json").read_text())
     deployed = sens["deployed_monitor"]
     assert deployed["source"] == "the monitoring step's monitoring.yaml"
     assert deployed["batch_size"] == spec["batch"]["size"]
     written = {m["name"]: m.get("threshold") for m in spec["monitors"]}
     assert deployed["thresholds"] == pytest.approx(written)
     # one false-alarm measurement, computed once in the pack and reported by both steps
-    cal = json.loads((pack / "steps/03_monitoring_setup/artifacts/calibration.json").read_text())
+    cal = json.loads((pack / "steps/04_monitoring_setup/artifacts/calibration.json").read_text())
     from playbook.results import to_jsonable
 
     measured = {k: v for k, v in sens["held_out_false_alarms"].items() if k != "source"}

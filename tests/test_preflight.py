@@ -50,7 +50,7 @@ def test_every_step_judges_the_model_the_preflight_fitted(bundled_pack):
     assert facts["model"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert facts["roles"]["target"] == "creditability" and facts["data"]["reference"]["rows"] > 0
     used = {}
-    for step in ("02_model_evaluation", "03_monitoring_setup", "04_drift_simulation"):
+    for step in ("02_model_evaluation", "04_monitoring_setup", "05_drift_simulation"):
         res = json.loads((pack / "steps" / step / "results.json").read_text())
         used[step] = res["info"]["model_used"]
     assert {u["sha256"] for u in used.values()} == {facts["model"]["sha256"]}, used

@@ -99,7 +99,7 @@ def test_schema_break_every_step_on_the_shared_columns(messy_pack):
                 "monitoring.false_alarm_budget_met", "monitoring.contract_covers_all_features",
                 "monitoring.config_roundtrip"):
         assert checks[cid]["status"] in ("pass", "warn", "fail"), (cid, checks[cid])
-    monitors = yaml.safe_load((messy_pack["pack"] / "steps/03_monitoring_setup/artifacts/monitoring.yaml").read_text())
+    monitors = yaml.safe_load((messy_pack["pack"] / "steps/04_monitoring_setup/artifacts/monitoring.yaml").read_text())
     assert not any(col in json.dumps(monitors.get("monitors", "")) for col in DROPPED)
 
 

@@ -1,7 +1,9 @@
 """The audit's parameters: every threshold, with the template's defaults.
 
-:class:`AuditParams` is the one place the audit's defaults are written in the library; the template's
-``parameters`` cell repeats them for papermill, and a test holds the two equal (``tests/test_audit_template.py``).
+:class:`AuditParams` takes its defaults from the template's ``parameters`` cell (``templates/01_data_audit.ipynb``,
+read once on import by :func:`template_defaults`): the cell papermill injects into, JupyterLab shows and
+``playbook/params.py`` validates against is the one place a default is written; the class adds the validation
+(``tests/test_lessons.py`` and ``tests/test_audit_template.py`` hold the two equal).
 Values are validated on construction, so a bad ``steps.data_audit.params`` entry is one clear sentence.
 
 ``sample_rows`` bounds the rows the audit holds in pandas: checks that count over every row run in DuckDB on the full
@@ -13,55 +15,75 @@ rows measure a share to within half a percentage point (95 %), and the leakage m
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
+import json
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 import pandas as pd
 
-DEFAULT_MISSING_MARKERS = ["?", "", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "-", "--", "missing"]
-DEFAULT_NUMERIC_MARKERS = [-999, -9999, -99999]
+TEMPLATE = "01_data_audit.ipynb"
+
+
+def template_defaults(name: str = TEMPLATE) -> dict[str, Any]:
+    """The defaults of a template's ``parameters`` cell (``name: type = default  # help`` lines), read with ``ast``
+    from the bundled template (``playbook.paths.templates_dir``): the one place the audit's defaults are written."""
+    from playbook.paths import templates_dir
+
+    path = templates_dir() / name
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    tree = ast.parse("".join(cell["source"]), filename=str(path))
+    return {n.target.id: ast.literal_eval(n.value) for n in tree.body
+            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+
+
+_DEFAULTS = template_defaults()
+DEFAULT_MISSING_MARKERS = list(_DEFAULTS["missing_markers"])
+DEFAULT_NUMERIC_MARKERS = list(_DEFAULTS["numeric_missing_markers"])
 
 
 @dataclass
 class AuditParams:
-    """Every threshold of the audit, with the template's defaults (see the template for their meaning)."""
+    """Every threshold of the audit, with the template's defaults (see the template for their meaning; ``seed`` is
+    the pack's)."""
 
-    run_date: str = ""
-    missing_markers: list = field(default_factory=lambda: list(DEFAULT_MISSING_MARKERS))
-    numeric_missing_markers: list = field(default_factory=lambda: list(DEFAULT_NUMERIC_MARKERS))
-    max_missing_share: float = 0.05
-    max_column_missing_share: float = 0.3
-    max_disguised_share: float = 0.0
-    mixed_types_min_share: float = 0.01
-    numeric_text_share: float = 0.95
-    max_duplicate_share: float = 0.01
-    max_duplicate_id_share: float = 0.0
-    max_conflicting_share: float = 0.01
-    near_constant_share: float = 0.99
-    max_categories: int = 50
-    outlier_quantile: float = 0.05
-    outlier_k: float = 1.5
-    outlier_min_distinct: int = 10
-    max_outlier_share: float = 0.01
-    min_class_share: float = 0.05
-    max_target_missing_share: float = 0.01
-    max_target_skew: float = 3.0
-    leakage_max_score: float = 0.95
-    leakage_max_rows: int = 10000
-    leakage_folds: int = 3
-    id_unique_share: float = 0.95
-    id_max_abs_corr: float = 0.2
-    max_contamination_share: float = 0.01
-    max_overlap_days: float = 0.0
-    max_gap_factor: float = 10.0
-    max_staleness_days: float = 180.0
-    max_future_share: float = 0.0
-    max_unparseable_share: float = 0.0
-    max_violation_share: float = 0.01
-    contract_missing_slack: float = 0.01
-    sample_rows: int = 50000
+    run_date: str = _DEFAULTS["run_date"]
+    missing_markers: list = field(default_factory=lambda: list(_DEFAULTS["missing_markers"]))
+    numeric_missing_markers: list = field(default_factory=lambda: list(_DEFAULTS["numeric_missing_markers"]))
+    max_missing_share: float = _DEFAULTS["max_missing_share"]
+    max_column_missing_share: float = _DEFAULTS["max_column_missing_share"]
+    max_disguised_share: float = _DEFAULTS["max_disguised_share"]
+    mixed_types_min_share: float = _DEFAULTS["mixed_types_min_share"]
+    numeric_text_share: float = _DEFAULTS["numeric_text_share"]
+    max_duplicate_share: float = _DEFAULTS["max_duplicate_share"]
+    max_duplicate_id_share: float = _DEFAULTS["max_duplicate_id_share"]
+    max_conflicting_share: float = _DEFAULTS["max_conflicting_share"]
+    near_constant_share: float = _DEFAULTS["near_constant_share"]
+    max_categories: int = _DEFAULTS["max_categories"]
+    outlier_quantile: float = _DEFAULTS["outlier_quantile"]
+    outlier_k: float = _DEFAULTS["outlier_k"]
+    outlier_min_distinct: int = _DEFAULTS["outlier_min_distinct"]
+    max_outlier_share: float = _DEFAULTS["max_outlier_share"]
+    min_class_share: float = _DEFAULTS["min_class_share"]
+    max_target_missing_share: float = _DEFAULTS["max_target_missing_share"]
+    max_target_skew: float = _DEFAULTS["max_target_skew"]
+    leakage_max_score: float = _DEFAULTS["leakage_max_score"]
+    leakage_max_rows: int = _DEFAULTS["leakage_max_rows"]
+    leakage_folds: int = _DEFAULTS["leakage_folds"]
+    id_unique_share: float = _DEFAULTS["id_unique_share"]
+    id_max_abs_corr: float = _DEFAULTS["id_max_abs_corr"]
+    max_contamination_share: float = _DEFAULTS["max_contamination_share"]
+    max_overlap_days: float = _DEFAULTS["max_overlap_days"]
+    max_gap_factor: float = _DEFAULTS["max_gap_factor"]
+    max_staleness_days: float = _DEFAULTS["max_staleness_days"]
+    max_future_share: float = _DEFAULTS["max_future_share"]
+    max_unparseable_share: float = _DEFAULTS["max_unparseable_share"]
+    max_violation_share: float = _DEFAULTS["max_violation_share"]
+    contract_missing_slack: float = _DEFAULTS["contract_missing_slack"]
+    sample_rows: int = _DEFAULTS["sample_rows"]
     seed: int = 0
 
     _SHARES = ("max_missing_share", "max_column_missing_share", "max_disguised_share", "mixed_types_min_share",

@@ -1,6 +1,7 @@
 """The drift step's figures and tables: the sensitivity heatmap, the timelines, the power grid.
 
-Public API (each plot saves a PNG at ``path``, without a timestamp in its metadata, and returns the figure)::
+Public API (each plot saves a PNG at ``path``, without a timestamp in its metadata, and returns the figure, closed:
+the template displays the saved PNG with ``step.figure(name)``; the backend is whatever ``MPLBACKEND`` says)::
 
     heatmap(matrix, path)                        # detection rate (and metric drop) by fault and severity
     timeline_plot(tl, path, n_batches=30, onset=10, severity=1.0, period=7)
@@ -18,12 +19,19 @@ from playbook.drift.engine import NO_SHIFT
 from playbook.drift.timeline import schedule
 
 
+def _save(fig, path):
+    """Save the PNG (no timestamp in it) and close the figure: the template shows the saved file
+    (``step.figure(name)``), so an inline backend must not show it a second time."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return fig
+
+
 def heatmap(matrix: pd.DataFrame, path, title: str = "Detection rate by fault and severity"):
     """Detection-rate heatmap (and relative metric drop when measured); S = silent failure,
     N = noisy alarm. Saves a PNG at ``path`` and returns the figure."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     shifted = matrix[matrix["shift"] != NO_SHIFT]
@@ -72,16 +80,12 @@ def heatmap(matrix: pd.DataFrame, path, title: str = "Detection rate by fault an
         ax2.set_title("Relative loss of the model metric (refused: the model rejects the batch)", fontsize=10)
         fig.colorbar(im2, ax=ax2, fraction=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    return fig
+    return _save(fig, path)
 
 
 def timeline_plot(timeline: pd.DataFrame, path, *, n_batches: int, onset: int,
                   severity: float, period: int):
     """The three severity schedules with the detection day of each fault marked."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     kinds = list(dict.fromkeys(timeline["timeline"]))
@@ -100,8 +104,7 @@ def timeline_plot(timeline: pd.DataFrame, path, *, n_batches: int, onset: int,
     axes[-1, 0].set_xlabel("batch (day)")
     axes[0, 0].legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    return fig
+    return _save(fig, path)
 
 
 def power_plot(pw: pd.DataFrame, path, target: float = 0.8, max_false_alarm_rate: float = 0.1):
@@ -110,9 +113,6 @@ def power_plot(pw: pd.DataFrame, path, target: float = 0.8, max_false_alarm_rate
     Sizes at which the monitors are too noisy on clean data (the "none" row) are greyed out;
     sizes after the minimum were not needed and are left blank.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -150,8 +150,7 @@ def power_plot(pw: pd.DataFrame, path, target: float = 0.8, max_false_alarm_rate
     ax.set_title(f"Detection rate by batch size; boxed: smallest batch reaching {target:.0%}\n"
                  "grey: the monitors are too noisy on clean data at that size", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    return fig
+    return _save(fig, path)
 
 
 def power_table(pw: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The step's figures as PNG files (matplotlib, Agg backend, no timestamps in the files)."""
+"""The step's figures as PNG files (matplotlib, closed once saved, no timestamps in the files)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,8 @@ _META = {"Software": None}
 
 
 def _plt():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        try:
-            matplotlib.use("Agg")
-        except Exception:  # noqa: BLE001
-            pass
+    """pyplot, with the backend ``MPLBACKEND`` (or matplotlib) chose: every figure is saved and closed by ``_save``,
+    and the template shows the saved PNG, so no backend needs to display anything."""
     import matplotlib.pyplot as plt
 
     return plt

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 #: The playbook's steps in run order (a pack may hold any subset).
-STEP_ORDER = ("data_audit", "model_evaluation", "monitoring_setup", "drift_simulation", "governance",
+STEP_ORDER = ("data_audit", "model_evaluation", "serving", "monitoring_setup", "drift_simulation", "governance",
               "readiness_review")
 
 #: Check statuses that show a test was actually carried out (skip and error do not).

@@ -22,6 +22,7 @@ STEP_TITLES = {
     "drift_simulation": "drift simulation",
     "model_evaluation": "model evaluation",
     "monitoring_setup": "monitoring setup",
+    "serving": "serving",
     "governance": "governance",
 }
 

@@ -34,8 +34,9 @@ from typing import Any
 
 import yaml
 
-#: p99 latency gate of ``POST /invocations`` in milliseconds when the pack config sets no ``serving.max_p99_ms``.
-DEFAULT_MAX_P99_MS = 250.0
+#: p99 latency gate of ``POST /invocations`` in milliseconds when the pack config sets no ``serving.max_p99_ms``: the
+#: serving step's own default (it warns past it), so the alert and the step judge the same number.
+from playbook.serving.step import DEFAULT_P99_MS as DEFAULT_MAX_P99_MS  # noqa: E402
 #: Largest share of ``POST /invocations`` requests answered with a 5xx status before the error-rate alert fires.
 DEFAULT_MAX_5XX_SHARE = 0.01
 #: Window of the serving rates (requests, latency histogram, contract violations).
@@ -88,20 +89,24 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-def serving_section(config: Any = None) -> dict:
+def serving_section(config: Any = None, serving_step: str | Path | None = None) -> dict:
     """The ``serving`` section of monitoring.yaml: the gates the serving alerts use. ``config`` is the pack config
-    (its ``serving.max_p99_ms``, when it has one, is the latency gate), or None for the defaults."""
+    (its ``serving.max_p99_ms``, when it has one, is the latency gate), or None for the defaults; ``serving_step``
+    the serving step's folder in the pack, when it ran (the serving alerts then link its checks)."""
     p99 = _get(_get(config, "serving"), "max_p99_ms")
     if p99 is None:
-        source = "default: playbook.monitoring.alerts.DEFAULT_MAX_P99_MS"
+        source = "default: playbook.serving.step.DEFAULT_P99_MS"
         p99 = DEFAULT_MAX_P99_MS
     else:
         if isinstance(p99, bool) or not isinstance(p99, (int, float)) or not math.isfinite(p99) or p99 <= 0:
             raise ServingGateError(f"serving.max_p99_ms: {p99!r} is not a positive number of milliseconds; "
                                    "set it to the p99 latency gate of POST /invocations, e.g. 250.")
         source = "config: serving.max_p99_ms"
-    return {"max_p99_ms": float(p99), "max_p99_ms_source": source, "max_5xx_share": DEFAULT_MAX_5XX_SHARE,
-            "max_5xx_share_source": "default: playbook.monitoring.alerts.DEFAULT_MAX_5XX_SHARE"}
+    out = {"max_p99_ms": float(p99), "max_p99_ms_source": source, "max_5xx_share": DEFAULT_MAX_5XX_SHARE,
+           "max_5xx_share_source": "default: playbook.monitoring.alerts.DEFAULT_MAX_5XX_SHARE"}
+    if serving_step is not None:
+        out["pack_step"] = Path(serving_step).name
+    return out
 
 
 def serving_of(spec: dict) -> tuple[dict, str | None]:
@@ -154,8 +159,10 @@ class Rule:
     check: str                 # the pack check that evidences it
     evidence: str              # that check's evidence, relative to the step folder
     for_: str | None = None
+    prefix: str | None = None  # the folder of the step holding that check (None: the monitoring step's)
 
     def as_dict(self, prefix: str, model: str) -> dict:
+        prefix = prefix if self.prefix is None else self.prefix
         out: dict[str, Any] = {"alert": self.alert, "expr": self.expr}
         if self.for_:
             out["for"] = self.for_
@@ -174,9 +181,11 @@ def _budget_text(spec: dict) -> str:
     return "calibrated to the pack's false-alarm budget"
 
 
-def build_rules(spec: dict, prefix: str = "") -> tuple[list[Rule], list[str], list[str]]:
+def build_rules(spec: dict, prefix: str = "", root: str | None = None) -> tuple[list[Rule], list[str], list[str]]:
     """The rules ``spec`` (a monitoring.yaml mapping) supports, the problems found (a threshold monitoring.yaml should
-    hold and does not), and notes (rules left out because the model has nothing to watch there)."""
+    hold and does not), and notes (rules left out because the model has nothing to watch there). ``prefix`` is the
+    monitoring step's folder as the links give it; ``root`` the pack's root (None outside a pack): with it, and the
+    serving step recorded in monitoring.yaml, the serving alerts link the serving step's checks."""
     name = str(spec.get("name") or "model")
     sel = f"model={promql_string(name)}"
     rules: list[Rule] = []
@@ -259,6 +268,14 @@ def build_rules(spec: dict, prefix: str = "") -> tuple[list[Rule], list[str], li
     serving, note = serving_of(spec)
     if note:
         notes.append(note)
+    step = serving.get("pack_step")
+    at = f"{root}steps/{step}/" if root is not None and isinstance(step, str) and step else None
+
+    def link(check: str, evidence: str) -> dict:
+        """The serving step's check when it ran in this pack, else the hand-off check of the monitoring step."""
+        if at is None:
+            return {"check": "monitoring.alert_rules", "evidence": "artifacts/monitoring.yaml"}
+        return {"check": check, "evidence": evidence, "prefix": at}
     p99, share = serving.get("max_p99_ms"), serving.get("max_5xx_share")
     if _finite(p99) and p99 > 0:
         rules.append(Rule(
@@ -269,7 +286,7 @@ def build_rules(spec: dict, prefix: str = "") -> tuple[list[Rule], list[str], li
             "The p99 latency of POST /invocations on {{ $labels.instance }} is {{ $value | printf \"%.1f\" }} ms over "
             f"the last {RATE_WINDOW}, above the {p99:g} ms gate (monitoring.yaml serving.max_p99_ms, "
             f"{serving.get('max_p99_ms_source', 'unknown source')}). Check the batch sizes clients send, CPU "
-            "saturation and the model's size.", "monitoring.alert_rules", "artifacts/monitoring.yaml", LATENCY_FOR))
+            "saturation and the model's size.", for_=LATENCY_FOR, **link("serving.latency.p99", "artifacts/latency.json")))
     else:
         problems.append("monitoring.yaml has no usable serving.max_p99_ms: no latency alert")
     if _finite(share) and 0 < share < 1:
@@ -283,7 +300,8 @@ def build_rules(spec: dict, prefix: str = "") -> tuple[list[Rule], list[str], li
             "{{ $value | humanizePercentage }} of the requests to POST /invocations on {{ $labels.instance }} were "
             f"answered with a 5xx status over the last {RATE_WINDOW} (gate: {share:.2%}, monitoring.yaml "
             "serving.max_5xx_share). Read the server's log: the model failed on input the contract let through, "
-            "or the server is out of memory.", "monitoring.alert_rules", "artifacts/monitoring.yaml", ERRORS_FOR))
+            "or the server is out of memory.", for_=ERRORS_FOR,
+            **link("serving.resilience.burst", "artifacts/serving.json")))
     else:
         problems.append("monitoring.yaml has no usable serving.max_5xx_share: no error-rate alert")
 
@@ -330,9 +348,9 @@ def _camel(metric: str) -> str:
     return {"roc_auc": "RocAuc", "accuracy": "Accuracy"}.get(metric, metric.title().replace("_", ""))
 
 
-def rules_document(spec: dict, prefix: str = "") -> dict:
+def rules_document(spec: dict, prefix: str = "", root: str | None = None) -> dict:
     """The Prometheus rule file as a mapping: one group named after the model."""
-    rules, _, _ = build_rules(spec, prefix)
+    rules, _, _ = build_rules(spec, prefix, root)
     name = str(spec.get("name") or "model")
     return {"groups": [{"name": f"playbook.{name}", "rules": [r.as_dict(prefix, name) for r in rules]}]}
 
@@ -386,13 +404,13 @@ def spec_digest(spec: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def rules_yaml(spec: dict, prefix: str = "") -> str:
+def rules_yaml(spec: dict, prefix: str = "", root: str | None = None) -> str:
     """The rule file's text (deterministic: the same mapping gives the same bytes)."""
-    body = yaml.safe_dump(rules_document(spec, prefix), sort_keys=False, allow_unicode=True, width=120)
+    body = yaml.safe_dump(rules_document(spec, prefix, root), sort_keys=False, allow_unicode=True, width=120)
     return HEADER.format(sha=spec_digest(spec)[:16], name=RULES_FILE) + body
 
 
-def write_rules(spec: dict, folder: str | Path, prefix: str = "") -> Path:
+def write_rules(spec: dict, folder: str | Path, prefix: str = "", root: str | None = None) -> Path:
     from playbook.results import write_text_atomic
 
-    return write_text_atomic(Path(folder) / RULES_FILE, rules_yaml(spec, prefix))
+    return write_text_atomic(Path(folder) / RULES_FILE, rules_yaml(spec, prefix, root))

@@ -209,9 +209,6 @@ def default_tests_alarms(reference: pd.DataFrame, batches: Sequence[pd.DataFrame
 
 def plot_timeline(replayed: pd.DataFrame, onset: int, path: str | Path, title: str = "") -> Path:
     """Drift share and estimated vs realized accuracy per simulated day (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)

@@ -7,10 +7,10 @@ file is in the artifacts folder of a step being recorded (:func:`playbook.result
 checks are (through :meth:`playbook.results.Step.add_checks`). A monitoring.yaml written anywhere else (a
 temporary folder, a test) gets neither.
 
-For a monitoring.yaml outside a pack run (or to give the links a base URL)::
+To regenerate them from a pack's monitoring.yaml (the same bytes), or with absolute links to a published pack::
 
-    python -m playbook.monitoring.handoff steps/03_monitoring_setup/artifacts/monitoring.yaml --out ops/ \\
-        [--base-url https://packs.example.com/german-credit/steps/03_monitoring_setup/]
+    python -m playbook.monitoring.handoff evidence/german-credit/steps/04_monitoring_setup/artifacts/monitoring.yaml \\
+        --out ops/ [--pack-url https://packs.example.com/german-credit/]
 
 Exit 0 when both files are valid, 1 when a check found a problem, 2 on bad input.
 """
@@ -25,12 +25,13 @@ from playbook import catalogue
 from playbook.monitoring import alerts, grafana
 
 
-def rules_check(spec: dict, prefix: str = "", evidence: str = f"artifacts/{alerts.RULES_FILE}") -> dict:
+def rules_check(spec: dict, prefix: str = "", root: str | None = None,
+                evidence: str = f"artifacts/{alerts.RULES_FILE}") -> dict:
     """``monitoring.alert_rules``: the rules monitoring.yaml supports were generated and each is complete (a
     severity, summary, description and runbook link; a finite threshold; a metric the server or the monitor
     exports). Fails with the problems named."""
-    rules, problems, notes = alerts.build_rules(spec, prefix)
-    problems = problems + alerts.validate(alerts.rules_document(spec, prefix))
+    rules, problems, notes = alerts.build_rules(spec, prefix, root)
+    problems = problems + alerts.validate(alerts.rules_document(spec, prefix, root))
     names = ", ".join(r.alert for r in rules)
     left = f" Not generated: {'; '.join(notes)}." if notes else ""
     if problems:
@@ -62,16 +63,20 @@ def dashboard_check(spec: dict, prefix: str = "", evidence: str = f"artifacts/{g
                            threshold={"max": 0, "panels": len(dash["panels"])}, evidence=evidence, why=why)
 
 
-def write(spec: dict, folder: str | Path, prefix: str = "") -> tuple[list[Path], list[dict]]:
-    """Write the rules and the dashboard into ``folder``; return their paths and their two checks."""
-    paths = [alerts.write_rules(spec, folder, prefix), grafana.write_dashboard(spec, folder, prefix)]
-    return paths, [rules_check(spec, prefix), dashboard_check(spec, prefix)]
+def write(spec: dict, folder: str | Path, prefix: str = "", root: str | None = None) -> tuple[list[Path], list[dict]]:
+    """Write the rules and the dashboard into ``folder``; return their paths and their two checks. ``prefix`` is how
+    the links reach the monitoring step's folder, ``root`` the pack's root (None outside a pack)."""
+    paths = [alerts.write_rules(spec, folder, prefix, root), grafana.write_dashboard(spec, folder, prefix)]
+    return paths, [rules_check(spec, prefix, root), dashboard_check(spec, prefix)]
 
 
-def pack_prefix(step_dir: Path) -> str:
-    """Where a step's files are from the pack root (``steps/NN_name/``); outside a pack, the step folder itself."""
+def pack_links(step_dir: Path, root: str = "") -> tuple[str, str | None]:
+    """``(prefix, root)`` of the links from a step folder: in a pack (``<pack>/steps/NN_name``) the folder from the
+    pack's root (``root`` + ``steps/NN_name/``) and the root; outside a pack, the folder itself and no root."""
     step_dir = Path(step_dir)
-    return f"steps/{step_dir.name}/" if step_dir.parent.name == "steps" else ""
+    if step_dir.parent.name == "steps":
+        return f"{root}steps/{step_dir.name}/", root
+    return root, None
 
 
 def on_spec_saved(spec: dict, path: Path) -> list[Path]:
@@ -82,7 +87,7 @@ def on_spec_saved(spec: dict, path: Path) -> list[Path]:
     step = step_owning(path)
     if step is None or Path(path).resolve().parent != step.artifacts_dir:
         return []
-    paths, checks = write(spec, step.artifacts_dir, pack_prefix(step.dir))
+    paths, checks = write(spec, step.artifacts_dir, *pack_links(step.dir))
     step.add_checks(checks)
     return paths
 
@@ -96,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", metavar="MONITORING_YAML")
     parser.add_argument("--out", required=True, metavar="FOLDER", help="where alerts.rules.yml and "
                         "grafana_dashboard.json go")
-    parser.add_argument("--base-url", default="", help="prefix of the runbook and evidence links (the URL of the "
-                        "monitoring step's folder where the pack is published, ending in /)")
+    parser.add_argument("--pack-url", default="", help="the URL where the pack is published (its root): the runbook "
+                        "and evidence links become absolute")
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.config).raw
@@ -105,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        paths, checks = write(spec, args.out, args.base_url)
+        root = args.pack_url + ("/" if args.pack_url and not args.pack_url.endswith("/") else "")
+        step_dir = Path(args.config).resolve().parent
+        step_dir = step_dir.parent if step_dir.name == "artifacts" else step_dir
+        paths, checks = write(spec, args.out, *pack_links(step_dir, root))
     except OSError as exc:
         print(f"error: --out {args.out}: cannot write there ({exc.strerror}); pass a writable folder.",
               file=sys.stderr)
