@@ -483,12 +483,13 @@ def test_the_monitoring_step_of_a_pack_hands_off_rules_that_promtool_accepts(bun
 
 @pytest.mark.slow
 def test_the_servers_metrics_are_the_ones_the_rules_and_the_dashboard_read(bundled_pack):
-    """`playbook serve`'s app (in process) on the pack, after a good and a refused request: every serving metric
-    and label the rules and the dashboard select is in its /metrics."""
-    pytest.importorskip("httpx")
+    """`playbook serve`'s app (in process, through httpx's ASGI transport: no socket) on the pack, after a good and a
+    refused request: every serving metric and label the rules and the dashboard select is in its /metrics."""
+    httpx = pytest.importorskip("httpx")
+    import asyncio
+
     import pandas as pd
     from prometheus_client.parser import text_string_to_metric_families
-    from starlette.testclient import TestClient
 
     from playbook.monitoring import grafana
     from playbook.serving.app import create_app
@@ -499,12 +500,17 @@ def test_the_servers_metrics_are_the_ones_the_rules_and_the_dashboard_read(bundl
     service = load_pack(bundled_pack["pack"])
     frame = pd.read_csv(ROOT / "datasets" / "german_credit" / "current.csv").head(3)
     split = rows_json(frame, service.features)
-    with TestClient(create_app(service)) as client:
-        assert client.post("/invocations", json={"dataframe_split": split}).status_code == 200
-        records = [dict(zip(split["columns"], row)) for row in split["data"]]
-        del records[0][split["columns"][0]]
-        assert client.post("/invocations", json={"dataframe_records": records}).status_code in (400, 422)
-        text = client.get("/metrics").text
+    records = [dict(zip(split["columns"], row)) for row in split["data"]]
+    del records[0][split["columns"][0]]
+
+    async def scrape() -> str:
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+            assert (await client.post("/invocations", json={"dataframe_split": split})).status_code == 200
+            assert (await client.post("/invocations", json={"dataframe_records": records})).status_code in (400, 422)
+            return (await client.get("/metrics")).text
+
+    text = asyncio.run(scrape())
     exported: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
