@@ -31,6 +31,7 @@ def _os_error(exc: OSError) -> str:
 def cmd_run(args) -> int:
     import signal
 
+    from playbook import progress
     from playbook.config import ConfigError
     from playbook.data import DataError
     from playbook.pack import PackError
@@ -39,12 +40,14 @@ def cmd_run(args) -> int:
     def _terminate(signum, frame):  # a polite kill (SIGTERM, e.g. a CI timeout) cleans up like Ctrl-C
         raise KeyboardInterrupt
 
+    # stderr: a bar on a terminal, else one line per finished step; -q: neither (warnings and errors still show)
+    shown = progress.for_stream(sys.stderr, quiet=args.quiet)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         overrides = list(args.param) + ([f"previous={Path(args.previous).expanduser().resolve()}"]
                                         if args.previous else [])
         res = run(args.config, out=args.out, name=args.name, steps=args.steps, force=args.force,
-                  overrides=overrides, progress=not args.quiet)
+                  overrides=overrides, progress=shown, log=shown.message)
     except (ConfigError, DataError, RunError, PackError) as exc:
         return _err(str(exc))
     except KeyboardInterrupt:
@@ -57,11 +60,14 @@ def cmd_run(args) -> int:
     failing = [r["text"] for r in s.get("reasons", [])]
     partial = " (partial run)" if s.get("partial") else ""
     print(f"verdict: {res.verdict}{partial}  ({', '.join(f'{k} {v}' for k, v in s.get('counts', {}).items())})")
-    for line in failing:
-        print(f"  - {line}")
-    print(f"pack: {res.pack}")
-    print(f"open: {res.pack / 'index.html'}")
-    print(f"pack digest: {res.digest}  (record it; check later with: playbook verify {res.pack} --digest {res.digest})")
+    if args.quiet:  # the verdict, and the digest to record (signed: its key id)
+        print(f"pack digest: {res.digest}")
+    else:
+        for line in failing:
+            print(f"  - {line}")
+        print(f"pack: {res.pack}")
+        print(f"open: {res.pack / 'index.html'}")
+        print(f"pack digest: {res.digest}  (record it; check later with: playbook verify {res.pack} --digest {res.digest})")
     if res.signature:
         print(f"signed: {res.signature['algorithm']} with key id {res.signature['key_id']}")
     return res.exit_code
@@ -75,37 +81,22 @@ def cmd_batch(args) -> int:
     def _terminate(signum, frame):  # a CI timeout stops the running packs like Ctrl-C
         raise KeyboardInterrupt
 
-    bar = None
-    tty = sys.stderr.isatty()
+    from playbook.progress import BatchProgress
 
-    def done(row, finished, total):
-        line = f"[{finished}/{total}] {row.entry}: {row.verdict}"
-        line += f" in {row.seconds:.1f}s" if row.seconds is not None else ""
-        line += f" ({row.error})" if row.error else ""
-        if bar is None:
-            if not args.quiet:
-                print(line, file=sys.stderr, flush=True)
-            return
-        if row.verdict == "error":
-            bar.write(line, file=sys.stderr)
-        bar.set_postfix_str(f"{row.entry}: {row.verdict}", refresh=False)
-        bar.update(1)
+    shown = None
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         matrix = load_matrix(args.matrix)
-        if tty and not args.quiet:  # one bar over all packs on a terminal, else one line per finished pack
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(matrix.entries), unit="pack", file=sys.stderr, dynamic_ncols=True, desc="batch")
+        # one bar over all packs on a terminal, else one line per finished pack; -q: only the final line
+        shown = BatchProgress(len(matrix.entries), sys.stderr, quiet=args.quiet)
         res = run_batch(matrix, out=args.out, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                        steps=args.steps, on_done=done)
+                        steps=args.steps, on_done=shown.done)
     except BatchError as exc:
         return _err(str(exc))
     except BatchInterrupted as exc:
-        if bar is not None:
-            bar.close()
-            bar = None
+        if shown is not None:
+            shown.close()
         print(final_line(exc.result))
         return _err(f"interrupted; the packs still running were stopped (on a Dask cluster one already running may "
                     f"still be written) and {exc.result.html} lists the packs that finished.")
@@ -116,8 +107,8 @@ def cmd_batch(args) -> int:
         return _err(f"could not write the batch summary: {exc.strerror or exc}{where}; check the --out folder.")
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if bar is not None:
-            bar.close()
+        if shown is not None:
+            shown.close()
     print(final_line(res))
     return res.exit_code
 
@@ -222,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config key, e.g. -p data.target=label or -p steps.drift_simulation.params.trials=5")
     r.add_argument("--previous", default=None, metavar="PACK",
                    help="an earlier pack of the same model to compare with (computing-performance regression)")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    r.add_argument("-q", "--quiet", action="store_true",
+                   help="print only the verdict and the pack digest (no progress; warnings and errors still show)")
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser("batch", help="build many packs at once, locally or on a Dask cluster (exit 0 all go, 1 any no-go "

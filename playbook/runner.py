@@ -369,8 +369,12 @@ _KERNEL_ENV = ("MPLBACKEND", _WORKDIR_ENV)
 
 
 def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params: dict, timeout: int,
-              progress: bool, workdir: Path | None = None) -> StepOutcome:
+              on_cell: Callable | None = None, workdir: Path | None = None) -> StepOutcome:
+    """``on_cell(index, total, section)`` is told which cell starts (:mod:`playbook.progress`); papermill's own
+    per-cell bar stays off."""
     import papermill as pm
+
+    from playbook import progress as progress_mod
 
     step_dir.mkdir(parents=True, exist_ok=True)
     # papermill passes JSON types only: a YAML date (run_date: 2024-06-30) arrives as an ISO string
@@ -394,9 +398,10 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
         with watchdog:
             pm.execute_notebook(
                 str(t.path), str(step_dir / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
-                cwd=str(step_dir), progress_bar=progress, execution_timeout=timeout + 2 * TIMEOUT_GRACE,
+                cwd=str(step_dir), progress_bar=False, execution_timeout=timeout + 2 * TIMEOUT_GRACE,
                 log_output=False, request_save_on_cell_execute=True,
                 kernel_manager_class=_kernel_manager_class(kernel_log, holder),
+                engine_name=progress_mod.ENGINE, on_cell=on_cell,
             )
     except Exception as exc:  # papermill wraps notebook errors; anything else (timeout, kernel death) too
         error = _error_line(exc)
@@ -534,9 +539,12 @@ def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list
 
 def run(config_path: str | None = None, out: str | Path = "evidence", name: str | None = None,
         steps: list[str] | None = None, force: bool = False, overrides: list[str] | None = None,
-        progress: bool = True, log: Callable[[str], None] | None = None,
+        progress: Any = True, log: Callable[[str], None] | None = None,
         templates_folder: str | Path | None = None) -> RunResult:
     """Run the playbook and write the evidence pack.
+
+    ``progress``: ``True`` shows one bar on a terminal, else one line per finished step on stderr; ``False`` one line
+    per finished step through ``log``; or a :class:`playbook.progress.Progress` of the caller's.
 
     Raises ConfigError / DataError / RunError / PackError on bad input, all before anything is written (an output
     folder this call created is removed again). An OSError while the pack is built (a full disk) removes the
@@ -633,21 +641,18 @@ def _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final:
         _store_privacy(ctx, staging)
         pre.store(staging, ctx, work, model_info, inputs, adapter)
         outcomes: list[StepOutcome] = []
-        bar = _overall_bar(len(chosen), progress)
-        for i, t in enumerate(chosen, 1):
-            settings = cfg.step(t.name)
-            if bar is not None:
-                bar.set_description(f"step {i}/{len(chosen)} {t.name}")
-            else:
-                log(f"[{i}/{len(chosen)}] {t.name} ...")
-            o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, step_params[t.name],
-                          settings.timeout, progress, work)
-            outcomes.append(o)
-            if bar is not None:
-                bar.update(1)
-            log(f"[{i}/{len(chosen)}] {t.name}: {o.status} in {o.seconds:.1f}s" + (f" ({o.error})" if o.error else ""))
-        if bar is not None:
-            bar.close()
+        shown = _reporter(progress, log)
+        shown.start([t.dirname for t in chosen])
+        try:
+            for i, t in enumerate(chosen, 1):
+                settings = cfg.step(t.name)
+                shown.step_start(i, t.dirname)
+                o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, step_params[t.name],
+                              settings.timeout, shown.cell if shown.wants_cells else None, work)
+                outcomes.append(o)
+                shown.step_end(t.dirname, o.status, o.seconds, o.error)
+        finally:
+            shown.close()
         for o in outcomes:
             d = staging / "steps" / o.template.dirname
             harden_outputs(d)
@@ -706,12 +711,12 @@ def harden_outputs(step_dir: Path) -> None:
             neutralise_csv_file(p)
 
 
-def _overall_bar(total: int, progress: bool):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
+def _reporter(progress, log):
+    """What the run shows while it works (:func:`playbook.progress.reporter`): a bar on a terminal, else a line
+    per finished step; ``progress`` may be a :class:`playbook.progress.Progress` of the caller's."""
+    from playbook import progress as progress_mod
 
-    return tqdm(total=total, unit="step", file=sys.stderr, position=0, leave=True, dynamic_ncols=True)
+    return progress_mod.reporter(progress, log)
 
 
 __all__ = ["run", "discover", "template_parameters", "harden_outputs", "RunError", "DataError"]

@@ -319,7 +319,8 @@ def _at_most(value: int, limit: int) -> str:
 
 
 def latency_figure(levels: list[dict], path: str | Path):
-    """Bars of p50 / p95 / p99 per (batch, concurrency), with requests per second above them; saved and returned."""
+    """Bars of p50 / p95 / p99 per (batch, concurrency), with requests per second above them, saved as ``path``
+    (the figure closed; show it with ``step.figure``)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -335,8 +336,9 @@ def latency_figure(levels: list[dict], path: str | Path):
     ax.set_title("Latency through the API (loopback), requests per second above the bars")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return fig
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return Path(path)
 
 
 __all__ = ["ServingParams", "contract_of", "latency_figure", "measure", "record", "start_own_server"]
