@@ -555,6 +555,17 @@ CATALOGUE: tuple[CheckSpec, ...] = (
     _c("monitoring.dashboard_written", "Evidently workspace with the monitoring dashboard", _MON,
        "Number of daily snapshots in the Evidently workspace.",
        next_step="Open the monitoring notebook to see why the dashboard was not written."),
+    _c("monitoring.alert_rules", "Prometheus alerting rules generated from monitoring.yaml", _MON,
+       "Number of problems in the alerting rules written beside monitoring.yaml (alerts.rules.yml: drift, contract "
+       "violations, missing batches, latency p99, 5xx rate, estimated performance): a threshold monitoring.yaml "
+       "does not hold, a rule without severity, summary, description or runbook link, a metric neither playbook "
+       "serve nor playbook monitor exports.",
+       next_step="Read the problems the check names, fix the monitoring.yaml section they point to (or the pack "
+                 "config's serving.max_p99_ms), then run the pack again."),
+    _c("monitoring.grafana_dashboard", "Grafana dashboard for the serving and monitor metrics", _MON,
+       "Number of problems in the Grafana dashboard written beside monitoring.yaml (grafana_dashboard.json): "
+       "fields its JSON schema requires, overlapping panels, a query on a metric nobody exports.",
+       next_step="Read the problems the check names and regenerate the dashboard before importing it."),
     # ---- 06 governance -------------------------------------------------------------------------------------------
     _c("governance.pii.scan", "Personal data found by value", _GOV,
        "Number of columns flagged as personal data by their values (e-mail, phone, card, SSN, IP, IBAN, birth date, "

@@ -32,6 +32,7 @@ import json
 import math
 import os
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -184,6 +185,10 @@ class Check:
         return out
 
 
+#: The Step recording into each artifacts folder (the latest made for it), for :func:`step_owning`.
+_LIVE_STEPS: "weakref.WeakValueDictionary[Path, Step]" = weakref.WeakValueDictionary()
+
+
 @dataclass
 class Step:
     """Records one step's checks, metrics, artifacts and timings."""
@@ -204,6 +209,7 @@ class Step:
         self.dir = self.dir.resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.artifacts_dir = self.dir / "artifacts"
+        _LIVE_STEPS[self.artifacts_dir] = self
 
     # -- recording -------------------------------------------------------------------------
     def check(
@@ -340,6 +346,18 @@ class Step:
         rows = [c.as_dict() for c in self.checks]
         cols = ["id", "status", "value", "threshold", "title", "why"]
         return pd.DataFrame(rows, columns=cols + ["evidence"])[cols]
+
+
+def step_owning(path: str | Path) -> "Step | None":
+    """The step (still referenced) whose artifacts folder holds ``path``, or None. A library function that writes
+    an artifact may record the checks that judge it on that step (the monitoring hand-off does,
+    :mod:`playbook.monitoring.handoff`), so a notebook gets them without a cell of its own."""
+    p = Path(path).resolve()
+    for folder in p.parents:
+        step = _LIVE_STEPS.get(folder)
+        if step is not None:
+            return step
+    return None
 
 
 def load_results(step_dir: str | Path) -> dict | None:

@@ -12,7 +12,10 @@ Modules:
 * :mod:`~playbook.monitoring.command` - the ``playbook monitor`` command;
 * :mod:`~playbook.monitoring.simulate` - detection power against the drift step's faults, simulated days;
 * :mod:`~playbook.monitoring.dashboard` - the Evidently workspace;
-* :mod:`~playbook.monitoring.checks` - the step's checks and figures.
+* :mod:`~playbook.monitoring.checks` - the step's checks and figures;
+* :mod:`~playbook.monitoring.alerts` - Prometheus alerting rules from ``monitoring.yaml``;
+* :mod:`~playbook.monitoring.grafana` - the Grafana dashboard from ``monitoring.yaml``;
+* :mod:`~playbook.monitoring.handoff` - both written beside ``monitoring.yaml``, with their checks.
 
 Heavy imports stay inside the submodules, so ``import playbook.monitoring`` is cheap.
 """

@@ -31,6 +31,9 @@ monitors:                          # one per monitored column (and the predictio
 performance:                       # for labeled batches and the label-free estimate
   calibrator: {method: sigmoid, a: 1.1, b: -0.2}
   labeled: {roc_auc: {min: 0.61, expected: 0.75}, accuracy: {min: 0.62, expected: 0.74}}
+serving:                           # the gates of the serving alerts (playbook.monitoring.alerts.serving_section)
+  max_p99_ms: 250.0                # the pack config's serving.max_p99_ms, else the documented default
+  max_5xx_share: 0.01
 ```
 """
 
@@ -231,9 +234,15 @@ HEADER = """\
 
 
 def save_spec(spec: dict, path: str | Path) -> Path:
-    """Write the config as YAML (atomic rename), keys in schema order."""
+    """Write the config as YAML (atomic rename), keys in schema order. Written into the artifacts folder of a step
+    being recorded, the alerting rules and the Grafana dashboard are written beside it and their checks recorded
+    on that step (:mod:`playbook.monitoring.handoff`)."""
     text = HEADER + yaml.safe_dump(_plain(spec), sort_keys=False, allow_unicode=True, width=120)
-    return write_text_atomic(path, text)
+    out = write_text_atomic(path, text)
+    from playbook.monitoring.handoff import on_spec_saved
+
+    on_spec_saved(_plain(spec), out)
+    return out
 
 
 def _need(d: dict, key: str, where: str, types=None) -> Any:
