@@ -644,20 +644,16 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        next_step="Read malformed_requests.json: a 5xx or an accepted bad request means the service lacks input validation; enforce the data contract before scoring."),
     _c("serving.latency.p99", "p99 latency of one-row requests", _SERVE,
        "Worst p99 latency in milliseconds of one-row requests over the concurrencies measured (loopback; "
-       "wall-clock). Fails past serving.max_p99_ms when the config sets it; warns past 500 ms otherwise.", BLOCK,
-       needs=("callable",), deterministic=False,
+       "wall-clock), against serving.max_p99_ms.", BLOCK,
+       needs=("callable",), deterministic=False, when="the config sets serving.max_p99_ms",
        mts=[_mts("monitor_6", "partial", "Latency is measured against its objective before launch; a regression "
                  "across versions needs --previous.")],
        next_step="Reduce the per-request work (a smaller model, fewer features, batching) or add replicas, then measure again; check serving.max_p99_ms is the callers' real timeout."),
     _c("serving.throughput.rps", "One-row requests per second", _SERVE,
        "Best throughput in requests per second of one-row requests over the concurrencies measured (loopback; "
-       "wall-clock). Fails under serving.min_rps when the config sets it; warns under 20/s otherwise.", BLOCK,
-       needs=("callable",), deterministic=False,
+       "wall-clock), against serving.min_rps.", BLOCK,
+       needs=("callable",), deterministic=False, when="the config sets serving.min_rps",
        next_step="Add workers or replicas, or batch requests, until the measured throughput covers the expected traffic."),
-    _c("serving.cold_start", "Seconds from process start to the first answer", _SERVE,
-       "Seconds from starting the server process to its first /health answer (model and contract loaded).",
-       REPORT, needs=("callable",), deterministic=False, when="the step starts its own server",
-       next_step="Make the model load faster (a smaller artifact, fewer imports at start) or keep warm replicas."),
     _c("serving.resilience.burst", "A burst past capacity is queued or shed", _SERVE,
        "Number of answers to a burst of requests beyond the server's capacity that were neither a 200 nor a 503 "
        "with Retry-After (5xx, dropped connections, timeouts).", BLOCK, needs=("callable",),

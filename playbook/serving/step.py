@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DEFAULT_P99_MS = 500.0
-DEFAULT_RPS = 20.0
+DEFAULT_P99_MS = 500.0   # the p99 the monitoring hand-off alerts on when the config sets no serving.max_p99_ms
 COLD_START_LIMIT_S = 120.0
 
 
@@ -259,40 +258,32 @@ def record(step, ctx, m: dict) -> None:
         for q in ("p50_ms", "p95_ms", "p99_ms", "rps"):
             if lv.get(q) is not None:
                 step.timing(f"{key}.{q}", lv[q])
-    one = [lv for lv in levels if lv["batch"] == 1]
-    if one:
-        worst = max(lv["p99_ms"] for lv in one if lv.get("p99_ms") is not None)
-        best = max(lv["rps"] or 0 for lv in one)
-        limit, block = (srv.max_p99_ms, True) if srv.max_p99_ms else (DEFAULT_P99_MS, False)
-        over = "fail" if block else "warn"
-        step.check("serving.latency.p99", "p99 latency of one-row requests, worst concurrency",
-                   "pass" if worst <= limit else over, value=round(worst, 1), threshold={"max": limit},
-                   evidence="artifacts/latency.json",
-                   why=("serving.max_p99_ms from the config" if srv.max_p99_ms else
-                        f"no serving.max_p99_ms in the config: judged against {DEFAULT_P99_MS:.0f} ms, not blocking")
-                   + f"; concurrency {', '.join(str(lv['concurrency']) for lv in one)} on loopback.")
-        rlimit, rblock = (srv.min_rps, True) if srv.min_rps else (DEFAULT_RPS, False)
-        under = "fail" if rblock else "warn"
-        step.check("serving.throughput.rps", "One-row requests per second, best concurrency",
-                   "pass" if best >= rlimit else under, value=round(best, 1), threshold={"min": rlimit},
-                   evidence="artifacts/latency.json",
-                   why=("serving.min_rps from the config" if srv.min_rps else
-                        f"no serving.min_rps in the config: judged against {DEFAULT_RPS:.0f}/s, not blocking")
-                   + "; measured on this machine's loopback, so it bounds what a deployment can reach.")
+    one = [lv for lv in levels if lv["batch"] == 1 and lv.get("p99_ms") is not None]
     if m.get("cold_start_s") is not None:
         step.timing("serving.cold_start_s", round(m["cold_start_s"], 3))
-        step.check("serving.cold_start", "Seconds from process start to the first answer",
-                   "pass" if m["cold_start_s"] <= 60 else "warn", value=round(m["cold_start_s"], 1), threshold={"max": 60.0}, evidence="artifacts/serving.json",
-                   why="A replica that takes long to start cannot absorb a traffic spike or a restart quickly.")
-    else:
-        step.check("serving.cold_start", "Seconds from process start to the first answer", "skip",
-                   why="serving.endpoint names a running server: its start was not observed.")
+    # wall-clock figures stay in timings.json (results.json is the same for the same inputs); a latency or
+    # throughput gate is judged only when the config asks for it, and then its measured value is recorded
+    if one and srv.max_p99_ms:
+        worst = max(lv["p99_ms"] for lv in one)
+        step.check("serving.latency.p99", "p99 latency of one-row requests, worst concurrency",
+                   "pass" if worst <= srv.max_p99_ms else "fail", value=round(worst, 1),
+                   threshold={"max": srv.max_p99_ms}, evidence="artifacts/latency.json",
+                   why=f"serving.max_p99_ms from the config; concurrency "
+                       f"{', '.join(str(lv['concurrency']) for lv in one)} on loopback (wall-clock: this value "
+                       "depends on the machine).")
+    if one and srv.min_rps:
+        best = max(lv["rps"] or 0 for lv in one)
+        step.check("serving.throughput.rps", "One-row requests per second, best concurrency",
+                   "pass" if best >= srv.min_rps else "fail", value=round(best, 1), threshold={"min": srv.min_rps},
+                   evidence="artifacts/latency.json",
+                   why="serving.min_rps from the config; measured on this machine's loopback (wall-clock), so it "
+                       "bounds what a deployment can reach.")
     b = m.get("burst") or {}
     bad = (sum((b.get("other") or {}).values()) if b else 0)
     step.check("serving.resilience.burst", f"A burst of {b.get('requests')} requests past capacity is queued or shed",
                _at_most(bad, 0) if b else "error", value=bad, threshold={"max": 0}, evidence="artifacts/serving.json",
-               why=f"answers: {b.get('ok')} scored, {b.get('shed_503')} shed with 503 + Retry-After, "
-                   f"{bad} other (5xx, dropped connections or timeouts).")
+               why="Every answer must be a 200 or a 503 with Retry-After; the counts of each are in serving.json "
+                   "(how many are shed depends on the machine's speed).")
     st = m.get("storm") or {}
     step.check("serving.resilience.after_storm", "A valid request succeeds after a storm of malformed ones",
                "pass" if st.get("next_valid_status") == 200 else ("fail" if st else "error"), value=0 if st.get("next_valid_status") == 200 else 1, threshold={"max": 0},
@@ -309,7 +300,7 @@ def record(step, ctx, m: dict) -> None:
                    why="serving.endpoint names a running server: the step does not stop it.")
     if m.get("openapi"):
         write_json_atomic(art / "openapi.json", m["openapi"])
-    summary = {k: m.get(k) for k in ("endpoint", "contract_from", "load_rows_from", "burst", "storm")}
+    summary = {k: m.get(k) for k in ("endpoint", "contract_from", "load_rows_from", "burst", "storm", "cold_start_s")}
     summary["shutdown_exit_code"] = m.get("shutdown_exit_code")
     write_json_atomic(art / "serving.json", summary)
 
@@ -345,8 +336,7 @@ __all__ = ["ServingParams", "contract_of", "latency_figure", "measure", "record"
 
 
 SERVING_CHECKS = ("serving.skew", "serving.door.evaluation_rows_refused", "serving.contract.malformed",
-                  "serving.latency.p99", "serving.throughput.rps", "serving.cold_start", "serving.resilience.burst",
-                  "serving.resilience.after_storm", "serving.shutdown.graceful")
+                  "serving.resilience.burst", "serving.resilience.after_storm", "serving.shutdown.graceful")
 
 
 def run(ctx, step, params: ServingParams) -> dict | None:
