@@ -44,6 +44,8 @@ FACTS = {
     "probabilities": "the model gives class probabilities",
     "refittable": "the model can be trained again here (the baseline, or a scikit-learn model file that can be cloned)",
     "previous": "a previous pack is given (`playbook run --previous PACK`)",
+    "latency_slo": "the config sets a latency objective (serving.max_p99_ms)",
+    "throughput_slo": "the config sets a throughput objective (serving.min_rps)",
 }
 
 # -- declarations ---------------------------------------------------------------------------------------------------
@@ -645,14 +647,14 @@ CATALOGUE: tuple[CheckSpec, ...] = (
     _c("serving.latency.p99", "p99 latency of one-row requests", _SERVE,
        "Worst p99 latency in milliseconds of one-row requests over the concurrencies measured (loopback; "
        "wall-clock), against serving.max_p99_ms.", BLOCK,
-       needs=("callable",), deterministic=False, when="the config sets serving.max_p99_ms",
+       needs=("callable", "latency_slo"), deterministic=False,
        mts=[_mts("monitor_6", "partial", "Latency is measured against its objective before launch; a regression "
                  "across versions needs --previous.")],
        next_step="Reduce the per-request work (a smaller model, fewer features, batching) or add replicas, then measure again; check serving.max_p99_ms is the callers' real timeout."),
     _c("serving.throughput.rps", "One-row requests per second", _SERVE,
        "Best throughput in requests per second of one-row requests over the concurrencies measured (loopback; "
        "wall-clock), against serving.min_rps.", BLOCK,
-       needs=("callable",), deterministic=False, when="the config sets serving.min_rps",
+       needs=("callable", "throughput_slo"), deterministic=False,
        next_step="Add workers or replicas, or batch requests, until the measured throughput covers the expected traffic."),
     _c("serving.resilience.burst", "A burst past capacity is queued or shed", _SERVE,
        "Number of answers to a burst of requests beyond the server's capacity that were neither a 200 nor a 503 "

@@ -894,6 +894,8 @@ def facts(ctx, info: dict | None = None) -> dict:
         "probabilities": proba,
         "refittable": bool(info.get("refittable", mode != "predictions")),
         "previous": bool(getattr(ctx.config, "previous", None)),
+        "latency_slo": bool(getattr(getattr(ctx.config, "serving", None), "max_p99_ms", None)),
+        "throughput_slo": bool(getattr(getattr(ctx.config, "serving", None), "min_rps", None)),
     }
 
 
