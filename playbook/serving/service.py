@@ -153,6 +153,10 @@ def _adapter(root: Path, facts: dict):
         raise ServeError(f"{root}: the pack judged predictions that were already in the data (data.prediction / "
                          "data.probability), so it holds no model to serve; build a pack with model.path (your "
                          "model file) or model.train: baseline.")
+    try:
+        cfg = config_mod.from_dict(config_mod.safe_load((root / "config.yaml").read_text(encoding="utf-8")))
+    except (OSError, config_mod.ConfigError) as exc:
+        raise ServeError(f"{root / 'config.yaml'}: cannot read the pack's resolved config ({exc}).") from None
     if mode == "baseline":
         try:
             stored = preflight.stored_model(root)
@@ -162,19 +166,10 @@ def _adapter(root: Path, facts: dict):
             raise ServeError(f"{root}: the pack records a baseline model but holds no {preflight.MODEL_FILE}; build "
                              "the pack again.")
         est, rec = stored
-        try:
-            cfg = config_mod.from_dict(config_mod.safe_load((root / "config.yaml").read_text(encoding="utf-8")))
-            allow_raw_pii = cfg.policy.allow_raw_pii
-        except (OSError, config_mod.ConfigError):
-            allow_raw_pii = False
-        hashed = [] if allow_raw_pii else [c for c in roles.get("pii_used") or [] if c in features and c not in numeric]
+        hashed = [] if cfg.policy.allow_raw_pii else [c for c in roles.get("pii_used") or [] if c in features and c not in numeric]
         info = {"mode": mode, "sha256": rec.get("sha256"), "estimator": rec.get("estimator"), "file": rec.get("file")}
         return ModelAdapter(mode=mode, features=features, estimator=est, info=info, hashed=hashed, **common)
     # a model file of the user's: the path the resolved config names, the hash the preflight recorded
-    try:
-        cfg = config_mod.from_dict(config_mod.safe_load((root / "config.yaml").read_text(encoding="utf-8")))
-    except (OSError, config_mod.ConfigError) as exc:
-        raise ServeError(f"{root / 'config.yaml'}: cannot read the pack's resolved config ({exc}).") from None
     path = cfg.model.path
     if not path or not Path(path).is_file():
         raise ServeError(f"model.path: the pack's model file {path} is not there any more; put it back at that "

@@ -72,13 +72,11 @@ class Running:
 
 
 def contract_of(ctx) -> tuple[dict, str]:
-    """The audit step's data contract (or, without it, one built the same way from the reference) and where from."""
-    from playbook.audit.contract import build_contract, load
+    """The audit step's data contract, or one built the same way from the reference (the drift step's
+    :func:`playbook.drift.monitors.load_contract`), and where it came from."""
+    from playbook.drift.monitors import load_contract
 
-    path = ctx.previous_artifact("data_audit", "data_contract.json") if ctx.pack_dir else None
-    if path is not None:
-        return load(path), "the data audit step's data_contract.json"
-    return build_contract(ctx.reference, ctx.roles), "built here from the reference (the audit step did not run)"
+    return load_contract(ctx)
 
 
 def start_own_server(ctx, adapter, contract: dict, params: ServingParams, metadata: dict) -> Running:
@@ -152,10 +150,11 @@ def measure(ctx, adapter, params: ServingParams, *, endpoint: str | None = None)
         sk = probe.skew(client, frame, features, offline, proba, tolerance=params.tolerance,
                         batch=min(500, max_batch))
         out["skew"] = {**sk.as_dict(), "rows_from": where}
-        admitted = frame.iloc[sk.admitted] if sk.admitted else frame.iloc[:0]
-        ref_ok = _admitted_rows(ctx.reference, features, contract, 200, params.seed)
-        pool = admitted if len(admitted) >= 10 else ref_ok
-        out["load_rows_from"] = "evaluation rows the door admitted" if pool is admitted else "reference rows"
+        pool = frame.iloc[sk.admitted]
+        out["load_rows_from"] = "evaluation rows the door admitted"
+        if len(pool) < 10:  # too few: reference rows the door admits instead
+            pool = _admitted_rows(ctx.reference, features, contract, 200, params.seed)
+            out["load_rows_from"] = "reference rows"
         if len(pool) == 0:
             out["error"] = "no row passes the data contract, so nothing could be sent to measure the server"
             return out
