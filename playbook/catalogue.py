@@ -235,7 +235,7 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        next_step="Decide with the data owner what the new labels mean; retrain with them or map them to known labels."),
     _c("data.leakage.single_feature", "No feature alone predicts the target", _AUDIT,
        "Best out-of-fold score, on the reference, of a one-feature model (ROC AUC, one-vs-rest macro for "
-       "multiclass, R squared for regression), on at most leakage_max_rows rows of the audit's seeded sample "
+       "multiclass, R squared for regression; bounded by leakage_max_score, leakage_max_r2 for regression), on at most leakage_max_rows rows of the audit's seeded sample "
        "(recorded as sample_rows / of_rows when the reference is larger than sample_rows).", BLOCK,
        mts=[_mts("data_4", "full", "Leaked target information is one of the meta-level rules features must "
                  "respect; every feature is tested against it.", group="leakage")],

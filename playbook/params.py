@@ -110,6 +110,7 @@ REGISTRY: dict[str, dict[str, P]] = {
         "max_categories": COUNT, "outlier_quantile": P("float", 0.0, 0.5, min_open=True, max_open=True),
         "outlier_k": NONNEG, "outlier_min_distinct": COUNT, "max_outlier_share": SHARE, "min_class_share": SHARE,
         "max_target_missing_share": SHARE, "max_target_skew": NONNEG, "leakage_max_score": OPEN_SHARE,
+        "leakage_max_r2": OPEN_SHARE,
         "leakage_max_rows": P("int", 10), "leakage_folds": P("int", 2), "id_unique_share": OPEN_SHARE,
         "id_max_abs_corr": SHARE, "max_contamination_share": SHARE, "max_overlap_days": NONNEG,
         "max_gap_factor": P("float", 1.0), "max_staleness_days": NONNEG, "max_future_share": SHARE,
