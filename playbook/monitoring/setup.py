@@ -458,7 +458,11 @@ def model_age(ctx, staleness_path=None) -> dict | None:
     col = ctx.roles.timestamp
     if not col or col not in ctx.reference.columns:
         return None
-    ts = pd.to_datetime(ctx.reference[col].astype("string"), errors="coerce", utc=True, format="mixed")
+    from playbook.audit.contract import day_first, utc_timestamps
+
+    order = day_first(ctx.reference[col].astype("string")) if not pd.api.types.is_datetime64_any_dtype(
+        ctx.reference[col]) else None
+    ts = utc_timestamps(ctx.reference[col], dayfirst=order)
     if ts.notna().sum() == 0:
         return None
     measured = {}
@@ -470,5 +474,5 @@ def model_age(ctx, staleness_path=None) -> dict | None:
     limit = measured.get("max_model_age_days")
     basis = (f"model evaluation: {measured.get('metric')} falls below its gate after about {limit:.0f} days"
              if limit is not None else "the model evaluation measured no age at which quality crosses its gate")
-    return {"timestamp_column": col, "trained_until": ts.max().isoformat(),
+    return {"timestamp_column": col, "trained_until": ts.max().isoformat(), "day_first": order,
             "max_age_days": None if limit is None else float(limit), "basis": basis}
