@@ -393,9 +393,10 @@ def debug_examples(run: EvaluationRun, *, debug_rows: int) -> pd.DataFrame | Non
     from playbook.evaluate import debug
 
     ctx, step, ev = run.ctx, run.step, run.ev
-    if not ev.adapter.callable:
-        step.add_checks([debug.debug_check(None, skip_reason="predictions mode: there is no model to recompute a "
-                                                             "prediction with")])
+    if not ev.adapter.callable or ev.adapter.mode == "endpoint":
+        why = ("predictions mode: there is no model to recompute a prediction with" if not ev.adapter.callable else
+               "the model is behind model.endpoint: there is no artifact here to reload and take apart")
+        step.add_checks([debug.debug_check(None, skip_reason=why)])
         return None
     reloaded, source = debug.reload(ctx, ev.adapter, step.artifact("baseline_model.skops") if run.card else None)
     dbg = debug.debug_examples(ev.adapter, reloaded, ev.frame, ev.scored, ctx.reference, k=debug_rows, ctx=ctx,

@@ -416,7 +416,8 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
     from playbook.monitoring.alerts import serving_section
 
     # the serving alerts' gates (alerts.rules.yml reads them here), and the serving step's folder when it ran
-    spec["serving"] = serving_section(ctx.config, ctx.step_dir("serving") if ctx.pack_dir else None)
+    spec["serving"] = serving_section(ctx.config, ctx.step_dir("serving") if ctx.pack_dir else None,
+                                      model_sha256=(getattr(model, "info", None) or {}).get("sha256"))
     info = {"frame": finfo, "alpha": alpha, "monitors": len(monitors),
             "false_alarm_upper_95": clopper_pearson_upper(cal.false_alarms_holdout, cal.holdout)}
     info["split"] = holdout_mod.describe(ctx, split)
