@@ -273,4 +273,19 @@ def test_the_figure_and_the_model_card(tmp_path):
     assert "### Weak segments" in md and "`model.weak_segments`" in md
     assert res.worst(1)[0]["segment"].replace("<", "&lt;").replace(">", "&gt;") in md or \
         res.worst(1)[0]["segment"] in md
-    assert "Benjamini-Hochberg" in md and "flagged" in md
+    assert "Benjamini-Hochberg" in md and "by more than 20% of the rest's error rate" in md
+
+
+def test_a_bad_search_parameter_is_refused_before_anything_runs(tmp_path):
+    from playbook.params import ParamError, validate
+    from tests.conftest import SMALL_CONFIG, run_cli
+
+    for name, value in (("segment_min_support", 0), ("segment_bins", 1), ("segment_margin", -0.1)):
+        with pytest.raises(ParamError, match=f"steps.model_evaluation.params.{name}"):
+            validate("model_evaluation", {name: value}, {})
+    proc = run_cli("run", str(SMALL_CONFIG), "--out", str(tmp_path / "out"), "-p",
+                   "steps.model_evaluation.params.segment_fdr=0", timeout=120)
+    assert proc.returncode == 2, proc.stderr[-500:]
+    assert proc.stderr.strip() == ("playbook: error: steps.model_evaluation.params.segment_fdr: 0 is out of range; set "
+                                   "it to a number above 0 and at most 1.")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

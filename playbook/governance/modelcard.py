@@ -90,6 +90,10 @@ def _ci_text(value: Any, ci: Any) -> str:
     return fmt_value(float(value), 3)
 
 
+def _share(v: Any) -> str:
+    return f"{float(v):.0%}" if isinstance(v, (int, float)) and not isinstance(v, bool) else fmt_value(v)
+
+
 def _worst_segments(doc: Doc, info: Any) -> None:
     """The evaluation's worst segments (``info.weak_segments`` of its results.json; descriptions were written
     through the privacy layer, and are escaped here as data)."""
@@ -97,8 +101,8 @@ def _worst_segments(doc: Doc, info: Any) -> None:
         return
     loss = "error rate" if info.get("loss") == "error_rate" else "MAE"
     doc.p(f"{info.get('searched', 0)} segments of one and two features were searched; {info.get('flagged', 0)} are "
-          f"significantly worse than the rest of the rows by more than {fmt_value(info.get('margin'))} of the rest's "
-          f"{loss} (Benjamini-Hochberg, false-discovery rate {fmt_value(info.get('fdr'))}). The worst:")
+          f"significantly worse than the rest of the rows by more than {_share(info.get('margin'))} of the rest's "
+          f"{loss} (Benjamini-Hochberg, false-discovery rate {_share(info.get('fdr'))}). The worst:")
     rows = [[w.get("segment", ""), w.get("n", ""), _ci_text(w.get("loss"), w.get("loss_ci")),
              fmt_value(w.get("rest_loss"), 3), _ci_text(w.get("metric_value"), w.get("metric_ci")),
              fmt_value(w.get("q_value"), 2), "yes" if w.get("flagged") else "no"] for w in info["worst"]]
