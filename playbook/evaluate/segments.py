@@ -180,7 +180,9 @@ def segment_metric(s: Scored, metric: str) -> float:
 
 # -- groups of a column ---------------------------------------------------------------------------------------------
 def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+    """Four significant digits, without an exponent for ordinary magnitudes (27760, not 2.776e+04)."""
+    r = float(f"{v:.4g}")
+    return f"{r:.0f}" if 1e4 <= abs(r) < 1e15 else f"{r:.4g}"
 
 
 def _value_text(v: Any) -> str:
