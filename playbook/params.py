@@ -135,7 +135,9 @@ REGISTRY: dict[str, dict[str, P]] = {
     "model_evaluation": {
         "threshold": SHARE, "use_business_threshold": P("bool"), "n_bootstrap": COUNT0,
         "calibration_bins": P("int", 2), "max_ece": SHARE, "slice_bins": P("int", 2), "min_slice_size": COUNT,
-        "max_slice_gap": NONNEG, "max_demographic_parity_difference": SHARE,
+        "max_slice_gap": NONNEG, "segment_min_support": COUNT, "segment_bins": P("int", 2),
+        "segment_margin": NONNEG, "segment_fdr": OPEN_SHARE, "max_segments": COUNT,
+        "max_demographic_parity_difference": SHARE,
         "max_equalized_odds_difference": SHARE, "max_accuracy_difference": SHARE,
         "max_mae_ratio": P("float", 1.0), "robustness_severity": SHARE, "max_robustness_drop": NONNEG,
         "importance_repeats": COUNT, "importance_max_rows": P("int", 10), "near_zero_importance": NONNEG,

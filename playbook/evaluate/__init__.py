@@ -6,6 +6,8 @@ Modules (each usable on its own, each returning tables and check dicts for :meth
   (``model.<metric>``, ``model.beats_baseline``)
 * :mod:`~playbook.evaluate.calibration` - reliability curve and ECE (``model.calibration_ece``)
 * :mod:`~playbook.evaluate.slices` - metric per feature value / bin (``model.slices.worst_gap``)
+* :mod:`~playbook.evaluate.segments` - one- and two-feature segments significantly worse than the rest
+  (``model.weak_segments``)
 * :mod:`~playbook.evaluate.fairness` - fairlearn per sensitive column (``model.fairness.<column>.<metric>``)
 * :mod:`~playbook.evaluate.business` - value per decision and per day, best threshold (``model.business.value_per_day``)
 * :mod:`~playbook.evaluate.robustness` - metric under the drift step's shifts (``model.robustness.<shift>``)
