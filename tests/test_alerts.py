@@ -19,6 +19,7 @@ from tests.observability import MODEL_SHA, NAME, PREFIX, make_spec
 NODE = {"instance": "node-1:9100", "job": "node"}
 SERVE = {"instance": "serve-1:8080", "job": "playbook-serve"}
 SERVE2 = {"instance": "serve-2:8080", "job": "playbook-serve"}
+OTHER = {"instance": "serve-9:8080", "job": "playbook-serve"}   # a server of another pack
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +263,9 @@ def _cases(rules: dict) -> dict:
     perf = {**m, "monitor": "estimated_roc_auc", "column": "score", "role": "performance", "test": "cbpe_roc_auc"}
     kind = lambda k: {"model": NAME, "kind": k, **NODE}  # noqa: E731
     viol = {"rule": "missing_column", **SERVE}
+    # what each server says it serves (playbook_model_info): serve-1 and serve-2 this pack, serve-9 another one
+    INFO = [_series("playbook_model_info", {**srv, "model_sha256": MODEL_SHA, "pack": pack, "verdict": "go"}, "1x60")
+            for srv, pack in ((SERVE, NAME), (SERVE2, NAME), (OTHER, "another-model"))]
     file = {"file": TEXTFILE, "instance": NODE["instance"]}
     r = rules
     return {
@@ -284,7 +288,10 @@ def _cases(rules: dict) -> dict:
                                                            kind("missing_columns"), 1)]}]}],
         "PlaybookServingContractViolations": [{
             "input_series": [_series("playbook_contract_violations_total", viol, "0x30 1+1x29"),
-                             _series("playbook_contract_violations_total", {**viol, **SERVE2}, "3x59")],
+                             _series("playbook_contract_violations_total", {**viol, **SERVE2}, "3x59"),
+                             # another pack's server refusing as much: its own rules judge it, not these
+                             _series("playbook_contract_violations_total", {**viol, **OTHER}, "0x30 1+1x29"),
+                             *INFO],
             "alert_rule_test": [
                 {"eval_time": "20m", "exp_alerts": []},
                 {"eval_time": "50m", "exp_alerts": [_fires(r["PlaybookServingContractViolations"], viol, 5)]}]}],
@@ -319,7 +326,11 @@ def _cases(rules: dict) -> dict:
                 _series("playbook_request_latency_seconds_bucket", {**SERVE, "le": "+Inf"}, "0+100x60"),
                 _series("playbook_request_latency_seconds_bucket", {**SERVE2, "le": "0.1"}, "0+100x60"),
                 _series("playbook_request_latency_seconds_bucket", {**SERVE2, "le": "1"}, "0+100x60"),
-                _series("playbook_request_latency_seconds_bucket", {**SERVE2, "le": "+Inf"}, "0+100x60")],
+                _series("playbook_request_latency_seconds_bucket", {**SERVE2, "le": "+Inf"}, "0+100x60"),
+                # another pack's server, as slow as serve-1 (its own gate may allow it)
+                _series("playbook_request_latency_seconds_bucket", {**OTHER, "le": "0.1"}, "0x60"),
+                _series("playbook_request_latency_seconds_bucket", {**OTHER, "le": "1"}, "0+100x60"),
+                _series("playbook_request_latency_seconds_bucket", {**OTHER, "le": "+Inf"}, "0+100x60"), *INFO],
             "alert_rule_test": [
                 {"eval_time": "8m", "exp_alerts": []},   # slow, but not yet for 10 minutes
                 {"eval_time": "30m", "exp_alerts": [_fires(r["PlaybookLatencyP99High"], SERVE, 991.0)]}]}],
@@ -330,7 +341,10 @@ def _cases(rules: dict) -> dict:
                 _series("playbook_requests_total", {**SERVE2, "path": "/invocations", "status": "200"},
                         "0+1000x60"),
                 _series("playbook_requests_total", {**SERVE2, "path": "/invocations", "status": "503"}, "0+1x60"),
-                _series("playbook_requests_total", {**SERVE2, "path": "/health", "status": "500"}, "0+1000x60")],
+                _series("playbook_requests_total", {**SERVE2, "path": "/health", "status": "500"}, "0+1000x60"),
+                _series("playbook_requests_total", {**OTHER, "path": "/invocations", "status": "200"}, "0+90x60"),
+                _series("playbook_requests_total", {**OTHER, "path": "/invocations", "status": "500"}, "0+10x60"),
+                *INFO],
             "alert_rule_test": [
                 {"eval_time": "3m", "exp_alerts": []},
                 {"eval_time": "30m", "exp_alerts": [_fires(r["PlaybookHigh5xxRate"], SERVE, 0.1)]}]}],

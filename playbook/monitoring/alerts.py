@@ -191,6 +191,9 @@ def build_rules(spec: dict, prefix: str = "", root: str | None = None) -> tuple[
     serving step recorded in monitoring.yaml, the serving alerts link the serving step's checks."""
     name = str(spec.get("name") or "model")
     sel = f"model={promql_string(name)}"
+    # the servers' series carry no model label: a serving rule keeps the servers that say they serve this pack
+    # (playbook_model_info{pack}), so the rules of several packs in one Prometheus do not judge each other's servers
+    pack_scope = f" and on (job, instance) playbook_model_info{{pack={promql_string(name)}}}"
     rules: list[Rule] = []
     problems: list[str] = []
     notes: list[str] = []
@@ -223,7 +226,8 @@ def build_rules(spec: dict, prefix: str = "", root: str | None = None) -> tuple[
     matcher = '{rule!="extra_column"}' if allow_extra else "{}"
     rules.append(Rule(
         "PlaybookServingContractViolations",
-        f"sum by (job, instance, rule) (increase(playbook_contract_violations_total{matcher}[{RATE_WINDOW}])) > 0",
+        f"sum by (job, instance, rule) (increase(playbook_contract_violations_total{matcher}[{RATE_WINDOW}])"
+        f"{pack_scope}) > 0",
         "warning", "Requests break the data contract: {{ $labels.rule }} ({{ $labels.instance }})",
         "{{ $labels.instance }} refused {{ $value | printf \"%.4g\" }} request(s) in the last " + RATE_WINDOW +
         " for {{ $labels.rule }} (the data contract of monitoring.yaml"
@@ -284,7 +288,7 @@ def build_rules(spec: dict, prefix: str = "", root: str | None = None) -> tuple[
         rules.append(Rule(
             "PlaybookLatencyP99High",
             f"histogram_quantile(0.99, sum by (job, instance, le) (rate(playbook_request_latency_seconds_bucket{{}}"
-            f"[{RATE_WINDOW}]))) * 1000 > {number(p99)}",
+            f"[{RATE_WINDOW}]){pack_scope})) * 1000 > {number(p99)}",
             "warning", "p99 latency of POST /invocations above its gate ({{ $labels.instance }})",
             "The p99 latency of POST /invocations on {{ $labels.instance }} is {{ $value | printf \"%.1f\" }} ms over "
             f"the last {RATE_WINDOW}, above the {p99:g} ms gate (monitoring.yaml serving.max_p99_ms, "
@@ -297,7 +301,7 @@ def build_rules(spec: dict, prefix: str = "", root: str | None = None) -> tuple[
         every = 'playbook_requests_total{path="/invocations"}'
         rules.append(Rule(
             "PlaybookHigh5xxRate",
-            f"sum by (job, instance) (rate({errors}[{RATE_WINDOW}])) / sum by (job, instance) "
+            f"sum by (job, instance) (rate({errors}[{RATE_WINDOW}]){pack_scope}) / sum by (job, instance) "
             f"(rate({every}[{RATE_WINDOW}])) > {number(share)}",
             "critical", "POST /invocations fails on {{ $labels.instance }}",
             "{{ $value | humanizePercentage }} of the requests to POST /invocations on {{ $labels.instance }} were "
