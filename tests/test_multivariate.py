@@ -136,3 +136,17 @@ def test_domain_classifier_null_is_near_chance_and_threshold_scales_with_batch_s
     assert dc.threshold_for(BATCH // 4) > dc.threshold > dc.threshold_for(BATCH * 2)
     pca = next(m for m in spec.multivariate if m.name == mv.PCA_NAME)
     assert math.isfinite(pca.threshold) and pca.threshold > pca.center
+
+
+def test_closed_form_ridge_and_auc_equal_scikit_learns():
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    D = rng.normal(size=(120, 6))
+    y = (D[:, 0] + rng.normal(size=120) > 0).astype(float)
+    w, b = mv._ridge(D, y, 10.0)
+    clf = RidgeClassifier(alpha=10.0, solver="cholesky").fit(D, y)
+    assert np.allclose(D @ w + b, clf.decision_function(D), atol=1e-9)
+    s = np.round(D @ w, 1)  # with ties
+    assert mv._auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)

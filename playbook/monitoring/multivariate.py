@@ -16,7 +16,7 @@ data columns are the profile's own):
   with the per-column monitors.
 * :class:`DomainClassifierMonitor` (the classifier two-sample test of alibi-detect and Deepchecks): can a model
   tell the batch's rows from reference rows? The statistic is the cross-validated ROC AUC (``folds`` stratified,
-  seeded folds) of a ridge classifier (scikit-learn ``RidgeClassifier``) on the prepared columns plus the pairwise
+  seeded folds) of a ridge classifier (scikit-learn's ``RidgeClassifier``, solved in closed form: :func:`_ridge`) on the prepared columns plus the pairwise
   products of the numeric ones (so a change of correlation is a change of a mean it can see), between the batch
   (at most ``max_batch_rows`` rows, a seeded sample) and a stored seeded sample of calibration rows (at most
   ``reference_rows``, kept prepared, never as raw values). 0.5 is no difference. Its null distribution is measured
@@ -195,7 +195,11 @@ class PCAMonitor:
         return enc[idx].mean(axis=1)
 
     def statistic(self, frame: pd.DataFrame) -> float:
-        e = self.row_errors(frame)
+        return self.statistic_of(self.prepared.matrix(frame))
+
+    def statistic_of(self, X: np.ndarray) -> float:
+        """:meth:`statistic` from the batch's prepared matrix."""
+        e = _errors(X / self.scale, self.mean, self.components)
         return float(e.mean()) if len(e) else float("nan")
 
     def threshold_for(self, rows: int) -> float | None:
@@ -217,6 +221,29 @@ class PCAMonitor:
                    variance=float(d.get("variance", 0.65)), explained=float(d.get("explained", 0.0)),
                    center=None if d.get("center") is None else float(d["center"]), threshold=float(d["threshold"]),
                    calibrated_batch_size=int(d["batch_size"]), null_quantiles=d.get("null_quantiles") or {})
+
+
+def _ridge(D: np.ndarray, y01: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """scikit-learn's ``RidgeClassifier(alpha, solver="cholesky")`` on two classes, in closed form: least squares on
+    labels -1 / +1 with an intercept, ``(X'X + alpha I) w = X'y`` on centred data (a test checks it against
+    scikit-learn's; its input validation costs more than the solve on a few hundred rows)."""
+    t = 2.0 * y01 - 1.0
+    xm, tm = D.mean(axis=0), t.mean()
+    Xc = D - xm
+    w = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(D.shape[1]), Xc.T @ (t - tm))
+    return w, float(tm - xm @ w)
+
+
+def _auc(y01: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC (Mann-Whitney, ties counted half): scikit-learn's ``roc_auc_score`` without its validation."""
+    from scipy.stats import rankdata
+
+    pos = y01 == 1
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(score)
+    return float((r[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
 def _errors(Z: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
@@ -276,27 +303,39 @@ class DomainClassifierMonitor:
 
     def auc(self, X: np.ndarray) -> float:
         """The cross-validated ROC AUC of batch rows ``X`` (prepared) against the reference sample."""
-        from sklearn.linear_model import RidgeClassifier
-        from sklearn.metrics import roc_auc_score
-        from sklearn.model_selection import StratifiedKFold
-
         X = self._sample(X)
         if len(X) < self.folds or len(self.reference) < self.folds:
             return float("nan")
+        D, y = self._standardized(X)
+        out = np.empty(len(y))
+        for train, test in self._folds(y):
+            w, b = _ridge(D[train], y[train], self.ridge)
+            out[test] = D[test] @ w + b
+        return _auc(y, out)
+
+    def _standardized(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         D = self.design(np.vstack([X, self.reference]))
         sd = D.std(axis=0)
         D = (D - D.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
-        y = np.r_[np.ones(len(X)), np.zeros(len(self.reference))]
-        out = np.empty(len(y))
-        cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
-        for train, test in cv.split(D, y):
-            clf = RidgeClassifier(alpha=self.ridge, solver="cholesky").fit(D[train], y[train])
-            out[test] = clf.decision_function(D[test])
-        return float(roc_auc_score(y, out))
+        return D, np.r_[np.ones(len(X)), np.zeros(len(self.reference))]
+
+    def _folds(self, y: np.ndarray):
+        from sklearn.model_selection import StratifiedKFold
+
+        key = (len(y), int(y.sum()))
+        cache = self.__dict__.setdefault("_fold_cache", {})
+        if key not in cache:  # the folds depend on the class sizes and the seed only
+            cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
+            cache[key] = list(cv.split(np.zeros((len(y), 1)), y))
+        return cache[key]
 
     # the monitor protocol ---------------------------------------------------------------------
     def statistic(self, frame: pd.DataFrame) -> float:
-        return self.auc(self.prepared.matrix(frame)) if len(frame) else float("nan")
+        return self.statistic_of(self.prepared.matrix(frame))
+
+    def statistic_of(self, X: np.ndarray) -> float:
+        """:meth:`statistic` from the batch's prepared matrix."""
+        return self.auc(X) if len(X) else float("nan")
 
     def threshold_for(self, rows: int) -> float | None:
         """The null's spread shrinks like sqrt(1/n + 1/m) (n batch rows, m reference rows, both capped)."""
@@ -314,7 +353,8 @@ class DomainClassifierMonitor:
         rng = np.random.default_rng(self.seed + 1)
         n = min(int(batch_size), self.max_batch_rows)
         replace = len(pool) < n
-        aucs = np.array([self.auc(pool[rng.choice(len(pool), n, replace=replace)]) for _ in range(int(batches))])
+        with _one_thread():
+            aucs = np.array([self.auc(pool[rng.choice(len(pool), n, replace=replace)]) for _ in range(int(batches))])
         aucs = aucs[np.isfinite(aucs)]
         self.null_mean = float(aucs.mean()) if len(aucs) else 0.5
         self.null_sd = float(aucs.std(ddof=1)) if len(aucs) > 1 else 0.0
@@ -332,16 +372,11 @@ class DomainClassifierMonitor:
         """The features that separate the batch from the reference most: each one's share of the classifier's
         importance, the classifier fitted on all rows (a standardized design column's |coefficient x its mean
         gap between batch and reference|: its part in the gap between the two classes' mean scores)."""
-        from sklearn.linear_model import RidgeClassifier
-
         X = self._sample(self.prepared.matrix(frame))
         if len(X) == 0:
             return []
-        D = self.design(np.vstack([X, self.reference]))
-        sd = D.std(axis=0)
-        Dz = (D - D.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
-        y = np.r_[np.ones(len(X)), np.zeros(len(self.reference))]
-        coef = RidgeClassifier(alpha=self.ridge, solver="cholesky").fit(Dz, y).coef_.ravel()
+        Dz, y = self._standardized(X)
+        coef, _ = _ridge(Dz, y, self.ridge)
         # each design column's share of the gap between the classifier's mean score on the batch and on the reference
         gap = Dz[y == 1].mean(axis=0) - Dz[y == 0].mean(axis=0)
         coef = np.abs(coef * gap)
@@ -416,13 +451,29 @@ def from_section(d: dict | None) -> list:
     return out
 
 
+def _one_thread():
+    """BLAS on one thread (:func:`playbook.modeling.single_thread`): the small solves of the domain classifier run
+    many times slower when a busy machine's BLAS threads contend, and one thread keeps the arithmetic order fixed."""
+    from playbook.modeling import single_thread
+
+    return single_thread()
+
+
 def judge(monitors: list, batch: pd.DataFrame, rows: int) -> tuple[list[dict], list[dict]]:
     """Each multivariate monitor on a batch: (entries for the result's ``multivariate``, alerts). An alarm carries
     the features that separate the batch most (the domain classifier's importance)."""
+    with _one_thread():
+        return _judge(monitors, batch, rows)
+
+
+def _judge(monitors: list, batch: pd.DataFrame, rows: int) -> tuple[list[dict], list[dict]]:
     entries, alerts = [], []
     why = None
+    prepared: dict[int, np.ndarray] = {}  # the prepared matrix, once per Prepared
     for m in monitors:
-        stat = m.statistic(batch)
+        if id(m.prepared) not in prepared:
+            prepared[id(m.prepared)] = m.prepared.matrix(batch)
+        stat = m.statistic_of(prepared[id(m.prepared)])
         thr = m.threshold_for(rows)
         alarm = bool(thr is not None and math.isfinite(stat) and stat > thr)
         entries.append({"name": m.name, "test": m.test, "statistic": stat if math.isfinite(stat) else None,
@@ -446,10 +497,18 @@ def judge(monitors: list, batch: pd.DataFrame, rows: int) -> tuple[list[dict], l
 
 def alarms_many(monitors: list, frames: list[pd.DataFrame]) -> list[set[str]]:
     """The multivariate alert kinds of each frame (the rule of :func:`judge`, without the explanation)."""
+    with _one_thread():
+        return _alarms_many(monitors, frames)
+
+
+def _alarms_many(monitors: list, frames: list[pd.DataFrame]) -> list[set[str]]:
     out: list[set[str]] = [set() for _ in frames]
-    for m in monitors:
-        for i, f in enumerate(frames):
-            stat = m.statistic(f)
+    for i, f in enumerate(frames):
+        prepared: dict[int, np.ndarray] = {}
+        for m in monitors:
+            if id(m.prepared) not in prepared:
+                prepared[id(m.prepared)] = m.prepared.matrix(f)
+            stat = m.statistic_of(prepared[id(m.prepared)])
             thr = m.threshold_for(len(f))
             if thr is not None and math.isfinite(stat) and stat > thr:
                 out[i].add(m.name)
