@@ -533,6 +533,11 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        mts=[_mts("monitor_2", "full", "The deployed monitor checks every serving batch against the contract's "
                  "invariants and alerts.", group="monitor")],
        next_step="Add the missing features to the data contract and the monitor, then run the pack again."),
+    _c("monitoring.multivariate_monitors", "Multivariate monitors deployed and calibrated", _MON,
+       "Number of multivariate monitors (PCA reconstruction error, domain classifier) in monitoring.yaml with a "
+       "calibrated threshold.", REPORT,
+       next_step="Give the monitor more calibration rows (or more than one feature) so both multivariate monitors "
+                 "can be fitted, then run the pack again."),
     _c("monitoring.config_roundtrip", "monitoring.yaml is deployable as written", _MON,
        "Number of differences between the written monitoring.yaml and the in-memory monitors.", BLOCK,
        next_step="Fix monitoring.yaml so it reloads to the same monitors, then run the pack again."),

@@ -162,6 +162,8 @@ REGISTRY: dict[str, dict[str, P]] = {
         "timeline_severity": SEVERITY, "timeline_pattern": P("str", choices=_timelines, empty_ok=False),
         "label_delay_days": COUNT0, "start_date": P("str", date=True, empty_ok=False),
         "max_estimation_error": NONNEG, "write_workspace": P("bool"),
+        "multivariate": P("bool"), "multivariate_share": P("float", 0.0, 0.5, unit="share"),
+        "domain_null_batches": P("int", 20, 100_000),
     },
     "governance": {
         "leak_values_per_column": COUNT0,

@@ -71,7 +71,7 @@ def write_artifacts(step, mon: Monitors, matrix: pd.DataFrame, trials: pd.DataFr
     if mon.spec is not None:
         deployed = {"source": deployed_source, "name": mon.spec.name, "batch_size": mon.spec.batch_size,
                     "alpha": mon.spec.alpha,
-                    "thresholds": {m.name: m.threshold for m in mon.spec.monitors}}
+                    "thresholds": {m.name: m.threshold for m in [*mon.spec.monitors, *mon.spec.multivariate]}}
     write_json_atomic(step.artifact("sensitivity.json"), {
         "params": params,
         "limits": limits or {},

@@ -150,7 +150,7 @@ def sweep(mon: Monitors, shifts: Iterable[str] | None = None,
         if progress is not None:
             progress(name)
     trials_df = pd.DataFrame(records)
-    return trials_df, sensitivity_matrix(trials_df, mon.scores), skipped
+    return trials_df, sensitivity_matrix(trials_df, mon.scores, mon.deployed), skipped
 
 
 def _mean(s: pd.Series) -> float | None:
@@ -158,8 +158,23 @@ def _mean(s: pd.Series) -> float | None:
     return float(s.astype(float).mean()) if len(s) else None
 
 
-def sensitivity_matrix(trials: pd.DataFrame, scored: bool = True) -> pd.DataFrame:
-    """Aggregate trial records per (shift, severity)."""
+#: the deployed monitor's parts, each a column of the sensitivity matrix: ``<part>_rate`` is the share of trials on
+#: which that part raised an alert (``per_column``: the per-column drift tests, ranges and the model output;
+#: the two multivariate monitors of :mod:`playbook.monitoring.multivariate`)
+MONITOR_PARTS = {"per_column": "drift", "domain_classifier": "domain_classifier",
+                 "pca_reconstruction": "pca_reconstruction"}
+
+
+def _part_rate(g: pd.DataFrame, kind: str, deployed: bool) -> float | None:
+    """Share of the trials whose deployed-monitor alert kinds include ``kind`` (None without a deployed monitor)."""
+    if not deployed or "deployed_kinds" not in g:
+        return None
+    return float(g["deployed_kinds"].fillna("").map(lambda k: kind in k.split(",")).mean())
+
+
+def sensitivity_matrix(trials: pd.DataFrame, scored: bool = True, deployed: bool = True) -> pd.DataFrame:
+    """Aggregate trial records per (shift, severity); the deployed monitor's parts each get a column of their own
+    (:data:`MONITOR_PARTS`)."""
     rows = []
     for (shift, sev), g in trials.groupby(["shift", "severity"], sort=False):
         silent_rate = _mean(g["silent"]) if scored else None
@@ -169,6 +184,7 @@ def sensitivity_matrix(trials: pd.DataFrame, scored: bool = True) -> pd.DataFram
             "shift": shift, "severity": float(sev), "trials": int(len(g)),
             "detection_rate": float(g["alarm"].mean()),
             "default_detection_rate": float(g["default_alarm"].mean()),
+            **{f"{part}_rate": _part_rate(g, kind, deployed) for part, kind in MONITOR_PARTS.items()},
             "dataset_drift_rate": float(g["dataset_drift"].mean()),
             "any_column_drift_rate": float(g["any_column_drift"].mean()),
             "watched_drift_rate": float(g["watched_drift"].mean()),
@@ -305,4 +321,4 @@ def power(mon: Monitors, shifts: Iterable[str], severity: float = 0.5,
     return pd.DataFrame(rows)
 
 
-__all__ = ["NO_SHIFT", "power", "sensitivity_matrix", "sweep", "timelines"]
+__all__ = ["MONITOR_PARTS", "NO_SHIFT", "power", "sensitivity_matrix", "sweep", "timelines"]

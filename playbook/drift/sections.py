@@ -32,8 +32,9 @@ import pandas as pd
 from playbook.drift import simulate
 from playbook.drift import shifts as faults
 
-MATRIX_COLUMNS = ["shift", "severity", "detection_rate", "default_detection_rate", "contract_rate", "metric",
-                  "metric_drop", "silent_failure", "noisy_alarm"]
+MATRIX_COLUMNS = ["shift", "severity", "detection_rate", "per_column_rate", "domain_classifier_rate",
+                  "pca_reconstruction_rate", "default_detection_rate", "contract_rate", "metric", "metric_drop",
+                  "silent_failure", "noisy_alarm"]
 
 
 @dataclass

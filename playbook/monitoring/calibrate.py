@@ -358,7 +358,8 @@ def calibrate(monitors: Sequence[Monitor], reference: pd.DataFrame, batch_size: 
     if not monitors:
         raise ValueError("no monitors to calibrate: the reference has no monitored columns.")
     rng_fit, rng_hold = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    encoded = [m.encode(reference) for m in monitors]
+    # a monitor fitted on these rows (the PCA) gives the errors fresh rows would have (``null_encode``: cross-fitted)
+    encoded = [getattr(m, "null_encode", m.encode)(reference) for m in monitors]
     n = len(reference)
     for m in monitors:  # the performance monitor's centre: the median estimate on no-drift batches
         if isinstance(m, EstimatedPerformanceMonitor):

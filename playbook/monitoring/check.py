@@ -235,6 +235,12 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
                 drifted_features.add(m.column)
         result["monitors"].append(entry)
     alerts += drift_alerts
+    if spec.multivariate:  # whole-row monitors (playbook.monitoring.multivariate): each alarm names its features
+        from playbook.monitoring.multivariate import judge
+
+        entries, mv_alerts = judge(spec.multivariate, batch, rows)
+        result["multivariate"] = entries
+        alerts += mv_alerts
     result["drift_share"] = (len(drifted_features) / len(feature_columns)) if feature_columns else None
     result["drifted_columns"] = sorted({a["column"] for a in drift_alerts if a["kind"] == "drift"})
     result["performance"] = _performance(spec, batch, labels, unusable, alerts, notes)
@@ -455,6 +461,11 @@ def _group(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: bool,
             parts[i]["alarm"][j] = bool(alarm[i])
         for i in np.flatnonzero(alarm):
             kinds[i].add(kind)
+    if spec.multivariate and monitors:
+        from playbook.monitoring.multivariate import alarms_many
+
+        for i, found_mv in enumerate(alarms_many(spec.multivariate, frames)):
+            kinds[i].update(found_mv)
     if spec.model_age and monitors:
         for i, f in enumerate(frames):
             found: list[dict] = []
@@ -571,12 +582,17 @@ def prometheus_text(result: dict, prefix: str = "playbook_monitor") -> str:
     for a in result.get("alerts", []):
         kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
     for k in ("empty_batch", "missing_columns", "extra_columns", "types", "nulls", "drift",
-              "estimated_performance", "performance", "stale_model"):
+              "domain_classifier", "pca_reconstruction", "estimated_performance", "performance", "stale_model"):
         add("alerts_by_kind", "Number of alerts of each kind in the last batch.", {"kind": k}, kinds.get(k, 0))
     add("batch_rows", "Rows in the last batch.", {}, result.get("rows", 0))
     add("drift_share", "Share of monitored feature columns whose drift monitor alarmed.", {}, result.get("drift_share"))
     for m in result.get("monitors", []):
         lab = {"monitor": m["name"], "column": m["column"], "role": m["role"], "test": m["test"]}
+        add("statistic", "Monitor statistic of the last batch (higher = further from the reference).", lab, m.get("statistic"))
+        add("threshold", "Calibrated alarm threshold of the monitor at this batch size.", lab, m.get("threshold"))
+        add("monitor_alert", "1 when the monitor alarmed on the last batch.", lab, m.get("alert"))
+    for m in result.get("multivariate", []):
+        lab = {"monitor": m["name"], "column": "*", "role": "multivariate", "test": m["test"]}
         add("statistic", "Monitor statistic of the last batch (higher = further from the reference).", lab, m.get("statistic"))
         add("threshold", "Calibrated alarm threshold of the monitor at this batch size.", lab, m.get("threshold"))
         add("monitor_alert", "1 when the monitor alarmed on the last batch.", lab, m.get("alert"))

@@ -76,7 +76,8 @@ def roundtrip_check(original: Sequence, reloaded, batch: pd.DataFrame, exit_code
     """``monitoring.config_roundtrip``: the written monitoring.yaml reproduces the in-memory monitors and
     ``playbook monitor`` runs on it."""
     diffs = []
-    for a, b in zip(original, reloaded.monitors):
+    read = list(reloaded.monitors) + list(getattr(reloaded, "multivariate", []) or [])
+    for a, b in zip(original, read):
         if a.name != b.name:
             diffs.append(f"{a.name} != {b.name}")
             continue
@@ -85,8 +86,8 @@ def roundtrip_check(original: Sequence, reloaded, batch: pd.DataFrame, exit_code
             diffs.append(f"{a.name}: statistic {sa:.6g} vs {sb:.6g}")
         if abs(float(a.threshold) - float(b.threshold)) > 1e-6 * max(1.0, abs(float(a.threshold))):
             diffs.append(f"{a.name}: threshold {a.threshold:.6g} vs {b.threshold:.6g}")
-    if len(original) != len(reloaded.monitors):
-        diffs.append(f"{len(original)} monitors written, {len(reloaded.monitors)} read back")
+    if len(original) != len(read):
+        diffs.append(f"{len(original)} monitors written, {len(read)} read back")
     ok = not diffs and exit_code in (0, 1)
     why = ("monitoring.yaml read back gives the same monitors, statistics and thresholds, and `playbook monitor` "
            f"ran on it (exit code {exit_code}): the file is deployable as it stands.") if ok else (
@@ -94,6 +95,27 @@ def roundtrip_check(original: Sequence, reloaded, batch: pd.DataFrame, exit_code
         "do not deploy it.")
     return _check("monitoring.config_roundtrip", "monitoring.yaml is deployable as written", "pass" if ok else "fail",
                   len(diffs), {"max": 0}, evidence, why)
+
+
+def multivariate_check(spec, requested: bool, evidence: Any) -> dict:
+    """``monitoring.multivariate_monitors``: the deployed monitor (``monitoring.yaml`` read back) holds both
+    multivariate monitors (PCA reconstruction error, domain classifier) with a calibrated threshold."""
+    from playbook.monitoring.multivariate import KINDS
+
+    title = "Multivariate monitors deployed and calibrated"
+    if not requested:
+        return catalogue.skip("monitoring.multivariate_monitors", "the step ran with multivariate=false: only the "
+                              "per-column monitors are deployed", title=title, evidence=evidence, not_applicable=True)
+    mv = list(getattr(spec, "multivariate", []) or [])
+    ok = sorted(m.name for m in mv if m.threshold is not None and math.isfinite(float(m.threshold)))
+    missing = [k for k in KINDS if k not in ok]
+    why = ("monitoring.yaml holds the PCA reconstruction-error and domain-classifier monitors, each with a threshold "
+           "calibrated under the whole monitor's false-alarm budget: a fault that changes how columns relate while "
+           "every column keeps its distribution raises an alert.") if not missing else (
+        f"monitoring.yaml lacks {', '.join(missing)} (too few calibration rows or prepared columns to fit them): "
+        "a correlation break passes every per-column test unnoticed.")
+    return _check("monitoring.multivariate_monitors", title, "pass" if not missing else "fail", len(ok),
+                  {"min": len(KINDS)}, evidence, why)
 
 
 def current_alert_check(replayed: pd.DataFrame, alpha: float, default_alerts: int | None, evidence: str,

@@ -200,6 +200,7 @@ def current_data(run: MonitoringRun, *, false_alarms: float, per_batches: float,
     new = [
         mchecks.budget_check(run.measured, false_alarms, per_batches, step.link("calibration.json"), ms.calibration),
         mchecks.coverage_check(ms.spec, list(ctx.features), step.link("monitoring.yaml")),
+        mchecks.multivariate_check(spec, ms.info.get("multivariate_requested", True), step.link("monitoring.yaml")),
         mchecks.current_alert_check(replayed_disjoint, ms.calibration.alpha, run.current_default,
                                     step.link("current_replay.csv"), "current",
                                     ms.prediction.column if ms.prediction else None),
@@ -264,7 +265,7 @@ def command_examples(run: MonitoringRun) -> str:
                                              ctx.seed, ctx.target, run.score)
     run.checks.append(mchecks.model_age_check(spec, run.raw_batches[0], step.link("monitoring.yaml"),
                                               ctx.roles.timestamp))
-    run.checks.append(mchecks.roundtrip_check(run.ms.monitors, spec, run.replay_batches[0],
+    run.checks.append(mchecks.roundtrip_check(run.ms.monitors + run.ms.multivariate, spec, run.replay_batches[0],
                                               run.examples["clean"]["exit_code"],
                                               [step.link("monitoring.yaml"), step.link("examples/clean.json")]))
     for name, ex in run.examples.items():

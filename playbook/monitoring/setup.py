@@ -333,6 +333,7 @@ class MonitorSetup:
     source: ScoreSource | None = None
     info: dict = field(default_factory=dict)
     clean: pd.DataFrame | None = None  # clean held-out reference rows (with the monitored output) never calibrated on
+    multivariate: list = field(default_factory=list)  # the PCA and domain-classifier monitors (whole rows)
 
 
 def _y01(y: pd.Series, positive) -> np.ndarray:
@@ -351,12 +352,73 @@ def _template_defaults() -> dict:
 _D = _template_defaults()
 
 
+def calibrate_all(monitors: list, frame: pd.DataFrame, features: list[str], numeric: list[str], batch_size: int,
+                  alpha: float, *, replicates: int = _D["replicates"], holdout: int = _D["holdout"],
+                  correction: str = _D["correction"], margin: float = _D["margin"], seed: int = 0,
+                  multivariate: bool = _D["multivariate"], multivariate_share: float = _D["multivariate_share"],
+                  domain_null_batches: int = _D["domain_null_batches"]):
+    """Calibrate the per-column ``monitors`` (in place) and, with ``multivariate``, build and calibrate the PCA and
+    domain-classifier monitors (:mod:`playbook.monitoring.multivariate`) under the same whole-monitor budget
+    ``alpha``: ``multivariate_share`` of it to the domain classifier (its own null, a normal tail), the rest to the
+    min-p calibration of every other monitor, PCA included (union bound: the whole monitor stays within alpha).
+    Returns ``(calibration, multivariate monitors, prepared view or None, info, domain classifier's share)``."""
+    mv, info, prepared, pool = [], {}, None, None
+    if multivariate:
+        from playbook.monitoring import multivariate as mv_mod
+
+        profiles = {m.column: m.profile for m in monitors if isinstance(m, DistributionMonitor) and m.role == "feature"}
+        prepared, pca, dc, pool = mv_mod.build(frame, features, numeric, profiles, seed=seed)
+        mv = [m for m in (pca, dc) if m is not None]
+    dc_share = float(multivariate_share) if any(m.name == "domain_classifier" for m in mv) else 0.0
+    pca_mon = [m for m in mv if m.name == "pca_reconstruction"]
+    cal = calibrate(monitors + pca_mon, frame, batch_size, alpha * (1.0 - dc_share), replicates=replicates,
+                    holdout=holdout, correction=correction, margin=margin, seed=seed)
+    for m in pca_mon:
+        m.center = float(m.null_quantiles.get("p50", 0.0))
+    for m in mv:
+        if m.name == "domain_classifier":
+            info["domain_classifier"] = m.calibrate(pool, batch_size, alpha * dc_share * margin,
+                                                     batches=domain_null_batches)
+    return cal, mv, prepared, info, dc_share
+
+
+def budget_split(alpha: float, share: float) -> dict:
+    """``alert_budget``'s whole-monitor ``alpha`` and its ``split`` (see :func:`calibrate_all`)."""
+    return {"alpha": float(alpha), "split": {
+        "min_p": float(alpha * (1.0 - share)), "domain_classifier": float(alpha * share),
+        "rule": "union bound: the per-column and PCA monitors share the min-p part, the domain classifier has its "
+                "own normal-tail threshold"}}
+
+
+def spec_from_frame(frame: pd.DataFrame, features: list[str], numeric: list[str], batch_size: int, *,
+                    alpha: float = 1 / 30, seed: int = 0, name: str = "frame", **calibration):
+    """A deployed monitor (:class:`playbook.monitoring.spec.MonitoringSpec`, as ``playbook monitor`` reads it) for
+    the features of a plain frame, without a pack, a model or a contract: per-column monitors and, unless
+    ``multivariate=False``, the multivariate ones, calibrated as :func:`make_config` does (benchmarks and tests)."""
+    from playbook.monitoring.spec import build_spec, spec_from_dict
+
+    monitors = build_monitors(frame, features, numeric, None)
+    cal, mv, prepared, _, share = calibrate_all(monitors, frame, features, numeric, batch_size, alpha, seed=seed,
+                                                **calibration)
+    raw = build_spec(name=name, task="", target=None, positive_label=None, classes=[], reference_rows=len(frame),
+                     reference_fingerprint="", batch_size=batch_size, false_alarms=alpha, per_batches=1.0,
+                     calibration=cal, contract={"columns": {}}, monitors=monitors)
+    raw["alert_budget"].update(budget_split(alpha, share))
+    if mv:
+        from playbook.monitoring.multivariate import section
+
+        raw["multivariate"] = section(prepared, mv, share)
+    return spec_from_dict(raw)
+
+
 def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: float = _D["false_alarms"],
                 per_batches: float = _D["per_batches"], correction: str = _D["correction"],
                 replicates: int = _D["replicates"], holdout: int = _D["holdout"], margin: float = _D["margin"],
                 bins: int = _D["bins"], max_categories: int = _D["max_categories"], folds: int = _D["cv_folds"],
                 decision_threshold: float = _D["decision_threshold"],
                 calibration_method: str = _D["calibration_method"],
+                multivariate: bool = _D["multivariate"], multivariate_share: float = _D["multivariate_share"],
+                domain_null_batches: int = _D["domain_null_batches"],
                 pii_columns: list[str] | None = None) -> MonitorSetup:
     """Calibrate the monitors for ``ctx`` and assemble ``monitoring.yaml`` (as a mapping). The defaults are the
     monitoring template's (:func:`_template_defaults`)."""
@@ -395,8 +457,10 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
         perf["fitted_on"] = finfo.get("prediction")
     monitors = build_monitors(frame, list(ctx.features), list(ctx.numeric_features), pred, bins=bins,
                               max_categories=max_categories, hashed=pii_columns, calibrator=calibrator)
-    cal = calibrate(monitors, frame, batch_size, alpha, replicates=replicates, holdout=holdout,
-                    correction=correction, margin=margin, seed=ctx.seed)
+    cal, mv, prepared, mv_info, dc_share = calibrate_all(
+        monitors, frame, list(ctx.features), list(ctx.numeric_features), batch_size, alpha, replicates=replicates,
+        holdout=holdout, correction=correction, margin=margin, seed=ctx.seed, multivariate=multivariate,
+        multivariate_share=multivariate_share, domain_null_batches=domain_null_batches)
     if y01 is not None:
         perf["labeled"] = labeled_floors(y01, everything[pred.column].to_numpy(dtype=float), batch_size, alpha,
                                          seed=ctx.seed + 1, decision_threshold=pred.decision_threshold)
@@ -413,16 +477,23 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
         contract=contract, monitors=monitors, prediction=pred.as_dict() if pred else {}, performance=perf,
         ignore=ignore,
     )
+    spec["alert_budget"].update(budget_split(alpha, dc_share))  # the whole monitor's budget (calibrate saw min-p's)
+    if mv:
+        from playbook.monitoring.multivariate import section
+
+        spec["multivariate"] = section(prepared, mv, dc_share)
     from playbook.monitoring.alerts import serving_section
 
     # the serving alerts' gates (alerts.rules.yml reads them here), and the serving step's folder when it ran
     spec["serving"] = serving_section(ctx.config, ctx.step_dir("serving") if ctx.pack_dir else None,
                                       model_sha256=(getattr(model, "info", None) or {}).get("sha256"))
-    info = {"frame": finfo, "alpha": alpha, "monitors": len(monitors),
+    info = {"frame": finfo, "alpha": alpha, "monitors": len(monitors), "multivariate": mv_info,
+            "multivariate_requested": bool(multivariate),
             "false_alarm_upper_95": clopper_pearson_upper(cal.false_alarms_holdout, cal.holdout)}
     info["split"] = holdout_mod.describe(ctx, split)
     return MonitorSetup(spec=spec, monitors=monitors, calibration=cal, frame=frame, prediction=pred,
-                        calibrator=calibrator, source=source, info=info, clean=clean)
+                        calibrator=calibrator, source=source, info=info, clean=clean,
+                        multivariate=mv)
 
 
 def held_out_false_alarms(spec, clean: pd.DataFrame, batch_size: int, *, seed: int = 0,

@@ -28,6 +28,14 @@ monitors:                          # one per monitored column (and the predictio
   - {name: "duration_in_month:range", column: duration_in_month, role: feature, test: out_of_range,
      threshold: 5, level: 0.0014, profile: {low: 4, high: 72, rows: 700}}
   - {name: estimated_roc_auc, column: score, role: performance, test: cbpe_roc_auc, ...}
+multivariate:                      # whole-row monitors (playbook/monitoring/multivariate.py); absent: none
+  share: 0.2                       # share of alpha given to the domain classifier (alert_budget.split)
+  prepared: {numeric: {col: [mean, sd]}, categorical: {col: <profile>}}
+  monitors:
+    - {name: pca_reconstruction, role: multivariate, test: pca_reconstruction_error, threshold: 2.9, center: 2.7,
+       pca: {scale: <packed>, mean: <packed>, components: <packed>}, ...}
+    - {name: domain_classifier, role: multivariate, test: domain_classifier_auc, threshold: 0.62, level: 0.0067,
+       null: {mean: 0.52, sd: 0.03, batches: 200}, classifier: {...}, reference_sample: <packed prepared rows>}
 performance:                       # for labeled batches and the label-free estimate
   calibrator: {method: sigmoid, a: 1.1, b: -0.2}
   labeled: {roc_auc: {min: 0.61, expected: 0.75}, accuracy: {min: 0.62, expected: 0.74}}
@@ -39,6 +47,8 @@ serving:                           # the gates of the serving alerts (playbook.m
 
 from __future__ import annotations
 
+import binascii
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +102,7 @@ class MonitoringSpec:
     raw: dict
     monitors: list = field(default_factory=list)
     calibrator: Calibrator | None = None
+    multivariate: list = field(default_factory=list)  # playbook.monitoring.multivariate monitors (whole rows)
 
     @property
     def name(self) -> str:
@@ -340,7 +351,13 @@ def spec_from_dict(raw: Any, source: str = "monitoring config") -> MonitoringSpe
                                       calibrated_batch_size=int(m.get("batch_size") or size),
                                       null_quantiles=m.get("null_quantiles") or {})
         monitors.append(mon)
-    return MonitoringSpec(raw=raw, monitors=monitors, calibrator=calibrator)
+    try:
+        from playbook.monitoring.multivariate import from_section
+
+        multivariate = from_section(raw.get("multivariate"))
+    except (KeyError, TypeError, ValueError, zlib.error, binascii.Error) as exc:
+        raise MonitoringConfigError(f"{source}: multivariate is invalid ({exc}); regenerate the config.") from None
+    return MonitoringSpec(raw=raw, monitors=monitors, calibrator=calibrator, multivariate=multivariate)
 
 
 def load_spec(path: str | Path) -> MonitoringSpec:
