@@ -80,7 +80,7 @@ def test_clean_batches_stay_within_the_budget_and_the_batched_rule_agrees(sensor
 
 def test_monitoring_yaml_round_trip_and_determinism(sensors, tmp_path):
     spec, held, features, numeric = sensors
-    back = load_spec(save_spec(spec.raw, tmp_path / "monitoring.yaml"))
+    back = load_spec(save_spec(spec.raw, tmp_path / "monitoring.yaml"), reference=sensors_frame())
     batch = _batch(held, 7)
     for a, b in zip(spec.multivariate, back.multivariate):
         assert a.name == b.name and a.threshold == b.threshold
@@ -150,3 +150,55 @@ def test_closed_form_ridge_and_auc_equal_scikit_learns():
     assert np.allclose(D @ w + b, clf.decision_function(D), atol=1e-9)
     s = np.round(D @ w, 1)  # with ties
     assert mv._auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def test_monitoring_yaml_holds_no_row_of_the_reference_sample(sensors, tmp_path):
+    import json
+
+    import yaml
+
+    spec, held, features, numeric = sensors
+    dc = next(m for m in spec.raw["multivariate"]["monitors"] if m["name"] == mv.DOMAIN_NAME)
+    sample = dc["reference_sample"]
+    assert set(sample) == {"rows", "sha256", "of"} and len(sample["rows"]) == 500
+    assert all(isinstance(r, int) for r in sample["rows"])
+    # no value of any reference row is written: search the file for the sample's values as the yaml prints them
+    path = save_spec(spec.raw, tmp_path / "monitoring.yaml")
+    text = path.read_text()
+    ref = sensors_frame()
+    leaked = [c for c in numeric if sum(repr(float(v)) in text for v in ref.loc[sample["rows"][:50], c]) > 2]
+    assert leaked == [], leaked
+    assert json.dumps(yaml.safe_load(text)["multivariate"]).count("\"data\":") == 3   # PCA: scale, mean, components
+    # without the reference the domain classifier is not run, and the result says so
+    bare = load_spec(path)
+    res = check_batch(bare, _batch(held, 3))
+    entry = next(e for e in res["multivariate"] if e["name"] == mv.DOMAIN_NAME)
+    assert entry["statistic"] is None and not entry["alert"] and "--reference" in entry["note"]
+    assert any("--reference" in n for n in res["notes"])
+    # another reference (one value changed in a sample row) is refused, and the monitor stays detached
+    other = ref.copy()
+    other.loc[sample["rows"][0], numeric[0]] += 1.0
+    why = load_spec(path).attach_reference(other)
+    assert why and "sha256 mismatch" in why[0]
+    short = ref.drop(index=sample["rows"][:3])
+    assert "lacks 3 of the 500" in load_spec(path).attach_reference(short)[0]
+
+
+def test_playbook_monitor_takes_the_reference_and_refuses_a_wrong_one(sensors, tmp_path):
+    from tests.conftest import run_cli
+
+    spec, held, features, numeric = sensors
+    path = save_spec(spec.raw, tmp_path / "monitoring.yaml")
+    sensors_frame().to_csv(tmp_path / "reference.csv", index=False)
+    held.head(BATCH).to_csv(tmp_path / "batch.csv", index=False)
+    ok = run_cli("monitor", "--config", str(path), "--current", str(tmp_path / "batch.csv"), "--reference",
+                 str(tmp_path / "reference.csv"), "--json", timeout=300)
+    assert ok.returncode in (0, 1), ok.stderr
+    import json
+
+    entry = next(e for e in json.loads(ok.stdout)["multivariate"] if e["name"] == mv.DOMAIN_NAME)
+    assert entry["statistic"] is not None
+    sensors_frame().iloc[::-1].to_csv(tmp_path / "shuffled.csv", index=False)
+    bad = run_cli("monitor", "--config", str(path), "--current", str(tmp_path / "batch.csv"), "--reference",
+                  str(tmp_path / "shuffled.csv"), timeout=300)
+    assert bad.returncode == 2 and "--reference" in bad.stderr and "Traceback" not in bad.stderr

@@ -675,7 +675,7 @@ def deployed_monitor(ctx, model=None, *, batch_size: int | None = None):
 
     path = ctx.previous_artifact("monitoring_setup", "monitoring.yaml")
     if path is not None:
-        return load_spec(path), "the monitoring step's monitoring.yaml", None
+        return load_spec(path, reference=ctx.reference), "the monitoring step's monitoring.yaml", None
     import tempfile
     from pathlib import Path
 
@@ -688,7 +688,7 @@ def deployed_monitor(ctx, model=None, *, batch_size: int | None = None):
     pii = [] if ctx.policy.allow_raw_pii else [c for c in pii_columns(ctx.reference, ctx) if c in ctx.features]
     ms = msetup.make_config(ctx, model, contract, batch_size=batch, pii_columns=pii)
     with tempfile.TemporaryDirectory() as tmp:  # written and read back, exactly as the monitoring step does
-        spec = load_spec(save_spec(ms.spec, Path(tmp) / "monitoring.yaml"))
+        spec = load_spec(save_spec(ms.spec, Path(tmp) / "monitoring.yaml"), reference=ctx.reference)
     return spec, "calibrated here with the monitoring step's defaults (the monitoring step did not run)", ms.clean
 
 

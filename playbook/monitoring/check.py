@@ -240,6 +240,7 @@ def check_batch(spec: MonitoringSpec, batch: pd.DataFrame, labels: pd.Series | N
 
         entries, mv_alerts = judge(spec.multivariate, batch, rows)
         result["multivariate"] = entries
+        notes += [f"{e['name']}: {e['note']}." for e in entries if e.get("note")]
         alerts += mv_alerts
     result["drift_share"] = (len(drifted_features) / len(feature_columns)) if feature_columns else None
     result["drifted_columns"] = sorted({a["column"] for a in drift_alerts if a["kind"] == "drift"})

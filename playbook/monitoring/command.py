@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--labels", metavar="LABELS",
                         help="labels for the batch (CSV/parquet with the target column, matched on id columns or by "
                              "row order); the batch's own target column is used when present")
+    parser.add_argument("--reference", metavar="DATA",
+                        help="the pack's reference data (CSV/parquet, as data.reference of its config): the domain "
+                             "classifier takes its reference sample from it (monitoring.yaml holds no data rows); "
+                             "without it that monitor is not run")
     parser.add_argument("--out", metavar="PATH",
                         help=f"folder for {RESULT_NAME} and {PROM_NAME}, or a .json file path (the .prom file is "
                              "written next to it); default: print only")
@@ -90,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         batch = read_batch(args.current, "--current")
         labels_df = read_batch(args.labels, "--labels") if getattr(args, "labels", None) else None
         labels = align_labels(spec, batch, labels_df)
+        if getattr(args, "reference", None) and spec.multivariate:
+            problems = spec.attach_reference(read_batch(args.reference, "--reference"))
+            if problems:
+                raise BatchInputError(f"--reference {args.reference}: {problems[0].removeprefix('domain classifier not run: ')}")
     except (MonitoringConfigError, BatchInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

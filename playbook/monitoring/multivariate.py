@@ -18,8 +18,12 @@ data columns are the profile's own):
   tell the batch's rows from reference rows? The statistic is the cross-validated ROC AUC (``folds`` stratified,
   seeded folds) of a ridge classifier (scikit-learn's ``RidgeClassifier``, solved in closed form: :func:`_ridge`) on the prepared columns plus the pairwise
   products of the numeric ones (so a change of correlation is a change of a mean it can see), between the batch
-  (at most ``max_batch_rows`` rows, a seeded sample) and a stored seeded sample of calibration rows (at most
-  ``reference_rows``, kept prepared, never as raw values). 0.5 is no difference. Its null distribution is measured
+  (at most ``max_batch_rows`` rows, a seeded sample) and a seeded sample of calibration rows (at most
+  ``reference_rows``). 0.5 is no difference. **monitoring.yaml holds no row of it**: only the sample's row labels
+  in the reference data and the sha256 of its prepared values, so the pack stays free of row-level data;
+  :meth:`DomainClassifierMonitor.attach` takes the rows from the reference data where the monitor runs (the pack's
+  steps have it; ``playbook monitor --reference FILE``), refusing data whose sample does not match the fingerprint.
+  Without it the domain classifier is not run, and the result says why. Its null distribution is measured
   on ``null_batches`` batches of the *other* calibration rows against that sample; a training per batch is too
   costly for the 10 000 bootstrap batches of the others, so its threshold is the normal approximation of that
   null at its own share of the budget (below).
@@ -260,7 +264,7 @@ class DomainClassifierMonitor:
     """Cross-validated ROC AUC of a classifier telling a batch's rows from a stored reference sample."""
 
     prepared: Prepared
-    reference: np.ndarray        # prepared reference sample (rows x prepared columns)
+    reference: np.ndarray | None  # prepared reference sample (rows x prepared columns); None until attached
     folds: int = 2
     ridge: float = 10.0
     max_batch_rows: int = 1000
@@ -276,6 +280,27 @@ class DomainClassifierMonitor:
     name: str = DOMAIN_NAME
     test: str = "domain_classifier_auc"
     column: str = "*"
+    sample_rows: list = field(default_factory=list)  # the sample's row labels in the reference data
+    sample_fingerprint: str | None = None             # sha256 of its prepared values (float32)
+
+    @property
+    def attached(self) -> bool:
+        return self.reference is not None
+
+    def attach(self, reference: pd.DataFrame) -> str | None:
+        """Take the reference sample's rows from ``reference`` (the reference data, as the pack loaded it); None when
+        they match the fingerprint, else why not (the monitor then stays detached)."""
+        labels = pd.Index(self.sample_rows)
+        missing = labels.difference(reference.index)
+        if len(missing):
+            return (f"the reference data lacks {len(missing)} of the {len(labels)} sample rows the domain classifier "
+                    "was calibrated on; pass the pack's reference data (data.reference of its config)")
+        X = self.prepared.matrix(reference.loc[labels]).astype("<f4").astype(float)
+        if _fingerprint(X) != self.sample_fingerprint:
+            return ("the reference data's sample rows differ from the ones the domain classifier was calibrated on "
+                    "(sha256 mismatch); pass the pack's reference data unchanged")
+        self.reference = X
+        return None
 
     @property
     def products(self) -> list[tuple[int, int]]:
@@ -304,7 +329,7 @@ class DomainClassifierMonitor:
     def auc(self, X: np.ndarray) -> float:
         """The cross-validated ROC AUC of batch rows ``X`` (prepared) against the reference sample."""
         X = self._sample(X)
-        if len(X) < self.folds or len(self.reference) < self.folds:
+        if self.reference is None or len(X) < self.folds or len(self.reference) < self.folds:
             return float("nan")
         D, y = self._standardized(X)
         out = np.empty(len(y))
@@ -341,7 +366,7 @@ class DomainClassifierMonitor:
         """The null's spread shrinks like sqrt(1/n + 1/m) (n batch rows, m reference rows, both capped)."""
         if self.threshold is None or not self.calibrated_batch_size or rows <= 0 or self.null_mean is None:
             return self.threshold
-        m = max(len(self.reference), 1)
+        m = max(len(self.sample_rows) if self.reference is None else len(self.reference), 1)
         n0, n = min(self.calibrated_batch_size, self.max_batch_rows), min(rows, self.max_batch_rows)
         f = math.sqrt((1.0 / n + 1.0 / m) / (1.0 / n0 + 1.0 / m))
         return float(self.null_mean + (self.threshold - self.null_mean) * f)
@@ -373,7 +398,7 @@ class DomainClassifierMonitor:
         importance, the classifier fitted on all rows (a standardized design column's |coefficient x its mean
         gap between batch and reference|: its part in the gap between the two classes' mean scores)."""
         X = self._sample(self.prepared.matrix(frame))
-        if len(X) == 0:
+        if len(X) == 0 or self.reference is None:
             return []
         Dz, y = self._standardized(X)
         coef, _ = _ridge(Dz, y, self.ridge)
@@ -395,12 +420,18 @@ class DomainClassifierMonitor:
                 "classifier": {"model": "RidgeClassifier", "alpha": self.ridge, "folds": self.folds,
                                "max_batch_rows": self.max_batch_rows, "seed": self.seed,
                                "pairwise_products_of": list(self.prepared.numeric)[:MAX_PRODUCT_COLUMNS]},
-                "reference_sample": _pack(self.reference)}
+                # no row values: the labels of the sample's rows in the reference data and a hash of them prepared
+                "reference_sample": {"rows": list(self.sample_rows), "sha256": self.sample_fingerprint,
+                                     "of": "row labels of the reference data as the pack loaded it"}}
 
     @classmethod
     def from_dict(cls, d: dict, prepared: Prepared) -> "DomainClassifierMonitor":
         c, nl = d.get("classifier") or {}, d.get("null") or {}
-        return cls(prepared, _unpack(d["reference_sample"]), folds=int(c.get("folds", 2)),
+        sample = d["reference_sample"]
+        if not isinstance(sample.get("rows"), list) or not isinstance(sample.get("sha256"), str):
+            raise ValueError("reference_sample needs rows and sha256")
+        return cls(prepared, None, sample_rows=list(sample["rows"]), sample_fingerprint=sample["sha256"],
+                   folds=int(c.get("folds", 2)),
                    ridge=float(c.get("alpha", 10.0)), max_batch_rows=int(c.get("max_batch_rows", 1000)),
                    seed=int(c.get("seed", 0)), null_mean=nl.get("mean"), null_sd=nl.get("sd"),
                    null_batches=int(nl.get("batches", 0)), threshold=float(d["threshold"]),
@@ -426,8 +457,31 @@ def build(frame: pd.DataFrame, features: list[str], numeric: list[str], profiles
     order = np.random.default_rng(seed).permutation(len(X))
     m = int(min(reference_rows, len(X) // 2))
     ref, pool = np.sort(order[:m]), np.sort(order[m:])
-    dc = DomainClassifierMonitor(prepared, X[ref].astype("<f4").astype(float), seed=int(seed))
+    sample = X[ref].astype("<f4").astype(float)
+    labels = [int(v) if isinstance(v, (int, np.integer)) else str(v) for v in frame.index[ref]]
+    dc = DomainClassifierMonitor(prepared, sample, seed=int(seed), sample_rows=labels,
+                                 sample_fingerprint=_fingerprint(sample))
     return prepared, pca, dc, X[pool].astype("<f4").astype(float)
+
+
+def _fingerprint(X: np.ndarray) -> str:
+    import hashlib
+
+    a = np.ascontiguousarray(X, dtype="<f4")
+    return hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+def attach_reference(monitors: list, reference: pd.DataFrame | None) -> list[str]:
+    """Attach the reference sample of every domain classifier (see :meth:`DomainClassifierMonitor.attach`); the
+    reasons of those that stay detached."""
+    notes = []
+    for m in monitors:
+        if isinstance(m, DomainClassifierMonitor) and not m.attached:
+            why = ("no reference data was given (playbook monitor --reference FILE)" if reference is None
+                   else m.attach(reference))
+            if why:
+                notes.append(f"domain classifier not run: {why}.")
+    return notes
 
 
 def section(prepared: Prepared, monitors: list, share: float) -> dict:
@@ -471,6 +525,11 @@ def _judge(monitors: list, batch: pd.DataFrame, rows: int) -> tuple[list[dict], 
     why = None
     prepared: dict[int, np.ndarray] = {}  # the prepared matrix, once per Prepared
     for m in monitors:
+        if isinstance(m, DomainClassifierMonitor) and not m.attached:
+            entries.append({"name": m.name, "test": m.test, "statistic": None, "threshold": m.threshold_for(rows),
+                            "alert": False, "note": "not run: the reference sample is not attached (playbook monitor "
+                                                    "--reference FILE)"})
+            continue
         if id(m.prepared) not in prepared:
             prepared[id(m.prepared)] = m.prepared.matrix(batch)
         stat = m.statistic_of(prepared[id(m.prepared)])
@@ -516,4 +575,4 @@ def _alarms_many(monitors: list, frames: list[pd.DataFrame]) -> list[set[str]]:
 
 
 __all__ = ["DOMAIN_NAME", "DomainClassifierMonitor", "KINDS", "PCAMonitor", "PCA_NAME", "Prepared", "alarms_many",
-           "build", "from_section", "judge", "section"]
+           "attach_reference", "build", "from_section", "judge", "section"]

@@ -161,7 +161,7 @@ def deploy(run: MonitoringRun, *, current_batches: int) -> dict:
     if age:
         ms.spec["model_age"] = age
     run.config_path = save_spec(ms.spec, step.artifact("monitoring.yaml"))
-    run.spec = load_spec(run.config_path)
+    run.spec = load_spec(run.config_path, reference=ctx.reference)
     illustration = simulate.replay(run.spec, simulate.sample_batches(ms.clean, run.sim_batch, current_batches,
                                                                      seed=ctx.seed))
     run.calibrated_alarms = int((illustration["status"] == "alert").sum())

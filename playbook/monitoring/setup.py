@@ -408,7 +408,9 @@ def spec_from_frame(frame: pd.DataFrame, features: list[str], numeric: list[str]
         from playbook.monitoring.multivariate import section
 
         raw["multivariate"] = section(prepared, mv, share)
-    return spec_from_dict(raw)
+    spec = spec_from_dict(raw)
+    spec.attach_reference(frame)
+    return spec
 
 
 def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: float = _D["false_alarms"],

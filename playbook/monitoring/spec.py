@@ -104,6 +104,13 @@ class MonitoringSpec:
     calibrator: Calibrator | None = None
     multivariate: list = field(default_factory=list)  # playbook.monitoring.multivariate monitors (whole rows)
 
+    def attach_reference(self, reference) -> list[str]:
+        """Give the domain classifier its reference sample from the reference data (a frame, or None: then it is not
+        run); the reasons of the monitors left detached. monitoring.yaml holds only the sample's row labels and hash."""
+        from playbook.monitoring.multivariate import attach_reference
+
+        return attach_reference(self.multivariate, reference)
+
     @property
     def name(self) -> str:
         return str(self.raw.get("name", "model"))
@@ -360,8 +367,9 @@ def spec_from_dict(raw: Any, source: str = "monitoring config") -> MonitoringSpe
     return MonitoringSpec(raw=raw, monitors=monitors, calibrator=calibrator, multivariate=multivariate)
 
 
-def load_spec(path: str | Path) -> MonitoringSpec:
-    """Read and validate ``monitoring.yaml``; every problem is a :class:`MonitoringConfigError`."""
+def load_spec(path: str | Path, reference=None) -> MonitoringSpec:
+    """Read and validate ``monitoring.yaml``; every problem is a :class:`MonitoringConfigError`. ``reference`` (the
+    reference data as a frame) attaches the domain classifier's sample (:meth:`MonitoringSpec.attach_reference`)."""
     p = Path(path)
     if not p.exists():
         raise MonitoringConfigError(
@@ -381,4 +389,7 @@ def load_spec(path: str | Path) -> MonitoringSpec:
         raise MonitoringConfigError(f"--config {path}: not valid YAML{where}; restore the file written by the monitoring step.") from None
     except UnicodeDecodeError:
         raise MonitoringConfigError(f"--config {path}: not a text file; pass the monitoring.yaml.") from None
-    return spec_from_dict(raw, source=f"--config {path}")
+    spec = spec_from_dict(raw, source=f"--config {path}")
+    if reference is not None:
+        spec.attach_reference(reference)
+    return spec
