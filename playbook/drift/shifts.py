@@ -314,7 +314,7 @@ def missing_mnar(df, severity, rng, roles, columns):
         y[rows] = np.nan
         out[c] = y
         effect[c] = {"missing_share": k / max(len(df), 1),
-                     "mean_before": float(np.nanmean(x)) if len(x) else None,
+                     "mean_before": float(np.nanmean(x)) if np.isfinite(x).any() else None,
                      "mean_after": float(np.nanmean(y)) if np.isfinite(y).any() else None}
     return out, cols, k, effect
 
@@ -607,9 +607,16 @@ def _labels(df: pd.DataFrame, roles: ShiftRoles) -> list[str]:
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float | None:
-    """Spearman's rho of two numeric columns over the rows where both are known (None when undefined)."""
-    v = a.corr(b, method="spearman", min_periods=3)
-    return float(v) if np.isfinite(v) else None
+    """Spearman's rho of two numeric columns over the rows where both are known (None when undefined): the Pearson
+    correlation of their average ranks."""
+    x, y = a.to_numpy(dtype=float, na_value=np.nan), b.to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return None
+    rx, ry = pd.Series(x[ok]).rank().to_numpy(), pd.Series(y[ok]).rank().to_numpy()
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def _pair(df: pd.DataFrame, roles: ShiftRoles, columns) -> tuple[str, str, float]:
@@ -620,13 +627,20 @@ def _pair(df: pd.DataFrame, roles: ShiftRoles, columns) -> tuple[str, str, float
             raise ShiftError("correlation_break needs two columns")
         rho = _spearman(df[cols[0]].astype(float), df[cols[1]].astype(float))
         return cols[0], cols[1], rho if rho is not None else float("nan")
-    num = [c for c in _numeric(df, roles) if df[c].nunique() > 1]
+    distinct = df[_numeric(df, roles)].nunique()
+    num = [c for c, k in distinct.items() if k > 1]
     if len(num) < 2:
         raise NotApplicable(f"a correlation break needs two numeric features that vary; the data has {len(num)}")
-    keep = set(sorted(num, key=lambda c: (-df[c].nunique(), num.index(c)))[:MAX_PAIR_CANDIDATES])
+    keep = set(sorted(num, key=lambda c: (-distinct[c], num.index(c)))[:MAX_PAIR_CANDIDATES])
     cand = [c for c in num if c in keep]
-    r = df[cand].astype(float).corr(method="spearman", min_periods=3).to_numpy()
-    r = np.abs(r)
+    values = df[cand].astype(float)
+    if not values.isna().to_numpy().any():  # no missing value: Pearson on the ranks, all pairs at once
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.corrcoef(values.rank().to_numpy(), rowvar=False)
+    else:  # over the rows where both columns of each pair are known
+        r = values.corr(method="spearman", min_periods=3).to_numpy()
+    signed = np.atleast_2d(r)
+    r = np.abs(signed)
     r[np.tril_indices(len(cand))] = np.nan  # each pair once, (earlier, later) in the frame's order
     if not np.isfinite(r).any():
         raise NotApplicable("a correlation break needs two numeric features with values in the same rows")
@@ -634,7 +648,7 @@ def _pair(df: pd.DataFrame, roles: ShiftRoles, columns) -> tuple[str, str, float
     if r[i, j] < MIN_CORRELATION:
         raise NotApplicable(f"a correlation break needs two correlated numeric features; the strongest pair, "
                             f"{cand[i]} and {cand[j]}, has |Spearman rho| {r[i, j]:.3f} < {MIN_CORRELATION}")
-    return cand[i], cand[j], float(_spearman(df[cand[i]].astype(float), df[cand[j]].astype(float)))
+    return cand[i], cand[j], float(signed[i, j])
 
 
 # ---------------------------------------------------------------------------------------------
