@@ -309,7 +309,7 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "label-based performance monitor reaches the minimum).",
        member_gates={"dropped_column": BLOCK, "renamed_column": BLOCK, "type_change": BLOCK,
                      "unit_change_up": BLOCK},
-       when="the fault is in the step's shifts (all 17 by default); a fault that cannot apply to the data is a "
+       when="the fault is in the step's shifts (all 25 of docs/faults.md by default); a fault that cannot apply to the data is a "
             "not-applicable skip",
        mts=[_mts("monitor_1", "partial", "Rehearses upstream schema changes against the simulation's monitors; the "
                  "deployed monitor's own test is monitoring.detects_within_days.",

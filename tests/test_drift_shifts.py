@@ -23,9 +23,13 @@ def make_frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, ShiftRoles]:
     })
     y = np.where(rng.random(n) < 0.3, "bad", "good")
     df["label"] = y
+    # the rate follows the amount's quartile in half the rows (the correlated pair a correlation break unpairs)
+    df["rate"] = np.where(df["rate"] <= 2, pd.qcut(df["amount"], 4, labels=False) + 1, df["rate"])
+    # the event time (not a feature), in no particular row order: "newest rows" are not the last ones
+    df["applied_at"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.permutation(n), unit="h")
     roles = ShiftRoles(features=["amount", "age", "rate", "purpose", "housing"], numeric=["amount", "age", "rate"],
                        categorical=["purpose", "housing"], target="label", task="binary",
-                       classes=["bad", "good"], positive_label="bad")
+                       classes=["bad", "good"], positive_label="bad", timestamp="applied_at")
     return df, roles
 
 
@@ -225,7 +229,7 @@ def test_roles_from_playbook_roles_and_none():
 
 def test_describe_lists_every_shift():
     d = S.describe()
-    assert list(d["shift"]) == list(S.SHIFTS) and len(d) >= 14
+    assert list(d["shift"]) == list(S.SHIFTS) and len(d) == 25
     assert d["story"].str.len().min() > 60
 
 

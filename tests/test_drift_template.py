@@ -7,6 +7,7 @@ import json
 import pytest
 
 from playbook.audit.contract import build_contract, save
+from playbook.drift.shifts import SHIFTS
 from tests.params import small
 
 # the recurring timeline too; fewer trials, severities and batch sizes than the shared pack: these tests check the
@@ -34,7 +35,10 @@ def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path
                 "drift.time_to_detection.sudden", "drift.time_to_detection.recurring"):
         assert cid in checks, cid
     detects = [c for c in checks if c.startswith("drift.detects.")]
-    assert len(detects) == 17
+    assert len(detects) == len(SHIFTS) == 25
+    # the bundled data has no timestamp: the stale feed is not applicable, every other fault is swept
+    assert checks["drift.detects.stale_feed"]["status"] == "skip" and checks["drift.detects.stale_feed"]["not_applicable"]
+    swept = len(SHIFTS) - 1
     # schema faults are always caught by the contract; concept drift never by a data monitor
     assert checks["drift.detects.dropped_column"]["status"] == "pass"
     assert checks["drift.detects.renamed_column"]["value"] == 1.0
@@ -46,7 +50,7 @@ def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path
     assert checks["drift.detects.concept_drift"]["threshold"]["min"] == 0.8  # the step parameter: no bound in force
     assert res["info"]["contract_source"] == "data_audit"
     assert res["info"]["model"] == "baseline model"
-    assert res["metrics"]["sweep.batches"] == 2 + 17 * 2
+    assert res["metrics"]["sweep.batches"] == 2 + swept * 2
     for c in res["checks"]:
         ev = c["evidence"] if isinstance(c["evidence"], list) else [c["evidence"]]
         for e in ev:
@@ -56,7 +60,7 @@ def test_template_runs_and_records_the_checks(run_template, audit_pack, tmp_path
         assert f"artifacts/{name}" in res["artifacts"]
     step_dir = tmp_path / "steps" / "05_drift_simulation"
     matrix = json.loads((step_dir / "artifacts" / "sensitivity.json").read_text())
-    assert matrix["params"]["trials"] == 2 and len(matrix["matrix"]) == 1 + 17
+    assert matrix["params"]["trials"] == 2 and len(matrix["matrix"]) == 1 + swept
     timings = json.loads((step_dir / "timings.json").read_text())["timings"]
     assert timings["sweep_seconds"] > 0
     assert "seconds" not in json.dumps(res["metrics"])  # wall-clock values stay out of results.json

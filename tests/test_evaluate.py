@@ -435,6 +435,22 @@ def test_robustness_scores_rejects_and_skips_shifts(fitted):
                       "model.robustness.text_noise": "skip"}
 
 
+def test_a_shift_s_robustness_does_not_depend_on_the_other_faults_of_the_catalogue(fitted):
+    ctx, a, s = fitted
+
+    def apply(name, df, severity, *, roles, seed):
+        out = df.copy()
+        out["x1"] = np.random.default_rng(seed).permutation(out["x1"].to_numpy())
+        return out, {"columns": ["x1"], "rows_affected": len(df)}
+
+    alone = types.SimpleNamespace(SHIFTS={"scramble_x1": {}}, apply=apply)
+    more = types.SimpleNamespace(SHIFTS={"a_new_fault": {}, "scramble_x1": {}}, apply=apply)  # sorts first
+    one = robustness.robustness(a, ctx.current, s, "label", ctx.roles, module=alone).set_index("shift")
+    two = robustness.robustness(a, ctx.current, s, "label", ctx.roles, module=more).set_index("shift")
+    assert one.loc["scramble_x1", "shifted"] == two.loc["scramble_x1", "shifted"]
+    assert two.loc["a_new_fault", "shifted"] != two.loc["scramble_x1", "shifted"]  # each shift its own seed
+
+
 def test_robustness_with_the_drift_library(fitted):
     ctx, a, s = fitted
     mod, reason = robustness.available_shifts()

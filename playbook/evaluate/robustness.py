@@ -9,6 +9,8 @@ desired behaviour, not as a degradation.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +18,12 @@ from playbook.evaluate.fairness import safe_id
 from playbook.evaluate.metrics import PRIMARY, compute, score
 from playbook.metrics import relative_drop
 from playbook.modeling import ModelError, ModelInputError
+
+
+def shift_seed(seed: int, name: str) -> list[int]:
+    """The seed of one shift: the step's seed and the shift's name, not its place in the catalogue, so adding a fault
+    to the catalogue changes no other fault's result."""
+    return [int(seed) & 0xFFFFFFFF, zlib.crc32(str(name).encode())]
 
 
 def available_shifts():
@@ -53,11 +61,11 @@ def robustness(adapter, frame: pd.DataFrame, clean, target: str, roles, *, shift
     metric = primary_metric(clean)
     base = compute(clean).get(metric, float("nan"))
     rows = []
-    for i, name in enumerate(names):
+    for name in names:
         row = {"shift": name, "metric": metric, "clean": base, "shifted": float("nan"), "drop": float("nan"),
                "degraded": False, "outcome": "scored", "detail": ""}
         try:
-            shifted, info = mod.apply(name, frame.copy(), severity, roles=roles, seed=seed + i)
+            shifted, info = mod.apply(name, frame.copy(), severity, roles=roles, seed=shift_seed(seed, name))
         except (ValueError, KeyError, TypeError) as exc:
             row.update(outcome="not_applicable", detail=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             rows.append(row)

@@ -34,9 +34,11 @@ def input_sets(adapter: ModelAdapter, reference: pd.DataFrame, evaluation: pd.Da
     out = [("reference", "data", cap(reference, max_rows, seed)),
            ("evaluation", "data", cap(evaluation, max_rows, seed))]
     if module is not None:
-        for i, name in enumerate(sorted(module.SHIFTS)):
+        from playbook.evaluate.robustness import shift_seed
+
+        for name in sorted(module.SHIFTS):
             try:
-                shifted, info = module.apply(name, evaluation.copy(), severity, roles=roles, seed=seed + i)
+                shifted, info = module.apply(name, evaluation.copy(), severity, roles=roles, seed=shift_seed(seed, name))
             except (ValueError, KeyError, TypeError):
                 continue
             if isinstance(info, dict) and info.get("applied") is False:

@@ -187,7 +187,7 @@ def build_map(ev: Evidence, *, pack_files: bool = True, extra_artifacts: dict[st
 
 
 def compact_ids(ids: Iterable[str], keep: int = 3) -> list[str]:
-    """Check ids with large families folded: ``drift.detects.* (17)`` instead of 17 ids."""
+    """Check ids with large families folded: ``drift.detects.* (25)`` instead of 25 ids."""
     groups: dict[str, list[str]] = {}
     for i in sorted(ids):
         parts = i.split(".")
