@@ -12,8 +12,8 @@ saw, clean and with each fault injected at ``severity``. Each batch is judged by
 batch takes per part, as ``playbook monitor`` runs it (the rows prepared, then the statistic, on one BLAS thread; the
 domain classifier judges a seeded sample of at most 1 000 rows of a batch).
 
-The two faults are written here as small private functions, stand-ins for the fault catalogue's
-``correlation_break`` and ``subpopulation_shift`` injectors until those land in ``playbook/drift/shifts.py``.
+The two faults are the fault catalogue's ``correlation_break`` and ``subpopulation_shift`` injectors
+(``playbook.drift.shifts``), seeded per trial.
 
 The last line is one JSON object: ``{"severity", "trials", "seed", "results": [{"data", "batch_rows", "budget",
 "false_alarm_rate": {part: rate}, "power": {fault: {part: rate}}, "seconds_per_10k_rows": {part: s}}]}``, the parts
@@ -36,50 +36,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 PARTS = ("per_column", "pca_reconstruction", "domain_classifier", "any")
 
 
-# -- private stand-ins for the fault catalogue's injectors (swap for playbook.drift.shifts at merge) ----------------
 def _most_correlated_pair(df: pd.DataFrame, numeric: list[str]) -> tuple[str, str] | None:
-    cols = [c for c in numeric if c in df.columns and df[c].nunique() > 1]
-    if len(cols) < 2:
-        return None
-    corr = df[cols].corr(method="spearman").abs().to_numpy()
-    np.fill_diagonal(corr, -1.0)
-    i, j = np.unravel_index(int(np.nanargmax(corr)), corr.shape)
-    return cols[min(i, j)], cols[max(i, j)]
+    """The pair the catalogue's correlation_break breaks (its info names it)."""
+    from playbook.drift import shifts
+
+    _, info = shifts.apply("correlation_break", df, 1.0, roles=_roles(df, numeric), seed=0)
+    return tuple(info["columns"]) if info.get("applied") else None
 
 
-def _correlation_break(df: pd.DataFrame, severity: float, *, numeric: list[str], seed: int) -> pd.DataFrame:
-    """Correlation break: for a share ``severity`` of the rows, the second column of the most correlated numeric
-    pair is shuffled among those rows (a join that pairs the rows of two customers). Every column keeps exactly its
-    values, so every marginal distribution is unchanged."""
-    pair = _most_correlated_pair(df, numeric)
-    out = df.copy()
-    if pair is None:
-        return out
-    rng = np.random.default_rng(seed)
-    rows = rng.permutation(len(df))[: int(round(severity * len(df)))]
-    col = out.columns.get_loc(pair[1])
-    out.iloc[rows, col] = out.iloc[rows, col].to_numpy()[rng.permutation(len(rows))]
+def _roles(df: pd.DataFrame, numeric: list[str]):
+    from playbook.drift.shifts import ShiftRoles
+
+    features = list(df.columns)
+    return ShiftRoles(features, [c for c in numeric if c in features], [c for c in features if c not in numeric])
+
+
+def _fault(name: str, df: pd.DataFrame, severity: float, numeric: list[str], seed: int) -> pd.DataFrame:
+    """The fault catalogue's injector (playbook.drift.shifts), seeded per trial."""
+    from playbook.drift import shifts
+
+    out, _ = shifts.apply(name, df, severity, roles=_roles(df, numeric), seed=seed)
     return out
-
-
-def _subpopulation(df: pd.DataFrame, severity: float, *, categorical: list[str], numeric: list[str],
-                   seed: int) -> pd.DataFrame:
-    """Subpopulation shift: a share ``severity`` of the rows is replaced by rows of one segment of the customers
-    (resampled from the batch): the most frequent value of the first categorical feature, else the rows above the
-    median of the first numeric one."""
-    rng = np.random.default_rng(seed)
-    if categorical:
-        c = categorical[0]
-        seg = np.flatnonzero((df[c] == df[c].mode().iloc[0]).to_numpy())
-    else:
-        c = numeric[0]
-        seg = np.flatnonzero((df[c] > df[c].median()).to_numpy())
-    out = df.copy()
-    if len(seg) == 0:
-        return out
-    rows = rng.permutation(len(df))[: int(round(severity * len(df)))]
-    out.iloc[rows] = df.iloc[rng.choice(seg, len(rows), replace=True)].to_numpy()
-    return out.astype(df.dtypes.to_dict())
 
 
 # -- data -----------------------------------------------------------------------------------------------------------
@@ -120,10 +97,9 @@ def measure(name: str, df: pd.DataFrame, features: list[str], numeric: list[str]
     cut = int(0.7 * len(df))
     cal, held = df.iloc[np.sort(order[:cut])].reset_index(drop=True), df.iloc[np.sort(order[cut:])].reset_index(drop=True)
     spec = spec_from_frame(cal, features, numeric, batch, seed=seed, name=name)
-    categorical = [c for c in features if c not in numeric]
     faults = {
-        "correlation_break": lambda b, s: _correlation_break(b, severity, numeric=numeric, seed=s),
-        "subpopulation": lambda b, s: _subpopulation(b, severity, categorical=categorical, numeric=numeric, seed=s),
+        "correlation_break": lambda b, s: _fault("correlation_break", b, severity, numeric, s),
+        "subpopulation": lambda b, s: _fault("subpopulation_shift", b, severity, numeric, s),
     }
     rng = np.random.default_rng(seed + 1)
     counts = {k: dict.fromkeys(PARTS, 0) for k in ["clean", *faults]}

@@ -2,8 +2,8 @@
 calibrated under the whole monitor's false-alarm budget, in monitoring.yaml, judged by ``playbook monitor``'s rules
 and counted in the drift simulation's sensitivity matrix as columns of their own.
 
-The correlation-break fault is the benchmark's private stand-in (benchmarks/multivariate_drift.py) until the fault
-catalogue has its own injector."""
+The correlation-break fault is the fault catalogue's injector (playbook.drift.shifts), as the benchmark
+(benchmarks/multivariate_drift.py) applies it."""
 
 import importlib.util
 import math
@@ -44,7 +44,7 @@ def test_correlation_break_is_caught_by_the_multivariate_monitor_while_no_per_co
     spec, held, _, numeric = sensors
     trials, caught, per_column = 12, 0, 0
     for t in range(trials):
-        broken = bench._correlation_break(_batch(held, t), 0.5, numeric=numeric, seed=t)
+        broken = bench._fault("correlation_break", _batch(held, t), 0.5, numeric, t)
         kinds = {a["kind"] for a in check_batch(spec, broken)["alerts"]}
         caught += bool(kinds & set(mv.KINDS))
         per_column += "drift" in kinds
@@ -56,7 +56,7 @@ def test_an_alarm_names_the_features_that_separate_the_batch(sensors):
     spec, held, _, numeric = sensors
     clean = _batch(held, 0)
     pair = bench._most_correlated_pair(clean, numeric)  # the pair the injector breaks
-    broken = bench._correlation_break(clean, 1.0, numeric=numeric, seed=0)
+    broken = bench._fault("correlation_break", clean, 1.0, numeric, 0)
     res = check_batch(spec, broken)
     mv_alerts = [a for a in res["alerts"] if a["kind"] in mv.KINDS]
     assert mv_alerts, res["multivariate"]
