@@ -350,3 +350,32 @@ def test_compare_html_in_a_browser(compared):
     (ARTIFACTS / "axe-compare.json").write_text(json.dumps(
         [{"id": v["id"], "impact": v["impact"], "help": v["help"]} for v in res["violations"]], indent=2) + "\n")
     assert res["passes"] and res["violations"] == [], res["violations"]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_stored_predictions_give_back_the_same_metrics(tmp_path, task):
+    from types import SimpleNamespace
+
+    from playbook.evaluate.metrics import compute
+
+    rng = np.random.default_rng(3)
+    n = 120
+    frame = pd.DataFrame({"x": rng.normal(size=n), "c": rng.choice(["a", "b"], n), "pred_col": rng.random(n)})
+    if task == "regression":
+        y = rng.normal(10, 2, n)
+        s = Scored(task=task, y=y, pred=y + rng.normal(0, 1, n))
+    else:
+        classes = ["bad", "good"] if task == "binary" else ["x", "y", "z"]
+        proba = rng.dirichlet(np.ones(len(classes)), n)
+        y = np.array(classes, dtype=object)[rng.integers(0, len(classes), n)]
+        pred = np.array(classes, dtype=object)[proba.argmax(1)]
+        s = Scored(task=task, y=y, pred=pred, proba=proba, classes=classes,
+                   positive="bad" if task == "binary" else None)
+    ev = SimpleNamespace(scored=s, frame=frame)
+    path = predictions.write(ev, tmp_path / predictions.FILE, leave_out=["pred_col"])
+    back = predictions.read(path)
+    assert list(back["row"]) == list(predictions.row_fingerprints(frame[["x", "c"]]))
+    assert not set(back.columns) & {"x", "c", "pred_col"}  # no feature value is stored
+    again = predictions.scored(back, task, s.positive)
+    a, b = compute(s), compute(again)
+    assert a.keys() == b.keys() and all(np.isclose(a[k], b[k], equal_nan=True) for k in a)

@@ -16,6 +16,7 @@ _EXTRA_CSS = """
 .o-ok{background:#dff5e3;color:#0d5322}.o-worse{background:#fde4e1;color:#7d180d}.o-unknown{background:#fff1d6;color:#6a4100}
 pre.diff{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px;overflow-x:auto;font-size:13px}
 .num{font-variant-numeric:tabular-nums;white-space:nowrap}
+th{overflow-wrap:normal}
 """
 
 _ENV = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
