@@ -235,7 +235,7 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        next_step="Decide with the data owner what the new labels mean; retrain with them or map them to known labels."),
     _c("data.leakage.single_feature", "No feature alone predicts the target", _AUDIT,
        "Best out-of-fold score, on the reference, of a one-feature model (ROC AUC, one-vs-rest macro for "
-       "multiclass, R squared for regression), on at most leakage_max_rows rows of the audit's seeded sample "
+       "multiclass, R squared for regression; bounded by leakage_max_score, leakage_max_r2 for regression), on at most leakage_max_rows rows of the audit's seeded sample "
        "(recorded as sample_rows / of_rows when the reference is larger than sample_rows).", BLOCK,
        mts=[_mts("data_4", "full", "Leaked target information is one of the meta-level rules features must "
                  "respect; every feature is tested against it.", group="leakage")],
@@ -399,6 +399,18 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        mts=[_mts("model_6", "full", "Quality is computed per value of every categorical and binned numeric feature, "
                  "with the slice sizes.")],
        next_step="Look at the worst slice in slices.json: collect more data for it or add features that describe it."),
+    _c("model.weak_segments", "Weak segments (one- and two-feature search)", _EVAL,
+       "Number of segments (a group of one feature, or where groups of two features meet; numeric features in "
+       "quantile bins, rare categories pooled, at least min_support rows) whose per-row loss (error rate, or absolute "
+       "error for a regression) is significantly worse than on the rest of the rows by more than the margin: a "
+       "one-sided Welch test against the margin, Benjamini-Hochberg adjusted over every searched segment (the step "
+       "warns when one is flagged). Identifiers, personal-data and free-text columns are never searched.",
+       REPORT,
+       mts=[_mts("model_6", "full", "The one- and two-feature segments are searched for the worst quality, each "
+                 "with its size and bootstrap CI, and a segment is flagged only beyond a multiple-comparisons "
+                 "correction.")],
+       next_step="Look at the flagged segments in segments.json: collect more labelled data for them, add a feature "
+                 "that describes them, or route them to a human; a gate {max: 0} makes any flagged segment fail."),
     _c("model.fairness.configured", "Fairness across sensitive groups", _EVAL,
        "Recorded as skipped when no sensitive column is configured.", when="no sensitive column is configured",
        next_step="Set data.sensitive to the columns the model must treat fairly, so fairness is measured."),

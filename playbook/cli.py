@@ -40,6 +40,14 @@ def cmd_run(args) -> int:
     def _terminate(signum, frame):  # a polite kill (SIGTERM, e.g. a CI timeout) cleans up like Ctrl-C
         raise KeyboardInterrupt
 
+    tracking_uri = None
+    if args.mlflow is not None or args.register is not None:  # checked before any work; mlflow imported only then
+        from playbook.tracking import TrackingError, command as tracking
+
+        try:
+            tracking_uri = tracking.before_run(args)
+        except TrackingError as exc:
+            return _err(str(exc))
     # stderr: a bar on a terminal, else one line per finished step; -q: neither (warnings and errors still show)
     shown = progress.for_stream(sys.stderr, quiet=args.quiet)
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -70,6 +78,8 @@ def cmd_run(args) -> int:
         print(f"pack digest: {res.digest}  (record it; check later with: playbook verify {res.pack} --digest {res.digest})")
     if res.signature:
         print(f"signed: {res.signature['algorithm']} with key id {res.signature['key_id']}")
+    if tracking_uri is not None:  # the pack is complete and verified; logging it never changes it
+        return tracking.after_run(res, tracking_uri, args.register, _err)
     return res.exit_code
 
 
@@ -245,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "comparison (compare.json, compare.html; check review.compare.previous)")
     r.add_argument("-q", "--quiet", action="store_true",
                    help="print only the verdict and the pack digest (no progress; warnings and errors still show)")
+    from playbook.tracking.command import add_arguments as tracking_arguments  # MLflow itself is imported lazily
+
+    tracking_arguments(r)
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser("batch", help="build many packs at once, locally or on a Dask cluster (exit 0 all go, 1 any no-go "

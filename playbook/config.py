@@ -76,6 +76,8 @@ class ModelSettings:
     trusted_types: list[str] = field(default_factory=list)
     allow_pickle: bool = False
     train: str | None = None  # "baseline" | "none"; None -> decided from data/model
+    endpoint: str | None = None  # an MLflow-protocol server that scores the rows (http://HOST:PORT)
+    token_env: str | None = None  # the environment variable holding the endpoint's bearer token
 
 
 @dataclass
@@ -252,6 +254,16 @@ def _privacy_settings(raw: Any) -> dict:
     return dict(raw)
 
 
+def _endpoint(key: str, value: str | None) -> str | None:
+    """A server address ``http(s)://HOST[:PORT]`` without its trailing slash, or None."""
+    if not value:
+        return None
+    if not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", value):
+        raise ConfigError(f"{key}: {value!r} is not a server address; give http://HOST:PORT (the server answering "
+                          "POST /invocations).")
+    return value.rstrip("/")
+
+
 def _max_rows(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MAX_ROWS:
         raise ConfigError(f"data.max_rows: {value!r} is not a row count of at least {MIN_MAX_ROWS}; give the rows each "
@@ -311,11 +323,23 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
         raise ConfigError(f"model.train: {train!r} is not supported; use one of {', '.join(MODEL_TRAIN)}.")
     if mpath and train == "baseline":
         raise ConfigError("model: set either model.path or model.train: baseline, not both.")
+    m_endpoint = _endpoint("model.endpoint", _expect("model.endpoint", model_raw.get("endpoint"), str))
+    if m_endpoint and (mpath or train == "baseline"):
+        raise ConfigError("model: set one of model.path, model.endpoint or model.train: baseline, not several.")
+    token_env = _expect("model.token_env", model_raw.get("token_env"), str)
+    if token_env and not m_endpoint:
+        raise ConfigError("model.token_env: names the endpoint's token, but no model.endpoint is set; set "
+                          "model.endpoint or remove model.token_env.")
+    if token_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+        raise ConfigError(f"model.token_env: {token_env!r} is not an environment variable name; give a name such as "
+                          "MODEL_TOKEN (the token itself never goes in the config).")
     model = ModelSettings(
         path=resolve_path(mpath, base) if mpath else None,
         trusted_types=_str_list("model.trusted_types", model_raw.get("trusted_types")),
         allow_pickle=bool(_expect("model.allow_pickle", model_raw.get("allow_pickle", False), bool)),
         train=train,
+        endpoint=m_endpoint,
+        token_env=token_env,
     )
 
     bus_raw = _expect("business", raw.get("business"), dict) or {}
@@ -391,12 +415,9 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
             if not math.isfinite(float(v)) or float(v) <= 0:
                 raise ConfigError(f"serving.{k}: {srv_raw[k]!r} must be a positive number (e.g. 250 ms or 50 requests/s).")
             srv_kwargs[k] = float(v)
-    endpoint = _expect("serving.endpoint", srv_raw.get("endpoint"), str)
+    endpoint = _endpoint("serving.endpoint", _expect("serving.endpoint", srv_raw.get("endpoint"), str))
     if endpoint:
-        if not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", endpoint):
-            raise ConfigError(f"serving.endpoint: {endpoint!r} is not a server address; give http://HOST:PORT (the "
-                              "server answering POST /invocations).")
-        srv_kwargs["endpoint"] = endpoint.rstrip("/")
+        srv_kwargs["endpoint"] = endpoint
     serving = ServingSettings(**srv_kwargs)
 
     steps_raw = _expect("steps", raw.get("steps"), dict) or {}

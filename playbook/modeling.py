@@ -213,9 +213,9 @@ def fit_baseline(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0, params
 # --------------------------------------------------------------------------------------------------
 @dataclass
 class ModelAdapter:
-    """One interface over the three ways to bring a model.
+    """One interface over the four ways to bring a model.
 
-    Attributes: ``mode`` ("predictions" | "file" | "baseline"), ``task``, ``features`` (the columns the
+    Attributes: ``mode`` ("predictions" | "file" | "endpoint" | "baseline"), ``task``, ``features`` (the columns the
     model consumes, in its order), ``classes_`` (classification: the target classes, sorted as in
     :class:`playbook.data.Roles`), ``positive_label`` (binary), ``callable`` (False in predictions mode:
     the model cannot score new rows), ``estimator`` (the fitted object, None in predictions mode) and
@@ -251,6 +251,8 @@ class ModelAdapter:
             return False
         if self.mode == "predictions":
             return bool(self.probability_columns)
+        if self.mode == "endpoint":
+            return bool(self.estimator.has_proba)
         return hasattr(self.estimator, "predict_proba")
 
     @property
@@ -262,7 +264,7 @@ class ModelAdapter:
 
     def size_bytes(self) -> int | None:
         """Serialized size of the model (the file, or the skops bytes of the baseline); None without one."""
-        if self.mode == "predictions":
+        if self.mode in ("predictions", "endpoint"):
             return None
         if self.info.get("bytes") is not None:
             return int(self.info["bytes"])
@@ -436,6 +438,8 @@ def _map_labels(values: pd.Series, classes: list[Any], what: str) -> list[Any]:
 def select_mode(ctx) -> str:
     """The model mode the config asks for (see the module docstring)."""
     m = ctx.model
+    if getattr(m, "endpoint", None):
+        return "endpoint"
     if m.path:
         return "file"
     if m.train == "baseline":
@@ -654,7 +658,7 @@ def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataF
     """
     cur = _finite_rows(labelled(ctx.current, ctx.target), ctx.roles.numeric)
     if len(cur):
-        return _bounded(cur, ctx.seed), "current"
+        return _served(_bounded(cur, ctx.seed), adapter), "current"
     ref = _finite_rows(labelled(ctx.reference, ctx.target), ctx.roles.numeric)
     mode = adapter.mode if adapter is not None else select_mode(ctx)
     if mode == "baseline":
@@ -662,7 +666,21 @@ def evaluation_frame(ctx, adapter: ModelAdapter | None = None) -> tuple[pd.DataF
 
         s = holdout.split(ctx)
         return _bounded(ref.loc[ref.index.isin(s.evaluation)], ctx.seed), "reference_holdout"
-    return _bounded(ref, ctx.seed), "reference"
+    return _served(_bounded(ref, ctx.seed), adapter), "reference"
+
+
+def _served(df: pd.DataFrame, adapter: ModelAdapter | None) -> pd.DataFrame:
+    """Behind ``model.endpoint``: the rows its server scores (a server holding requests to a data contract refuses
+    out-of-range values, unseen categories ...); ``attrs["endpoint_refused"]`` counts the others by rule."""
+    if adapter is None or adapter.mode != "endpoint" or not len(df):
+        return df
+    keep, refused = adapter.estimator.admitted(adapter.prepare(df))
+    if keep.all():
+        return df
+    attrs = dict(df.attrs)
+    out = df.loc[keep]
+    out.attrs.update(attrs, endpoint_refused={"rows": int((~keep).sum()), "by_rule": refused})
+    return out
 
 
 def _bounded(df: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -705,6 +723,17 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
                             probability_columns=prob_cols,
                             info={"mode": mode, "prediction": ctx.roles.prediction,
                                   "probability": prob_cols or None}, **common)
+    if mode == "endpoint":
+        from playbook.serving.client import EndpointModel
+
+        features = list(ctx.features)
+        numeric, categorical, cats = _schema(ctx, features)
+        est = EndpointModel(ctx.model.endpoint, features, classes, token_env=ctx.model.token_env)
+        est.discover(ctx.reference[[c for c in features if c in ctx.reference.columns]])
+        info = {"mode": mode, "endpoint": ctx.model.endpoint, "sha256": est.sha256, "estimator": "HTTP endpoint"}
+        _record_use(ctx, {"mode": mode, "sha256": est.sha256, "endpoint": ctx.model.endpoint})
+        return ModelAdapter(mode=mode, features=features, estimator=est, numeric=numeric, categorical=categorical,
+                            categories=cats, info=info, **common)
     if mode == "file":
         est, info = load_model_file(ctx.model.path, ctx.model.trusted_types, ctx.model.allow_pickle)
         name = Path(ctx.model.path).name
@@ -841,26 +870,31 @@ def preflight(ctx) -> dict:
         _check_prediction_columns(ctx, adapter)
         return {"mode": mode, "prediction": adapter.prediction_column, "probability": adapter.probability_columns,
                 "probabilities": adapter.has_proba, "refittable": False}
-    if mode == "file":
+    if mode in ("file", "endpoint"):
         adapter = get_model(ctx)
+        key = "model.path" if mode == "file" else "model.endpoint"
+        name = Path(ctx.model.path).name if mode == "file" else ctx.model.endpoint
         sample = labelled(ctx.current, ctx.target)
         sample = (sample if len(sample) else ctx.reference).head(5)
         try:
             pred = adapter.predict(sample)
         except ModelInputError as exc:
-            raise ModelError(f"model.path: {Path(ctx.model.path).name} cannot score the data: {exc}") from None
+            raise ModelError(f"{key}: {name} cannot score the data: {exc}") from None
         if len(pred) != len(sample):
             raise ModelError(
-                f"model.path: {Path(ctx.model.path).name} returned {len(pred)} predictions for {len(sample)} rows; "
+                f"{key}: {name} returned {len(pred)} predictions for {len(sample)} rows; "
                 "the model must return one prediction per row."
             )
         if adapter.has_proba:
             P = adapter.predict_proba(sample)
             if P.shape != (len(sample), len(adapter.classes_)) or np.nanmin(P) < 0 or np.nanmax(P) > 1:
                 raise ModelError(
-                    f"model.path: {Path(ctx.model.path).name} predict_proba returned shape {P.shape} or values outside [0, 1]; "
+                    f"{key}: {name} predict_proba returned shape {P.shape} or values outside [0, 1]; "
                     "it must return one probability per class."
                 )
+        if mode == "endpoint":
+            return {"mode": mode, "endpoint": ctx.model.endpoint, "probabilities": adapter.has_proba,
+                    "refittable": False}
         return {"mode": mode, "file": adapter.info.get("file"), "format": adapter.info.get("format"),
                 "allow_pickle": adapter.info.get("allow_pickle"), "probabilities": adapter.has_proba,
                 "refittable": refittable(adapter)}
@@ -903,6 +937,8 @@ def refittable(adapter: ModelAdapter) -> bool:
     """Whether the model can be trained again here: the baseline, or a scikit-learn estimator that clones."""
     if adapter.mode == "baseline":
         return True
+    if adapter.mode in ("predictions", "endpoint"):
+        return False
     est = getattr(adapter, "estimator", None)
     if est is None or not hasattr(est, "fit"):
         return False

@@ -110,6 +110,7 @@ REGISTRY: dict[str, dict[str, P]] = {
         "max_categories": COUNT, "outlier_quantile": P("float", 0.0, 0.5, min_open=True, max_open=True),
         "outlier_k": NONNEG, "outlier_min_distinct": COUNT, "max_outlier_share": SHARE, "min_class_share": SHARE,
         "max_target_missing_share": SHARE, "max_target_skew": NONNEG, "leakage_max_score": OPEN_SHARE,
+        "leakage_max_r2": OPEN_SHARE,
         "leakage_max_rows": P("int", 10), "leakage_folds": P("int", 2), "id_unique_share": OPEN_SHARE,
         "id_max_abs_corr": SHARE, "max_contamination_share": SHARE, "max_overlap_days": NONNEG,
         "max_gap_factor": P("float", 1.0), "max_staleness_days": NONNEG, "max_future_share": SHARE,
@@ -134,7 +135,9 @@ REGISTRY: dict[str, dict[str, P]] = {
     "model_evaluation": {
         "threshold": SHARE, "use_business_threshold": P("bool"), "n_bootstrap": COUNT0,
         "calibration_bins": P("int", 2), "max_ece": SHARE, "slice_bins": P("int", 2), "min_slice_size": COUNT,
-        "max_slice_gap": NONNEG, "max_demographic_parity_difference": SHARE,
+        "max_slice_gap": NONNEG, "segment_min_support": COUNT, "segment_bins": P("int", 2),
+        "segment_margin": NONNEG, "segment_fdr": OPEN_SHARE, "max_segments": COUNT,
+        "max_demographic_parity_difference": SHARE,
         "max_equalized_odds_difference": SHARE, "max_accuracy_difference": SHARE,
         "max_mae_ratio": P("float", 1.0), "robustness_severity": SHARE, "max_robustness_drop": NONNEG,
         "importance_repeats": COUNT, "importance_max_rows": P("int", 10), "near_zero_importance": NONNEG,

@@ -210,6 +210,8 @@ def store(staging: Path, ctx, work: Path, model_info: dict, fingerprints: dict, 
                      trusted_types=sio.get_untrusted_types(data=data))
     elif adapter is not None and adapter.mode == "file":
         model.update(sha256=fingerprints.get("model", {}).get("sha256"))
+    elif adapter is not None and adapter.mode == "endpoint":
+        model.update(sha256=adapter.info.get("sha256"), endpoint=adapter.info.get("endpoint"))
     facts = {
         "schema_version": 1,
         "roles": ctx.roles.as_dict(),

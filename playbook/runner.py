@@ -183,7 +183,7 @@ def preflight(cfg: config_mod.PackConfig, read_info: dict | None = None, work: P
         cur = load_table(cfg.data.current, "current", read_info.setdefault("current", {}))
         ctx = Context.build(cfg, ref, cur)
     info = dict(model_preflight(ctx) or {})
-    adapter = get_model(ctx) if info.get("mode") in ("baseline", "file") else None
+    adapter = get_model(ctx) if info.get("mode") in ("baseline", "file", "endpoint") else None
     return ctx, info, adapter
 
 

@@ -16,6 +16,7 @@ from playbook.monitoring import alerts
 
 NAME = "credit-risk"
 PREFIX = "steps/04_monitoring_setup/"
+MODEL_SHA = "5e" * 32
 
 
 def make_spec(**changes) -> dict:
@@ -35,7 +36,7 @@ def make_spec(**changes) -> dict:
         ],
         "performance": {"labeled": {"roc_auc": {"min": 0.6125, "expected": 0.75},
                                     "accuracy": {"min": 0.625, "expected": 0.74}}},
-        "serving": alerts.serving_section(None),
+        "serving": alerts.serving_section(None, model_sha256=MODEL_SHA),
         "model_age": {"timestamp_column": "applied_at", "trained_until": "2024-12-31", "max_age_days": 120.5},
     }
     spec.update(changes)

@@ -14,7 +14,7 @@ import yaml
 
 from playbook.monitoring import alerts, handoff
 from tests import observability as promtool
-from tests.observability import NAME, PREFIX, make_spec
+from tests.observability import MODEL_SHA, NAME, PREFIX, make_spec
 
 NODE = {"instance": "node-1:9100", "job": "node"}
 SERVE = {"instance": "serve-1:8080", "job": "playbook-serve"}
@@ -334,6 +334,18 @@ def _cases(rules: dict) -> dict:
             "alert_rule_test": [
                 {"eval_time": "3m", "exp_alerts": []},
                 {"eval_time": "30m", "exp_alerts": [_fires(r["PlaybookHigh5xxRate"], SERVE, 0.1)]}]}],
+        "PlaybookServedModelMismatch": [{
+            # serve-1 serves the pack's model, serve-2 another; a third server belongs to another pack
+            "input_series": [
+                _series("playbook_model_info", {**SERVE, "model_sha256": MODEL_SHA, "pack": NAME, "verdict": "go"},
+                        "1x30"),
+                _series("playbook_model_info", {**SERVE2, "model_sha256": "77" * 32, "pack": NAME, "verdict": "go"},
+                        "1x30"),
+                _series("playbook_model_info", {"instance": "serve-3:8080", "job": "playbook-serve",
+                                                "model_sha256": "77" * 32, "pack": "other", "verdict": "go"}, "1x30")],
+            "alert_rule_test": [{"eval_time": "10m", "exp_alerts": [_fires(
+                r["PlaybookServedModelMismatch"],
+                {**SERVE2, "model_sha256": "77" * 32, "pack": NAME, "verdict": "go"}, 1)]}]}],
         "PlaybookEstimatedRocAucLow": [{
             "input_series": [_series("playbook_monitor_estimated_roc_auc", m, "0.78x29 0.65x30")],
             "alert_rule_test": [

@@ -341,6 +341,25 @@ def test_single_feature_numeric_leak_and_regression():
     assert res["status"] == "fail" and res["threshold"]["metric"] == "r2"
 
 
+def test_single_feature_regression_honest_driver_passes_leaked_copy_fails():
+    # a price driven by floor area (R^2 about 0.96 from the area alone) is strong but honest; the same price in
+    # another currency is the target itself
+    rng = np.random.default_rng(7)
+    ref = base_frame(1500)
+    area = rng.gamma(4, 30, 1500)
+    ref["Living Area (sqm)"] = area.round(1)
+    ref["y"] = (area * 4200 + rng.integers(1, 7, 1500) * 15000 + rng.normal(0, 40000, 1500)).round(0)
+    honest = lk.single_feature(prep(ref))
+    assert honest["details"][0]["feature"] == "Living Area (sqm)"
+    assert 0.9 < honest["value"] < 0.99 and honest["status"] == "pass"
+    assert honest["threshold"]["max"] == 0.99
+    ref["price_usd"] = (ref["y"] * 1.08).round(0)
+    leaked = lk.single_feature(prep(ref))
+    assert leaked["status"] == "fail" and leaked["details"][0]["feature"] == "price_usd"
+    strict = lk.single_feature(prep(ref.drop(columns="price_usd"), leakage_max_r2=0.9))
+    assert strict["status"] == "fail"                    # the bound is the parameter's
+
+
 def test_single_feature_skips_when_a_class_is_too_small():
     ref = base_frame(100)
     ref["y"] = ["no"] * 99 + ["yes"]

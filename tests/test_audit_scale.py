@@ -359,3 +359,53 @@ def test_summary_report_runs_on_the_sample_and_says_so(tmp_path):
     assert report["threshold"] == {"sample_rows": {"reference": 150, "current": 150},
                                    "of_rows": {"reference": len(ref), "current": len(cur)}}
     assert "seeded sample (150 of the 405 reference rows and 150 of the 305 current rows)" in report["why"]
+
+
+# -- the order of numeric dates -----------------------------------------------------------------------------------
+def test_day_first_dates_read_in_one_order_per_column():
+    hours = pd.date_range("2024-06-01", periods=60 * 24, freq="h")
+    for fmt, first in (("%d/%m/%Y %H:%M", True), ("%m/%d/%Y %H:%M", False), ("%d.%m.%Y", True), ("%d-%m-%y", True)):
+        text = pd.Series(hours.strftime(fmt))
+        assert dc.day_first(text) is first, fmt
+        ts = parse_datetime(text)
+        assert ts.isna().sum() == 0, fmt
+        assert ts.min() == hours.min().floor("D" if "%H" not in fmt else "h"), fmt
+        assert ts.max() == (hours.max() if "%H" in fmt else hours.max().floor("D")), fmt
+        assert ts.sort_values().diff().max() <= pd.Timedelta(days=1), fmt      # no phantom month-long gaps
+    # a value mixed-format parsing reads alone (06/07 as June) follows the column's deciding values (13/07)
+    got = parse_datetime(pd.Series(["06/07/2024", "13/07/2024", "2024-07-20"]))
+    assert list(got) == [pd.Timestamp("2024-07-06"), pd.Timestamp("2024-07-13"), pd.Timestamp("2024-07-20")]
+    # nothing decides: slashes read month first (the parser's convention), dots day first; an explicit order wins
+    assert dc.day_first(pd.Series(["06/07/2024", "01/02/2024"])) is False
+    assert dc.day_first(pd.Series(["06.07.2024"])) is True
+    assert parse_datetime(pd.Series(["06/07/2024"]), dayfirst=True)[0] == pd.Timestamp("2024-07-06")
+    assert dc.day_first(pd.Series(["2024-07-06", "soon"])) is None
+
+
+def test_the_audit_sees_day_first_timestamps_without_gaps():
+    hours = pd.date_range("2024-06-01", periods=900, freq="h")
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"listed_on": hours.strftime("%d/%m/%Y %H:%M"), "area": rng.normal(100, 10, 900),
+                        "price": rng.normal(3e5, 5e4, 900)})
+    roles = resolve_roles(ref, ref, DataSettings(reference="r.csv", current="c.csv", target="price", timestamp="listed_on"))
+    data = audit.prepare(ref, ref.copy(), roles, audit.AuditParams(run_date="2024-08-01"))
+    from playbook.audit import freshness as fresh
+
+    got = {c["id"]: c for c in audit.freshness_checks(data)}
+    gap = got["data.freshness.gaps.reference"]
+    assert gap["status"] == "pass" and gap["value"] == 1.0, gap        # month-first reading makes 30-day gaps
+    assert fresh.times(data, "reference").last == hours.max()            # not 2024-12-07 (month first)
+
+
+def test_the_monitor_reads_a_batch_of_numeric_dates_in_the_reference_order():
+    from types import SimpleNamespace
+
+    from playbook.monitoring.check import _model_age
+
+    # a batch of early-month days cannot tell 03/07 from 07/03: the reference's order, in monitoring.yaml, decides
+    batch = pd.DataFrame({"t": ["01/07/2024 10:00", "03/07/2024 09:00"]})
+    cfg = {"timestamp_column": "t", "trained_until": "2024-06-30T00:00:00+00:00", "max_age_days": 30.0}
+    day = _model_age(SimpleNamespace(model_age={**cfg, "day_first": True}), batch, [], [])
+    month = _model_age(SimpleNamespace(model_age={**cfg, "day_first": False}), batch, [], [])
+    assert day["age_days"] == pytest.approx(3 + 9 / 24) and not day["stale"]
+    assert month["age_days"] < -100                         # read as March 7th: months before the training cutoff

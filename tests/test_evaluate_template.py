@@ -44,6 +44,12 @@ def test_template_on_the_bundled_binary_data(run_template, tmp_path):
             f = c[f"model.fairness.{col}.{metric}"]
             assert f["status"] in ("pass", "warn", "fail") and f["ci"][0] <= f["ci"][1]
     assert c["model.slices.worst_gap"]["status"] in ("pass", "warn")
+    seg = c["model.weak_segments"]
+    assert seg["status"] in ("pass", "warn") and seg["evidence"] == ["artifacts/segments.json", "artifacts/segments.png"]
+    searched = json.loads((tmp_path / "steps" / "02_model_evaluation" / "artifacts" / "segments.json").read_text())
+    assert searched["searched"] > 20 and seg["value"] == searched["flagged"] == res["info"]["weak_segments"]["flagged"]
+    assert any(" and " in s["segment"] for s in searched["segments"])  # two-feature segments were searched
+    assert res["info"]["weak_segments"]["worst"] and searched["settings"]["bootstrap"] == SMALL["n_bootstrap"]
     assert c["model.importance.near_zero"]["status"] in ("pass", "warn")
     assert any(k.startswith("model.robustness") for k in c)
     for a in ("artifacts/metrics.json", "artifacts/roc.png", "artifacts/pr.png", "artifacts/calibration.png",
@@ -51,7 +57,7 @@ def test_template_on_the_bundled_binary_data(run_template, tmp_path):
               "artifacts/baseline_model.skops", "artifacts/baseline_model.json", "artifacts/business.png",
               "artifacts/training_reproducibility.json", "artifacts/spec_tests.json", "artifacts/tuning.json",
               "artifacts/feature_cost.json", "artifacts/feature_cost_timings.json", "artifacts/debug_examples.json",
-              "artifacts/numerical_stability.json"):
+              "artifacts/numerical_stability.json", "artifacts/segments.json", "artifacts/segments.png"):
         assert a in res["artifacts"], a
     # every evidence link resolves inside the step folder
     step_dir = tmp_path / "steps" / "02_model_evaluation"

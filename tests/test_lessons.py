@@ -22,9 +22,10 @@ MIN_FIGURES = {
     # the audit's findings are counts and shares per column, read best as tables; its browsable per-column views
     # are Evidently's data summary (artifacts/data_summary.html), not figures of the notebook
     "01_data_audit": 0,
-    # ROC and precision-recall curves, the reliability curve, the slices, the business value by threshold and the
-    # permutation importance (the staleness figure needs data.timestamp, which the bundled data has not)
-    "02_model_evaluation": 6,
+    # ROC and precision-recall curves, the reliability curve, the slices, the weak segments, the business value by
+    # threshold and the permutation importance (the staleness figure needs data.timestamp, which the bundled data has
+    # not)
+    "02_model_evaluation": 7,
     # the latency through the API by concurrency and batch size
     "03_serving": 1,
     # the detection power per fault at the budget, and the simulated production days

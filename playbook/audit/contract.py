@@ -115,11 +115,39 @@ def looks_like_datetime(s: pd.Series, sample: int = 200) -> bool:
     return parse_datetime(vals).notna().mean() >= 0.9
 
 
-def parse_datetime(s: pd.Series) -> pd.Series:
+#: a date written with numbers only, day and month in either order: ``06/07/2024``, ``6.7.24``, ``06-07-2024 10:00``
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)")
+
+
+def day_first(text: pd.Series) -> bool | None:
+    """Whether a column's numeric dates (``06/07/2024``) put the day first: one order for the whole column.
+
+    The values that decide are those with a part above 12 (``13/07/2024`` can only be day first, ``07/13/2024``
+    only month first); the order most of them show wins. When none decides (every day of the data is a 1 to 12),
+    dotted dates (``06.07.2024``) read day first, as they are written wherever dots are used, and others month
+    first, the convention of the parser. ``None`` when the column has no numeric date at all. Parsing each value on
+    its own instead (as a mixed-format parser does) reads ``06/07/2024`` as June and ``13/07/2024`` as July in the
+    same column: the phantom gaps and the wrong latest date this function exists to prevent."""
+    text = pd.Series(text, dtype="string")
+    parts = text.str.extract(_NUMERIC_DATE)
+    parts = parts[parts[0].notna()]
+    if parts.empty:
+        return None
+    first, second = parts[0].astype(int), parts[2].astype(int)
+    days = int(((first > 12) & (second <= 12)).sum())
+    months = int(((second > 12) & (first <= 12)).sum())
+    if days != months:
+        return days > months
+    return bool((parts[1] == ".").mean() > 0.5)
+
+
+def parse_datetime(s: pd.Series, dayfirst: bool | None = None) -> pd.Series:
     """Timestamps as naive UTC ``datetime64[ns]``; values that do not parse become NaT.
 
     Text is parsed once per distinct value (:func:`parse_text_datetimes`, weighted by how often each occurs), so
-    the answer is the same whether the values come from a frame or from the distinct values of a table."""
+    the answer is the same whether the values come from a frame or from the distinct values of a table.
+    ``dayfirst`` fixes the order of numeric dates (``06/07/2024``); ``None`` decides it from the column's values
+    (:func:`day_first`)."""
     if pd.api.types.is_datetime64_any_dtype(s):
         if getattr(s.dt, "tz", None) is not None:
             return s.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -128,28 +156,38 @@ def parse_datetime(s: pd.Series) -> pd.Series:
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
     codes, uniques = pd.factorize(s.astype("string").str.strip())
     weights = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    parsed = parse_text_datetimes(pd.Series(uniques, dtype="string"), weights).to_numpy()
+    parsed = parse_text_datetimes(pd.Series(uniques, dtype="string"), weights, dayfirst=dayfirst).to_numpy()
     out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[ns]")
     ok = codes >= 0
     out[ok] = parsed[codes[ok]]
     return pd.Series(out, index=s.index)
 
 
-def parse_text_datetimes(text: pd.Series, weights: Any = None) -> pd.Series:
+def utc_timestamps(s: pd.Series, dayfirst: bool | None = None) -> pd.Series:
+    """:func:`parse_datetime` as tz-aware UTC timestamps (numbers do not parse)."""
+    return parse_datetime(s, dayfirst=dayfirst).dt.tz_localize("UTC")
+
+
+def parse_text_datetimes(text: pd.Series, weights: Any = None, dayfirst: bool | None = None) -> pd.Series:
     """Text (already stripped) as naive UTC ``datetime64[ns]``, NaT where it does not parse.
 
     ISO 8601 first; when it leaves more than a tenth of the values (counted with ``weights``: how many rows hold
-    each value) unparsed, any mix of formats and time zones, keeping whichever parses more."""
+    each value) unparsed, any mix of formats and time zones, keeping whichever parses more. Numeric dates
+    (``06/07/2024``) are read in one order for the whole column: ``dayfirst``, or :func:`day_first` of the values."""
     text = pd.Series(text, dtype="string").reset_index(drop=True)
     w = np.ones(len(text)) if weights is None else np.asarray(weights, dtype=float)
     total = float(w[text.notna().to_numpy()].sum())
     best = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
     best_n = 0.0
     for fmt in ("ISO8601", "mixed"):
+        kw = {}
+        if fmt == "mixed":
+            order = day_first(text) if dayfirst is None else dayfirst
+            kw["dayfirst"] = bool(order)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                out = pd.to_datetime(text, errors="coerce", utc=True, format=fmt)
+                out = pd.to_datetime(text, errors="coerce", utc=True, format=fmt, **kw)
         except (ValueError, TypeError, OverflowError):
             continue
         n = float(w[out.notna().to_numpy()].sum())

@@ -3,7 +3,7 @@
 * ``data.leakage.single_feature``: for every feature, a small model (target encoding for text, then a
   depth-limited decision tree) is trained on that feature alone and scored out of fold (ROC AUC for
   classification, one-vs-rest macro for multiclass; R^2 for regression). A score above
-  ``leakage_max_score`` means one column nearly *is* the label: usually it was recorded after the
+  ``leakage_max_score`` (``leakage_max_r2`` for regression) means one column nearly *is* the label: usually it was recorded after the
   outcome (a "days overdue" for a default label), so it will not exist at prediction time.
 * ``data.leakage.id_correlation``: id-like columns (configured ids, near-unique integer sequences or
   names like ``*_id``, near-unique text) and the row order itself, rank-correlated with the target.
@@ -130,8 +130,11 @@ def single_feature(data: AuditData) -> dict:
     p = data.params
     roles = data.roles
     cid = "data.leakage.single_feature"
-    metric = "r2" if roles.task == "regression" else "roc_auc"
-    mx = data.limit(cid, "max", p.leakage_max_score)
+    regression = roles.task == "regression"
+    metric = "r2" if regression else "roc_auc"
+    # R^2 has its own bound: an honest driver (floor area for a price) explains 95 % of a target's variance, a leaked
+    # copy of the target (another currency, a total that contains it) explains all of it
+    mx = data.limit(cid, "max", p.leakage_max_r2 if regression else p.leakage_max_score)
     threshold = {"max": mx, "metric": metric, **data.sampled("reference")}
     try:
         scores = single_feature_scores(data.clean["reference"], roles, folds=p.leakage_folds,

@@ -71,6 +71,7 @@ class AuditParams:
     max_target_missing_share: float = _DEFAULTS["max_target_missing_share"]
     max_target_skew: float = _DEFAULTS["max_target_skew"]
     leakage_max_score: float = _DEFAULTS["leakage_max_score"]
+    leakage_max_r2: float = _DEFAULTS["leakage_max_r2"]
     leakage_max_rows: int = _DEFAULTS["leakage_max_rows"]
     leakage_folds: int = _DEFAULTS["leakage_folds"]
     id_unique_share: float = _DEFAULTS["id_unique_share"]
@@ -89,7 +90,7 @@ class AuditParams:
     _SHARES = ("max_missing_share", "max_column_missing_share", "max_disguised_share", "mixed_types_min_share",
                "numeric_text_share", "max_duplicate_share", "max_duplicate_id_share", "max_conflicting_share",
                "near_constant_share", "max_outlier_share", "min_class_share", "max_target_missing_share",
-               "leakage_max_score", "id_unique_share", "id_max_abs_corr", "max_contamination_share",
+               "leakage_max_score", "leakage_max_r2", "id_unique_share", "id_max_abs_corr", "max_contamination_share",
                "max_future_share", "max_unparseable_share", "max_violation_share",
                "contract_missing_slack")
 

@@ -6,6 +6,8 @@ Modules (each usable on its own, each returning tables and check dicts for :meth
   (``model.<metric>``, ``model.beats_baseline``)
 * :mod:`~playbook.evaluate.calibration` - reliability curve and ECE (``model.calibration_ece``)
 * :mod:`~playbook.evaluate.slices` - metric per feature value / bin (``model.slices.worst_gap``)
+* :mod:`~playbook.evaluate.segments` - one- and two-feature segments significantly worse than the rest
+  (``model.weak_segments``)
 * :mod:`~playbook.evaluate.fairness` - fairlearn per sensitive column (``model.fairness.<column>.<metric>``)
 * :mod:`~playbook.evaluate.business` - value per decision and per day, best threshold (``model.business.value_per_day``)
 * :mod:`~playbook.evaluate.robustness` - metric under the drift step's shifts (``model.robustness.<shift>``)
@@ -92,6 +94,8 @@ def provenance(ctx, ev: Evaluation) -> dict:
                 classes=[str(c) for c in ev.adapter.classes_] if ev.adapter.classes_ else None,
                 positive_label=None if ev.adapter.positive_label is None else str(ev.adapter.positive_label))
     info.pop("path", None)  # absolute paths differ between machines; the file name and sha256 identify it
+    if ev.frame.attrs.get("endpoint_refused"):
+        info["evaluation_rows_refused_by_endpoint"] = ev.frame.attrs["endpoint_refused"]
     return info
 
 
@@ -101,15 +105,21 @@ def provenance_checks(ev: Evaluation, evidence=None) -> list[dict]:
 
     where = ev.evaluated_on
     held_out = where in ("current", "reference_holdout")
+    refused = ev.frame.attrs.get("endpoint_refused") or {}
+    why = ("Metrics on rows the model was trained on are optimistic; the current data is held out by construction."
+           if held_out else
+           "The current data carries no labels, so the model is evaluated on the reference data it may have been "
+           "trained on: every metric here may be optimistic.")
+    if refused:
+        why += (f" The endpoint refused {refused['rows']} of the rows ("
+                + ", ".join(f"{k} {v}" for k, v in refused["by_rule"].items())
+                + "): they are left out, so the metrics cover only the rows it scores; production would refuse them too.")
     ev_check = catalogue.check(
-        "model.evaluation_set", "pass" if held_out else "warn", where,
+        "model.evaluation_set", "pass" if held_out and not refused else "warn", where,
         title=(f"Evaluated on {len(ev.frame)} labelled rows of the {where.replace('_', ' ')} data"
-               + (f" (a seeded sample of {ev.frame.attrs['of_rows']})" if ev.frame.attrs.get("of_rows") else "")),
-        evidence=evidence,
-        why=("Metrics on rows the model was trained on are optimistic; the current data is held out by construction."
-             if held_out else
-             "The current data carries no labels, so the model is evaluated on the reference data it may have been "
-             "trained on: every metric here may be optimistic."))
+               + (f" (a seeded sample of {ev.frame.attrs['of_rows']})" if ev.frame.attrs.get("of_rows") else "")
+               + (f"; {refused['rows']} refused by the endpoint" if refused else "")),
+        evidence=evidence, why=why)
     info = ev.adapter.info
     if info.get("format") == "pickle":
         status, title, why = ("warn", f"Model loaded from a pickle file ({info.get('file')}) because model.allow_pickle is true",
@@ -126,6 +136,12 @@ def provenance_checks(ev: Evaluation, evidence=None) -> list[dict]:
                               "The model was built here from the reference data with a fixed seed, once, by the run's "
                               "preflight; every step loads that file back from the pack with skops' type check, its "
                               "sha256 checked.")
+    elif ev.adapter.mode == "endpoint":
+        status, title, why = ("pass", "Model called over HTTP at model.endpoint (nothing loaded into this process)",
+                              "The rows are sent to the server in the MLflow scoring protocol; no model object is "
+                              "deserialised here. The server's own loading is its operators' to evidence"
+                              + (f" (it reports model sha256 {info['sha256'][:12]}...)." if info.get("sha256") else
+                                 " (it reports no model hash)."))
     else:
         status, title, why = ("pass", "Predictions read from the data (no model file loaded)",
                               "Predictions mode loads no model object, so nothing is deserialised.")

@@ -200,6 +200,8 @@ def why_not(adapter: ModelAdapter) -> str | None:
     """Why the model cannot be trained again here (None when it can)."""
     if adapter.mode == "predictions":
         return "predictions mode: the model was trained elsewhere and only its outputs are in the data"
+    if adapter.mode == "endpoint":
+        return "the model is behind model.endpoint: it scores rows over HTTP, and its training procedure is not here"
     if not refittable(adapter):
         return (f"the model file's {type(adapter.estimator).__name__} is not a scikit-learn estimator that "
                 "sklearn.base.clone can copy, so its training procedure cannot be run here")

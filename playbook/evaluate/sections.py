@@ -8,7 +8,7 @@ the permutation importance, the trainer of the refit sections)::
     evidently_job = sections.defer_evidently(run) if evidently_report else None
     sections.held_out_metrics(run, n_bootstrap=n_bootstrap)          # 2. metrics with 95% CIs
     sections.beats_dummy(run, n_bootstrap=n_bootstrap)               #    ... against a model without features
-    sections.calibration(run, ...); sections.slices(run, ...); sections.fairness(run, ...); ...
+    sections.calibration(run, ...); sections.slices(run, ...); sections.weak_segments(run, ...); ...
 
 Each section records its checks (a skip with its reason when it does not apply: a regression has no calibration,
 predictions mode no model to call), writes its evidence under ``artifacts/`` through ``step.write_json`` and its
@@ -164,6 +164,37 @@ def slices(run: EvaluationRun, *, slice_bins: int, min_slice_size: int, max_slic
         evidence.append(step.link("slices.png"))
     step.add_checks([slices_mod.slices_check(tab, max_slice_gap, min_slice_size, evidence=evidence)])
     return tab.head(10).round(3)
+
+
+def weak_segments(run: EvaluationRun, *, segment_min_support: int, segment_bins: int, segment_margin: float,
+                  segment_fdr: float, max_segments: int, n_bootstrap: int) -> pd.DataFrame | str:
+    """Section 4 (continued): the one- and two-feature segments searched for those significantly worse than the rest
+    by more than ``segment_margin`` (Benjamini-Hochberg over every searched segment; identifiers, personal-data and
+    free-text columns never searched); ``segments.json``, ``segments.png``, ``model.weak_segments`` and the step's
+    ``info.weak_segments`` (the worst five, for the model card). Returns the reported segments, or why none."""
+    from playbook.data import is_numeric
+    from playbook.evaluate import segments as seg_mod
+
+    ctx, step, ev = run.ctx, run.step, run.ev
+    numeric = [c for c in ev.adapter.numeric]
+    categorical = [c for c in ev.adapter.features if c not in numeric]
+    for c in ctx.roles.sensitive:  # a sensitive column the model does not use still defines segments
+        if c in ev.frame.columns and c not in numeric and c not in categorical:
+            (numeric if is_numeric(ev.frame[c]) else categorical).append(c)
+    result = seg_mod.search(ev.frame, ev.scored, numeric, categorical, ctx=ctx, min_support=segment_min_support,
+                            bins=segment_bins, margin=segment_margin, fdr=segment_fdr, max_segments=max_segments,
+                            n_boot=n_bootstrap, seed=ctx.seed)
+    evidence = [step.write_json("segments.json", result.to_dict())]
+    if len(result.reported()):
+        seg_mod.plot(result, step.artifact("segments.png"))
+        evidence.append(step.link("segments.png"))
+    step.note("weak_segments", {"searched": int(len(result.table)), "flagged": int(len(result.flagged)),
+                                "loss": result.loss, "metric": result.metric, "overall_loss": result.overall_loss,
+                                "margin": segment_margin, "fdr": segment_fdr, "worst": result.worst(5)})
+    step.add_checks([seg_mod.weak_segments_check(result, evidence=evidence)])
+    if not len(result.reported()):
+        return f"Not searched: {result.reason or 'no segment'}."
+    return seg_mod.shown_table(result)
 
 
 def fairness(run: EvaluationRun, *, slice_bins: int, min_slice_size: int, n_bootstrap: int,
@@ -405,9 +436,10 @@ def debug_examples(run: EvaluationRun, *, debug_rows: int) -> pd.DataFrame | Non
     from playbook.evaluate import debug
 
     ctx, step, ev = run.ctx, run.step, run.ev
-    if not ev.adapter.callable:
-        step.add_checks([debug.debug_check(None, skip_reason="predictions mode: there is no model to recompute a "
-                                                             "prediction with")])
+    if not ev.adapter.callable or ev.adapter.mode == "endpoint":
+        why = ("predictions mode: there is no model to recompute a prediction with" if not ev.adapter.callable else
+               "the model is behind model.endpoint: there is no artifact here to reload and take apart")
+        step.add_checks([debug.debug_check(None, skip_reason=why)])
         return None
     reloaded, source = debug.reload(ctx, ev.adapter, step.artifact("baseline_model.skops") if run.card else None)
     dbg = debug.debug_examples(ev.adapter, reloaded, ev.frame, ev.scored, ctx.reference, k=debug_rows, ctx=ctx,
@@ -473,4 +505,4 @@ def evidently(run: EvaluationRun, job) -> pd.DataFrame | str:
 __all__ = ["EvaluationRun", "beats_dummy", "calibration", "curves", "debug_examples", "defer_evidently", "evidently",
            "fairness", "feature_cost", "held_out_metrics", "importance", "model_table", "numerical_stability",
            "performance_regression", "reproducible", "robustness", "serving", "slices", "spec_tests", "staleness",
-           "start", "training", "tuning", "business_value"]
+           "start", "training", "tuning", "business_value", "weak_segments"]

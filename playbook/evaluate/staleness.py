@@ -36,7 +36,9 @@ def timestamps(df: pd.DataFrame, column: str) -> pd.Series:
         return out.dt.tz_localize("UTC") if out.dt.tz is None else out.dt.tz_convert("UTC")
     if pd.api.types.is_numeric_dtype(s):
         raise ValueError(f"data.timestamp: column {column!r} holds numbers, not dates")
-    return pd.to_datetime(s.astype("string"), errors="coerce", utc=True, format="mixed")
+    from playbook.audit.contract import utc_timestamps
+
+    return utc_timestamps(s)   # numeric dates (06/07/2024) in one order for the whole column
 
 
 def staleness(tr: Trainer, rows: pd.DataFrame, timestamp: str, *, windows: int = 5, eval_share: float = 0.2,

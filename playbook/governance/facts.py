@@ -65,7 +65,9 @@ def facts_from_context(ctx, flagged: list[str] | None = None) -> dict:
     if roles.timestamp and roles.timestamp in ctx.reference.columns:
         for name, df in (("reference", ctx.reference), ("current", ctx.current)):
             if roles.timestamp in df.columns:
-                t = pd.to_datetime(df[roles.timestamp], errors="coerce")
+                from playbook.audit.contract import parse_datetime
+
+                t = parse_datetime(df[roles.timestamp])
                 if t.notna().any():
                     ts[name] = {"min": t.min().isoformat(), "max": t.max().isoformat()}
     datasheet_src = None

@@ -82,6 +82,34 @@ def _artifact_links(ev: Evidence, step: str, patterns: Iterable[str], base: str)
     return [link(p.rsplit("/", 1)[-1], relpath(p, base)) for p in out]
 
 
+def _ci_text(value: Any, ci: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–"
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
+        return f"{fmt_value(float(value), 3)} ({fmt_value(float(ci[0]), 3)} to {fmt_value(float(ci[1]), 3)})"
+    return fmt_value(float(value), 3)
+
+
+def _share(v: Any) -> str:
+    return f"{float(v):.0%}" if isinstance(v, (int, float)) and not isinstance(v, bool) else fmt_value(v)
+
+
+def _worst_segments(doc: Doc, info: Any) -> None:
+    """The evaluation's worst segments (``info.weak_segments`` of its results.json; descriptions were written
+    through the privacy layer, and are escaped here as data)."""
+    if not isinstance(info, dict) or not info.get("worst"):
+        return
+    loss = "error rate" if info.get("loss") == "error_rate" else "MAE"
+    doc.p(f"{info.get('searched', 0)} segments of one and two features were searched; {info.get('flagged', 0)} are "
+          f"significantly worse than the rest of the rows by more than {_share(info.get('margin'))} of the rest's "
+          f"{loss} (Benjamini-Hochberg, false-discovery rate {_share(info.get('fdr'))}). The worst:")
+    rows = [[w.get("segment", ""), w.get("n", ""), _ci_text(w.get("loss"), w.get("loss_ci")),
+             fmt_value(w.get("rest_loss"), 3), _ci_text(w.get("metric_value"), w.get("metric_ci")),
+             fmt_value(w.get("q_value"), 2), "yes" if w.get("flagged") else "no"] for w in info["worst"]]
+    doc.p(table(["segment", "rows", f"{loss} (95% CI)", "rest of the rows", f"{info.get('metric', 'metric')} (95% CI)",
+                 "q", "flagged"], rows))
+
+
 def build(ev: Evidence, facts: dict, *, base: str = "", pii_findings: list[dict] | None = None,
           datasheet_link: str | None = None) -> Doc:
     """The model card as a :class:`Doc`. ``base`` is the folder (root-relative) the card is written to, so
@@ -167,6 +195,10 @@ def build(ev: Evidence, facts: dict, *, base: str = "", pii_findings: list[dict]
               f"({len(slice_checks)} slice check(s), see Quantitative analyses).")
     elif not _absent(doc, ev, "model_evaluation", "per-slice quality"):
         doc.note("The evaluation recorded no slice checks.")
+    seg = ev.info("model_evaluation").get("weak_segments")
+    if isinstance(seg, dict) and seg.get("searched"):
+        doc.p(f"Segments: {seg['searched']} groups of one and two features were searched for where the model is worst; "
+              f"{seg.get('flagged', 0)} flagged (see Quantitative analyses, Weak segments).")
     doc.prompt("Other relevant factors the data does not show (groups, instruments, environments, time periods) "
                "and how the model could behave differently across them.")
 
@@ -226,6 +258,7 @@ def build(ev: Evidence, facts: dict, *, base: str = "", pii_findings: list[dict]
         groups = [("Comparison with a simpler model", ["model.beats_baseline*"]),
                   ("Calibration", ["model.calibration*", "model.ece*"]),
                   ("Slices", ["model.slice*"]),
+                  ("Weak segments", ["model.weak_segments"]),
                   ("Fairness across groups", ["model.fairness*"]),
                   ("Business value", ["model.business*"]),
                   ("Robustness and reproducibility", ["model.robustness*", "model.reproducible*"]),
@@ -236,6 +269,8 @@ def build(ev: Evidence, facts: dict, *, base: str = "", pii_findings: list[dict]
             if cs:
                 doc.h3(title)
                 doc.p(checks_table(cs, base))
+            if title == "Weak segments":
+                _worst_segments(doc, ev.info("model_evaluation").get("weak_segments"))
     if not _absent(doc, ev, "drift_simulation", "the model's behaviour under data drift and faults"):
         cs = ev.match(["drift.*"], statuses=None)
         if cs:

@@ -89,10 +89,11 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-def serving_section(config: Any = None, serving_step: str | Path | None = None) -> dict:
+def serving_section(config: Any = None, serving_step: str | Path | None = None, model_sha256: str | None = None) -> dict:
     """The ``serving`` section of monitoring.yaml: the gates the serving alerts use. ``config`` is the pack config
     (its ``serving.max_p99_ms``, when it has one, is the latency gate), or None for the defaults; ``serving_step``
-    the serving step's folder in the pack, when it ran (the serving alerts then link its checks)."""
+    the serving step's folder in the pack, when it ran (the serving alerts then link its checks); ``model_sha256`` the
+    hash of the model the pack evaluated (a server reporting another one is alerted on)."""
     p99 = _get(_get(config, "serving"), "max_p99_ms")
     if p99 is None:
         source = "default: playbook.serving.step.DEFAULT_P99_MS"
@@ -106,6 +107,8 @@ def serving_section(config: Any = None, serving_step: str | Path | None = None) 
            "max_5xx_share_source": "default: playbook.monitoring.alerts.DEFAULT_MAX_5XX_SHARE"}
     if serving_step is not None:
         out["pack_step"] = Path(serving_step).name
+    if isinstance(model_sha256, str) and re.fullmatch(r"[0-9a-f]{64}", model_sha256):
+        out["model_sha256"] = model_sha256
     return out
 
 
@@ -304,6 +307,20 @@ def build_rules(spec: dict, prefix: str = "", root: str | None = None) -> tuple[
             **link("serving.resilience.burst", "artifacts/serving.json")))
     else:
         problems.append("monitoring.yaml has no usable serving.max_5xx_share: no error-rate alert")
+
+    sha = serving.get("model_sha256")
+    if isinstance(sha, str) and sha:
+        rules.append(Rule(
+            "PlaybookServedModelMismatch",
+            f"playbook_model_info{{pack={promql_string(name)},model_sha256!={promql_string(sha)}}} > 0",
+            "critical", "The server on {{ $labels.instance }} serves a model other than the pack's",
+            "The server on {{ $labels.instance }} reports model sha256 {{ $labels.model_sha256 }}, not the "
+            f"{sha[:12]}... this pack evaluated (monitoring.yaml serving.model_sha256): the model in production is not "
+            "the one the evidence is about. Deploy the pack's model, or build a pack for the model deployed.",
+            **link("serving.skew", "artifacts/skew.json")))
+    else:
+        notes.append("no serving.model_sha256 in monitoring.yaml (predictions mode, or an endpoint without a model "
+                     "hash): no served-model alert")
 
     # model quality: the label-free estimate below the performance monitor's floor, the realized one below its own
     perf_monitors = [m for m in spec.get("monitors") or [] if (m or {}).get("role") == "performance"]

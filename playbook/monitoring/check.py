@@ -473,7 +473,10 @@ def _model_age(spec: MonitoringSpec, batch: pd.DataFrame, alerts: list[dict], no
     if col not in batch.columns:
         notes.append(f"model age not checked: the batch has no timestamp column {col!r}.")
         return None
-    ts = pd.to_datetime(batch[col].astype("string"), errors="coerce", utc=True, format="mixed")
+    from playbook.audit.contract import utc_timestamps
+
+    # numeric dates (06/07/2024) in the order the reference showed: a batch of early-month days cannot tell
+    ts = utc_timestamps(batch[col], dayfirst=cfg.get("day_first"))
     if ts.notna().sum() == 0:
         notes.append(f"model age not checked: no value of {col!r} parses as a date.")
         return None

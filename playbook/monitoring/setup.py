@@ -416,7 +416,8 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
     from playbook.monitoring.alerts import serving_section
 
     # the serving alerts' gates (alerts.rules.yml reads them here), and the serving step's folder when it ran
-    spec["serving"] = serving_section(ctx.config, ctx.step_dir("serving") if ctx.pack_dir else None)
+    spec["serving"] = serving_section(ctx.config, ctx.step_dir("serving") if ctx.pack_dir else None,
+                                      model_sha256=(getattr(model, "info", None) or {}).get("sha256"))
     info = {"frame": finfo, "alpha": alpha, "monitors": len(monitors),
             "false_alarm_upper_95": clopper_pearson_upper(cal.false_alarms_holdout, cal.holdout)}
     info["split"] = holdout_mod.describe(ctx, split)
@@ -458,7 +459,11 @@ def model_age(ctx, staleness_path=None) -> dict | None:
     col = ctx.roles.timestamp
     if not col or col not in ctx.reference.columns:
         return None
-    ts = pd.to_datetime(ctx.reference[col].astype("string"), errors="coerce", utc=True, format="mixed")
+    from playbook.audit.contract import day_first, utc_timestamps
+
+    order = day_first(ctx.reference[col].astype("string")) if not pd.api.types.is_datetime64_any_dtype(
+        ctx.reference[col]) else None
+    ts = utc_timestamps(ctx.reference[col], dayfirst=order)
     if ts.notna().sum() == 0:
         return None
     measured = {}
@@ -470,5 +475,5 @@ def model_age(ctx, staleness_path=None) -> dict | None:
     limit = measured.get("max_model_age_days")
     basis = (f"model evaluation: {measured.get('metric')} falls below its gate after about {limit:.0f} days"
              if limit is not None else "the model evaluation measured no age at which quality crosses its gate")
-    return {"timestamp_column": col, "trained_until": ts.max().isoformat(),
+    return {"timestamp_column": col, "trained_until": ts.max().isoformat(), "day_first": order,
             "max_age_days": None if limit is None else float(limit), "basis": basis}

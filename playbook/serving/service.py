@@ -153,6 +153,9 @@ def _adapter(root: Path, facts: dict):
         raise ServeError(f"{root}: the pack judged predictions that were already in the data (data.prediction / "
                          "data.probability), so it holds no model to serve; build a pack with model.path (your "
                          "model file) or model.train: baseline.")
+    if mode == "endpoint":
+        raise ServeError(f"{root}: the pack evaluated a model that is already served at its model.endpoint, so it "
+                         "holds no model to serve; call that endpoint, or build a pack with model.path.")
     try:
         cfg = config_mod.from_dict(config_mod.safe_load((root / "config.yaml").read_text(encoding="utf-8")))
     except (OSError, config_mod.ConfigError) as exc:

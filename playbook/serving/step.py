@@ -121,8 +121,11 @@ def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=n, random_state=seed).sort_index()
 
 
-def measure(ctx, adapter, params: ServingParams, *, endpoint: str | None = None) -> dict:
-    """Every measurement of the step (see the module docstring) as one dict; the server is stopped at the end."""
+def measure(ctx, adapter, params: ServingParams, *, endpoint: str | None = None, headers: dict | None = None,
+            compare: bool = True) -> dict:
+    """Every measurement of the step (see the module docstring) as one dict; the server is stopped at the end.
+    ``headers`` go with every request (the bearer token of ``model.token_env``; never recorded). ``compare=False``
+    (the model is that endpoint) sends the evaluation rows only to learn which the door admits."""
     import httpx
 
     from playbook import modeling
@@ -136,20 +139,24 @@ def measure(ctx, adapter, params: ServingParams, *, endpoint: str | None = None)
     out: dict[str, Any] = {"endpoint": "own server (loopback)" if not endpoint else endpoint,
                            "contract_from": contract_from, "cold_start_s": run.cold_start_s}
     try:
-        client = httpx.Client(base_url=run.url, timeout=60)
+        client = httpx.Client(base_url=run.url, timeout=60, headers=headers or {})
         try:
             limits = (client.get("/metadata").json() or {}).get("limits") or {}
         except (httpx.HTTPError, ValueError):
             limits = {}
         max_batch = int(limits.get("max_batch_rows") or 10_000)
         # online / offline skew on the evaluation rows
-        frame, where = modeling.evaluation_frame(ctx, adapter)
+        # every evaluation row, also those an endpoint model's door refuses (the evaluation left those out)
+        frame, where = modeling.evaluation_frame(ctx, adapter if compare else None)
         frame = _sample(frame.reset_index(drop=True), params.skew_rows, params.seed).reset_index(drop=True)
-        offline = adapter.predict(frame)
-        proba = adapter.predict_proba(frame) if adapter.has_proba else None
+        offline = adapter.predict(frame) if compare else [None] * len(frame)
+        proba = adapter.predict_proba(frame) if compare and adapter.has_proba else None
         sk = probe.skew(client, frame, features, offline, proba, tolerance=params.tolerance,
                         batch=min(500, max_batch))
         out["skew"] = {**sk.as_dict(), "rows_from": where}
+        if not compare:
+            out["skew"].update(label_mismatches=None, differing_rows=[], max_abs_proba_diff=None,
+                               compared_with="nothing: the model is this endpoint")
         pool = frame.iloc[sk.admitted]
         out["load_rows_from"] = "evaluation rows the door admitted"
         if len(pool) < 10:  # too few: reference rows the door admits instead
@@ -173,12 +180,12 @@ def measure(ctx, adapter, params: ServingParams, *, endpoint: str | None = None)
                 idx = rng.integers(0, len(pool), size=min(int(b), max_batch))
                 bodies.append(probe.split_body(pool.iloc[idx], features))
             for c in params.concurrency:
-                res = probe.load(run.url, bodies, int(c))
+                res = probe.load(run.url, bodies, int(c), headers=headers)
                 levels.append({"batch": int(b), **res})
         out["load"] = levels
         # resilience: a burst past capacity, then a storm of malformed requests and one valid request
         big = probe.split_body(pool.iloc[rng.integers(0, len(pool), size=min(100, max_batch))], features)
-        out["burst"] = probe.burst(run.url, big, params.burst)
+        out["burst"] = probe.burst(run.url, big, params.burst, headers=headers)
         out["storm"] = probe.storm_then_valid(client, cases, probe.split_body(pool.head(1), features),
                                               params.storm_rounds)
         try:
@@ -225,11 +232,18 @@ def record(step, ctx, m: dict) -> None:
         step.check("serving.skew", "Online answers equal offline answers", "error", why=m["error"])
         step.check("serving.contract.malformed", "Malformed requests refused with their 4xx", "error", why=m["error"])
         return
-    differing = int(sk.get("label_mismatches", 0)) + len(sk.get("errors") or [])
-    step.check("serving.skew", f"Online answers equal offline answers ({sk.get('compared')} rows compared)",
-               _at_most(differing, 0), value=differing, threshold={"max": 0}, evidence="artifacts/skew.json",
-               why="Predictions through the API must equal the ones the pack evaluated; a difference means the "
-                   "service transforms inputs differently (training/serving skew).")
+    differing = int(sk.get("label_mismatches") or 0) + len(sk.get("errors") or [])
+    if m.get("same_endpoint"):
+        step.check("serving.skew", "Online answers equal offline answers", "skip", not_applicable=True,
+                   evidence="artifacts/skew.json",
+                   why="The model is reachable only through model.endpoint: the evaluation's answers are this API's own, "
+                       "so there is no in-process answer to compare with (the rows were still sent, to learn which the "
+                       "door admits).")
+    else:
+        step.check("serving.skew", f"Online answers equal offline answers ({sk.get('compared')} rows compared)",
+                   _at_most(differing, 0), value=differing, threshold={"max": 0}, evidence="artifacts/skew.json",
+                   why="Predictions through the API must equal the ones the pack evaluated; a difference means the "
+                       "service transforms inputs differently (training/serving skew).")
     rows = max(int(sk.get("rows") or 0), 1)
     share = round(int(sk.get("refused") or 0) / rows, 6)
     step.check("serving.door.evaluation_rows_refused", "Evaluation rows the data contract turns away",
@@ -295,8 +309,9 @@ def record(step, ctx, m: dict) -> None:
                    threshold={"max": 0}, evidence="artifacts/serving.json",
                    why=f"exit code {code} after SIGTERM (0: the requests in flight were finished, then it stopped).")
     else:
-        step.check("serving.shutdown.graceful", "The server stops cleanly on SIGTERM", "skip",
-                   why="serving.endpoint names a running server: the step does not stop it.")
+        step.check("serving.shutdown.graceful", "The server stops cleanly on SIGTERM", "skip", not_applicable=True,
+                   why=f"{m.get('endpoint_from') or 'serving.endpoint'} names a running server: the step does not stop "
+                       "it.")
     if m.get("openapi"):
         write_json_atomic(art / "openapi.json", m["openapi"])
     summary = {k: m.get(k) for k in ("endpoint", "contract_from", "load_rows_from", "burst", "storm", "cold_start_s")}
@@ -350,7 +365,16 @@ def run(ctx, step, params: ServingParams) -> dict | None:
             step.check(cid, "", "skip", not_applicable=True,
                        why="the pack judges predictions already in the data: there is no model to serve.")
         return None
-    m = measure(ctx, adapter, params, endpoint=ctx.config.serving.endpoint)
+    endpoint, headers, source = ctx.config.serving.endpoint, None, "serving.endpoint"
+    if adapter.mode == "endpoint":
+        # the model is already a server: the step measures that server (serving.endpoint, when set, wins)
+        endpoint = endpoint or ctx.model.endpoint
+        source = "serving.endpoint" if ctx.config.serving.endpoint else "model.endpoint"
+        headers = adapter.estimator.auth_headers()
+    same = adapter.mode == "endpoint" and endpoint == ctx.model.endpoint
+    m = measure(ctx, adapter, params, endpoint=endpoint, headers=headers, compare=not same)
+    m["endpoint_from"] = source if endpoint else None
+    m["same_endpoint"] = same
     record(step, ctx, m)
     return m
 
