@@ -689,6 +689,17 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        "Which latency and throughput measurements the evaluation recorded.", needs=("callable",),
        mts=[_mts("monitor_6", "partial", "Measured on every run, but not compared with a previous run.")],
        next_step="Make sure the model evaluation step measures serving latency and throughput."),
+    _c("review.compare.previous", "Compared with the previous pack: promote, hold or roll back", _REV,
+       "The promotion recommendation of the comparison with the previous pack (`playbook run --previous PACK`, "
+       "the same as `playbook compare PACK NEW`): pass on promote, warn on hold (some evidence missing), fail on "
+       "roll back (a new blocking failure, the primary metric or the business value worse beyond its CI, or a "
+       "fairness gap grown past its bound; policy.promotion).", REPORT, needs=("previous",),
+       mts=[_mts("infra_7", "partial", "The pack says whether to keep the previous model, on paired evidence; the "
+                 "rollback itself is a deployment procedure to attest."),
+            _mts("monitor_7", "partial", "Prediction quality is compared with the previous model's on the same rows, "
+                 "offline, not on live data.")],
+       next_step="Open compare.html in the review step's artifacts: fix what made the new model worse, or keep the "
+                 "previous one."),
     _c("review.ml_test_score", "ML Test Score", _REV, "The final ML Test Score (the lowest section).", meta=True,
        next_step="Automate the tests the ML Test Score lists as missing, or attest the manual ones in "
                  "policy.attestations."),

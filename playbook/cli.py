@@ -135,6 +135,35 @@ def cmd_verify(args) -> int:
     return EXIT_GO if rep.ok else EXIT_NOGO
 
 
+def cmd_compare(args) -> int:
+    from playbook.compare import CompareError, compare_packs, write
+    from playbook.compare.policy import PromotionPolicyError
+
+    promotion = {}
+    for text in args.param:
+        key, sep, value = text.partition("=")
+        if not sep:
+            return _err(f"-p {text}: expected KEY=VALUE with a policy.promotion key, e.g. -p max_metric_drop=0.01.")
+        import yaml
+
+        promotion[key.strip().removeprefix("policy.promotion.")] = yaml.safe_load(value)
+    try:
+        res = compare_packs(args.old, args.new, promotion)
+        js, html = write(res, args.out)
+    except (CompareError, PromotionPolicyError) as exc:
+        return _err(str(exc))
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return _err(f"could not write the comparison: {exc.strerror or exc}{where}; check the --out folder.")
+    print(f"recommendation: {res['recommendation']}  ({res['old']['name']} -> {res['new']['name']}, "
+          f"{res['pairing']['kind']})")
+    for r in res["reasons"]:
+        print(f"  - [{r['outcome']}] {r['text']}")
+    print(f"compare.json: {js}")
+    print(f"open: {html}")
+    return res["exit_code"]
+
+
 def cmd_clean(args) -> int:
     from playbook.pack import clean_stale
 
@@ -222,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. -p data.target=label or -p steps.drift_simulation.params.trials=5")
     r.add_argument("--previous", default=None, metavar="PACK",
-                   help="an earlier pack of the same model to compare with (computing-performance regression)")
+                   help="an earlier pack to compare with: computing-performance regression, and the review step's "
+                        "comparison (compare.json, compare.html; check review.compare.previous)")
     r.add_argument("-q", "--quiet", action="store_true",
                    help="print only the verdict and the pack digest (no progress; warnings and errors still show)")
     from playbook.tracking.command import add_arguments as tracking_arguments  # MLflow itself is imported lazily
@@ -257,6 +287,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--digest", default=None, metavar="D",
                    help="the pack digest recorded when it was built (sha256:...), printed by `playbook run`")
     v.set_defaults(func=cmd_verify)
+
+    cm = sub.add_parser("compare", help="compare two packs and recommend promote, hold or roll back (exit 0 promote, "
+                                        "1 hold or roll back, 2 bad input)",
+                        description="Verify both packs, then show what changed between them (data, config, model, "
+                                    "package versions), which checks flipped, the metric deltas with paired bootstrap "
+                                    "CIs when both packs scored the same rows (unpaired otherwise), and the promotion "
+                                    "recommendation under the new pack's policy.promotion; writes compare.json and "
+                                    "compare.html into --out.")
+    cm.add_argument("old", help="the pack of the model in production (the champion)")
+    cm.add_argument("new", help="the pack of the candidate model")
+    cm.add_argument("--out", default="compare", help="folder that receives compare.json and compare.html "
+                                                     "(default: ./compare)")
+    cm.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a policy.promotion key of the new pack, e.g. -p max_metric_drop=0.01")
+    cm.set_defaults(func=cmd_compare)
 
     c = sub.add_parser("clean", help="remove the unfinished folders of runs that died (exit 0)",
                        description="Remove the hidden build folders (.NAME.partial-*, .NAME.old-*) of runs that died; "

@@ -111,6 +111,7 @@ class PolicySettings:
     use_default_gates: bool = True
     attestations: dict[str, dict] = field(default_factory=dict)
     privacy: dict[str, Any] = field(default_factory=dict)  # the privacy scan's settings (playbook.privacy.scan)
+    promotion: dict[str, Any] = field(default_factory=dict)  # `playbook compare`'s recommendation (playbook.compare.policy)
 
 
 #: Seconds a whole step may run before the runner stops it (``steps.<name>.timeout``).
@@ -229,6 +230,16 @@ def resolve_path(value: str, base: Path | None) -> str:
         return str(p)
     root = base if base is not None else dataset_dir()
     return str((root / p).resolve())
+
+
+def _promotion_settings(raw: Any) -> dict:
+    """``policy.promotion``, validated by the comparison's policy (one sentence naming the key on a mistake)."""
+    from playbook.compare.policy import PromotionPolicyError, validate
+
+    try:
+        return validate(raw)
+    except PromotionPolicyError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _privacy_settings(raw: Any) -> dict:
@@ -392,6 +403,7 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
         use_default_gates=bool(_expect("policy.use_default_gates", pol_raw.get("use_default_gates", True), bool)),
         attestations={str(k): dict(v) for k, v in att_raw.items()},
         privacy=_privacy_settings(pol_raw.get("privacy")),
+        promotion=_promotion_settings(pol_raw.get("promotion")),
     )
 
     srv_raw = _expect("serving", raw.get("serving"), dict) or {}

@@ -51,9 +51,21 @@ def start(ctx, step, *, threshold: float, use_business_threshold: bool) -> Evalu
     info = evaluate.provenance(ctx, ev)
     card = evaluate.save_model_artifact(ev, step)
     link = step.write_json("model.json", {**info, "baseline_artifact": card})
+    _store_predictions(ctx, step, ev)
     step.note("model", info)
     step.add_checks(evaluate.provenance_checks(ev, evidence=link))
     return EvaluationRun(ctx, step, ev, info, card)
+
+
+def _store_predictions(ctx, step, ev) -> None:
+    """``artifacts/predictions.parquet``: per evaluation row a fingerprint, the truth and the model's outputs (no raw
+    value), what ``playbook compare`` pairs two packs on (:mod:`playbook.evaluate.predictions`)."""
+    from playbook.evaluate import predictions
+
+    roles = ctx.roles
+    own = [roles.prediction] if roles.prediction else []
+    own += ([roles.probability] if isinstance(roles.probability, str) else list(roles.probability or []))
+    predictions.write(ev, step.artifact(predictions.FILE), leave_out=own)
 
 
 def model_table(run: EvaluationRun) -> pd.DataFrame:
