@@ -51,6 +51,7 @@ def test_clean_measurements_pass_and_latency_is_not_judged_without_a_gate(tmp_pa
 
 @pytest.mark.parametrize("change, cid, status", [
     ({"skew": {**measured()["skew"], "label_mismatches": 3, "differing_rows": [1, 4, 9]}}, "serving.skew", "fail"),
+    ({"skew": {**measured()["skew"], "proba_mismatches": 2, "differing_rows": [1, 4]}}, "serving.skew", "fail"),
     ({"skew": {**measured()["skew"], "compared": 98, "errors": [[500, "boom"]]}}, "serving.skew", "fail"),
     ({"skew": {**measured()["skew"], "compared": 90, "refused": 10, "refused_by": {"out_of_range": 10}}},
      "serving.door.evaluation_rows_refused", "warn"),
@@ -97,3 +98,35 @@ def test_a_pack_without_a_callable_model_skips_every_serving_check(tmp_path):
 
     for cid in serving.SERVING_CHECKS:
         assert spec(cid) is not None and "callable" in spec(cid).needs
+
+
+def test_skew_tolerates_last_bit_differences_but_not_real_ones():
+    """A model's arithmetic on one row and on a batch may differ in the last bits (a logistic regression: 2.2e-16):
+    not skew at the step's tolerance; a difference a decision could see is."""
+    import json
+
+    import httpx
+    import numpy as np
+    import pandas as pd
+
+    from playbook.serving.probe import skew
+
+    frame = pd.DataFrame({"a": [0.1, 0.2, 0.3]})
+    P = np.array([[0.25, 0.75], [0.6, 0.4], [0.5, 0.5]])
+    offline = ["good", "bad", "bad"]
+
+    def served(shift):
+        def handler(request):
+            rows = json.loads(request.content)["dataframe_split"]["data"]
+            idx = [int(round(r[0] * 10)) - 1 for r in rows]
+            return httpx.Response(200, json={"predictions": [offline[i] for i in idx], "classes": ["bad", "good"],
+                                             "probabilities": [[P[i, 0] + shift, P[i, 1] - shift] for i in idx]})
+        return httpx.Client(base_url="http://m.test", transport=httpx.MockTransport(handler))
+
+    tol = serving.ServingParams().tolerance
+    quiet = skew(served(2.2e-16), frame, ["a"], offline, P, tolerance=tol)
+    assert quiet.label_mismatches == quiet.proba_mismatches == 0 and 0 < quiet.max_abs_proba_diff <= tol
+    loud = skew(served(1e-6), frame, ["a"], offline, P, tolerance=tol)
+    assert loud.proba_mismatches == 3 and loud.label_mismatches == 0 and loud.differing_rows == [0, 1, 2]
+    exact = skew(served(2.2e-16), frame, ["a"], offline, P, tolerance=0.0)
+    assert exact.proba_mismatches == 3

@@ -2,8 +2,10 @@
 
 * :func:`rows_json` turns a frame into JSON rows without losing a bit (floats as Python's shortest repr, dates as ISO
   text, missing values as null), so the online answer can be compared exactly with the offline one;
-* :func:`skew`: the same evaluation rows through the API and in-process: every row whose prediction differs, and the
-  largest probability difference (JSON carries floats exactly, so the tolerance is 0 unless stated);
+* :func:`skew`: the same evaluation rows through the API and in-process: every row whose label differs, every row
+  whose probabilities differ by more than the tolerance, and the largest probability difference (JSON carries floats
+  exactly, but a model's arithmetic on one row and on a batch of rows may differ in the last bits: a scikit-learn
+  logistic regression gives 2.2e-16, so the serving step's tolerance is 1e-9, far below any decision);
 * :func:`malformed_cases` / :func:`run_cases`: a catalogue of malformed requests built from the data contract, each
   with the rule it breaks and the 4xx it must get; each answer is classed ``refused`` (the expected status),
   ``wrong_status`` (another 4xx), ``server_error`` (5xx), ``accepted`` (a 2xx: the bad request went through
@@ -65,7 +67,8 @@ class Skew:
     compared: int = 0             # rows the door admitted and the model scored
     refused: int = 0              # rows the door refused (contract), by rule in ``refused_by``
     refused_by: dict = field(default_factory=dict)
-    label_mismatches: int = 0
+    label_mismatches: int = 0     # rows whose predicted label (or number) differs
+    proba_mismatches: int = 0     # rows whose probabilities differ by more than ``tolerance``
     max_abs_proba_diff: float | None = None
     differing_rows: list = field(default_factory=list)   # positions in the frame (first 20)
     errors: list = field(default_factory=list)            # non-4xx answers: (status, message)
@@ -110,13 +113,15 @@ def skew(client, frame: pd.DataFrame, features: list[str], offline_pred, offline
             out.compared += 1
             out.admitted.append(int(pos))
             online = body["predictions"][k]
-            differs = online != _plain(offline_pred[pos])
+            label_differs = online != _plain(offline_pred[pos])
+            proba_differs = False
             if P is not None and "probabilities" in body:
                 d = float(np.max(np.abs(np.asarray(body["probabilities"][k], dtype=float) - P[pos])))
                 worst = max(worst, d)
-                differs = differs or d > tolerance
-            if differs:
-                out.label_mismatches += 1
+                proba_differs = d > tolerance
+            out.label_mismatches += bool(label_differs)
+            out.proba_mismatches += bool(proba_differs)
+            if label_differs or proba_differs:
                 if len(out.differing_rows) < 20:
                     out.differing_rows.append(int(pos))
     out.max_abs_proba_diff = worst if P is not None and out.compared else None

@@ -33,7 +33,7 @@ class ServingParams:
     batch_sizes: list = field(default_factory=lambda: [1, 100])
     requests: int = 200            # requests per (concurrency, batch) level of one row; a quarter for larger batches
     skew_rows: int = 2000          # evaluation rows compared online vs offline (a seeded sample of more)
-    tolerance: float = 0.0         # largest probability difference that is not skew (JSON carries floats exactly)
+    tolerance: float = 1e-9        # largest probability difference that is not skew (one row vs a batch: last bits)
     burst: int = 64                # requests sent at once at a server with max_concurrency + max_queue slots
     max_concurrency: int = 2
     max_queue: int = 8
@@ -232,7 +232,8 @@ def record(step, ctx, m: dict) -> None:
         step.check("serving.skew", "Online answers equal offline answers", "error", why=m["error"])
         step.check("serving.contract.malformed", "Malformed requests refused with their 4xx", "error", why=m["error"])
         return
-    differing = int(sk.get("label_mismatches") or 0) + len(sk.get("errors") or [])
+    differing = (int(sk.get("label_mismatches") or 0) + int(sk.get("proba_mismatches") or 0)
+                 + len(sk.get("errors") or []))
     if m.get("same_endpoint"):
         step.check("serving.skew", "Online answers equal offline answers", "skip", not_applicable=True,
                    evidence="artifacts/skew.json",
@@ -241,8 +242,11 @@ def record(step, ctx, m: dict) -> None:
                        "door admits).")
     else:
         step.check("serving.skew", f"Online answers equal offline answers ({sk.get('compared')} rows compared)",
-                   _at_most(differing, 0), value=differing, threshold={"max": 0}, evidence="artifacts/skew.json",
-                   why="Predictions through the API must equal the ones the pack evaluated; a difference means the "
+                   _at_most(differing, 0), value=differing, threshold={"max": 0, "probability_tolerance": sk.get("tolerance")},
+                   evidence="artifacts/skew.json",
+                   why=f"Predictions through the API must equal the ones the pack evaluated: {sk.get('label_mismatches')} "
+                       f"label(s) differ, {sk.get('proba_mismatches')} row(s) of probabilities differ by more than "
+                       f"{sk.get('tolerance'):g}, {len(sk.get('errors') or [])} failed answer(s); a difference means the "
                        "service transforms inputs differently (training/serving skew).")
     rows = max(int(sk.get("rows") or 0), 1)
     share = round(int(sk.get("refused") or 0) / rows, 6)
@@ -386,7 +390,8 @@ def tables(m: dict | None) -> dict[str, pd.DataFrame]:
     sk = m.get("skew") or {}
     skew_t = pd.DataFrame([{"rows sent": sk.get("rows"), "compared": sk.get("compared"),
                             "refused at the door": sk.get("refused"), "by rule": sk.get("refused_by"),
-                            "answers that differ": sk.get("label_mismatches"),
+                            "labels that differ": sk.get("label_mismatches"),
+                            "probabilities that differ": sk.get("proba_mismatches"),
                             "largest probability difference": sk.get("max_abs_proba_diff")}])
     mal = pd.DataFrame(m.get("malformed") or [], columns=["case", "rule", "column", "expected", "status", "outcome"])
     load_t = pd.DataFrame(m.get("load") or [],
