@@ -147,6 +147,17 @@ def cmd_compare(args) -> int:
         import yaml
 
         promotion[key.strip().removeprefix("policy.promotion.")] = yaml.safe_load(value)
+    uri = None
+    if args.promote is not None:
+        from playbook.tracking import client as tracking
+
+        if not str(args.promote).strip() or any(c in args.promote for c in "/:"):
+            return _err(f"--promote {args.promote!r}: a registered model's name must not be empty nor hold '/' or "
+                        "':'; pass the name the packs were registered under, e.g. --promote credit-risk.")
+        try:
+            uri = tracking.check_store(args.mlflow)  # before any work: mlflow installed, the store answers
+        except tracking.TrackingError as exc:
+            return _err(str(exc))
     try:
         res = compare_packs(args.old, args.new, promotion)
         js, html = write(res, args.out)
@@ -161,6 +172,19 @@ def cmd_compare(args) -> int:
         print(f"  - [{r['outcome']}] {r['text']}")
     print(f"compare.json: {js}")
     print(f"open: {html}")
+    if args.promote is not None:
+        if res["recommendation"] != "promote":
+            print(f"champion: not moved ({res['recommendation']}): the alias 'champion' of {args.promote} stays "
+                  "where it is")
+            return res["exit_code"]
+        from playbook.tracking import client as tracking
+
+        try:
+            champ = tracking.set_champion(uri, args.promote, pack=args.new)
+        except tracking.TrackingError as exc:
+            return _err(f"{exc} (the comparison is written: {js})")
+        was = f" (was version {champ.previous}; moving it back there is the roll-back)" if champ.previous else ""
+        print(f"champion: {champ.name} version {champ.version}{was}")
     return res["exit_code"]
 
 
@@ -301,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "(default: ./compare)")
     cm.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                     help="override a policy.promotion key of the new pack, e.g. -p max_metric_drop=0.01")
+    cm.add_argument("--promote", default=None, metavar="NAME",
+                    help="on a promote recommendation, point the MLflow alias 'champion' of the registered model NAME "
+                         "at the version registered from the new pack (playbook run ... --mlflow --register NAME); "
+                         "hold or roll back leave it where it is")
+    cm.add_argument("--mlflow", default=None, metavar="TRACKING_URI",
+                    help="the MLflow store of --promote (default: sqlite:///mlruns.db in the current folder)")
     cm.set_defaults(func=cmd_compare)
 
     c = sub.add_parser("clean", help="remove the unfinished folders of runs that died (exit 0)",

@@ -379,3 +379,35 @@ def test_stored_predictions_give_back_the_same_metrics(tmp_path, task):
     again = predictions.scored(back, task, s.positive)
     a, b = compute(s), compute(again)
     assert a.keys() == b.keys() and all(np.isclose(a[k], b[k], equal_nan=True) for k in a)
+
+
+def test_compare_promote_moves_the_champion_only_on_a_promote(bundled_pack, challenger_pack, tmp_path, monkeypatch):
+    """`playbook compare OLD NEW --promote NAME`: the alias 'champion' follows a promote recommendation to the version
+    registered from the new pack; a roll back leaves it where it is."""
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    from playbook.tracking.client import log_pack
+    from tests.test_tracking import QUIET_MLFLOW
+
+    for k, v in QUIET_MLFLOW.items():
+        monkeypatch.setenv(k, v)
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    old, new = bundled_pack["pack"], challenger_pack["pack"]
+    assert log_pack(old, uri, register="credit").version == "1"
+    assert log_pack(new, uri, register="credit").version == "2"
+    client = MlflowClient(uri, registry_uri=uri)
+    # the same pack against itself: nothing is worse, so promote, and the champion is the version of that pack
+    same = run_cli("compare", str(old), str(old), "--out", str(tmp_path / "same"), "--promote", "credit",
+                   "--mlflow", uri, timeout=600)
+    assert same.returncode == 0 and "recommendation: promote" in same.stdout, same.stdout + same.stderr
+    assert "champion: credit version 1" in same.stdout
+    assert client.get_model_version_by_alias("credit", "champion").version == "1"
+    # the challenger of test_two_models...: a roll back (business value and a fairness gap are worse)
+    back = run_cli("compare", str(old), str(new), "--out", str(tmp_path / "back"), "--promote", "credit",
+                   "--mlflow", uri, timeout=600)
+    assert back.returncode == 1 and "champion: not moved (roll back)" in back.stdout, back.stdout + back.stderr
+    assert client.get_model_version_by_alias("credit", "champion").version == "1"
+    # a name that cannot be a registered model is refused before any work
+    bad = run_cli("compare", str(old), str(new), "--promote", "a/b", "--mlflow", uri, timeout=120)
+    assert bad.returncode == 2 and "--promote" in bad.stderr and "Traceback" not in bad.stderr
