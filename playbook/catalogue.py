@@ -44,6 +44,7 @@ FACTS = {
     "probabilities": "the model gives class probabilities",
     "refittable": "the model can be trained again here (the baseline, or a scikit-learn model file that can be cloned)",
     "previous": "a previous pack is given (`playbook run --previous PACK`)",
+    "challenger": "the config names a second model (model.challenger)",
     "latency_slo": "the config sets a latency objective (serving.max_p99_ms)",
     "throughput_slo": "the config sets a throughput objective (serving.min_rps)",
 }
@@ -399,6 +400,16 @@ CATALOGUE: tuple[CheckSpec, ...] = (
        mts=[_mts("model_6", "full", "Quality is computed per value of every categorical and binned numeric feature, "
                  "with the slice sizes.")],
        next_step="Look at the worst slice in slices.json: collect more data for it or add features that describe it."),
+    _c("model.challenger", "Challenger vs champion on the same rows: promote, hold or roll back", _EVAL,
+       "The promotion recommendation for the second model of the config (model.challenger) against the model under "
+       "review, both scored on the same evaluation rows: paired bootstrap CIs of every metric's delta, the business "
+       "value per day of both under the pack's costs, each fairness gap of both against its bound (policy.promotion, "
+       "as playbook compare): pass on promote, warn on hold, fail on roll back (keep the champion). The challenger's "
+       "own blocking gates are not run in one pack.", REPORT, needs=("challenger",),
+       mts=[_mts("infra_7", "partial", "A candidate is compared with the model in production on paired evidence "
+                 "before it replaces it; the rollback itself is a deployment procedure to attest.")],
+       next_step="Read challenger.json: keep the champion, or fix what makes the challenger worse; before it goes "
+                 "live, build a pack of the challenger and playbook compare the two."),
     _c("model.weak_segments", "Weak segments (one- and two-feature search)", _EVAL,
        "Number of segments (a group of one feature, or where groups of two features meet; numeric features in "
        "quantile bins, rare categories pooled, at least min_support rows) whose per-row loss (error rate, or absolute "

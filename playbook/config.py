@@ -78,6 +78,9 @@ class ModelSettings:
     train: str | None = None  # "baseline" | "none"; None -> decided from data/model
     endpoint: str | None = None  # an MLflow-protocol server that scores the rows (http://HOST:PORT)
     token_env: str | None = None  # the environment variable holding the endpoint's bearer token
+    # a second model judged on the same rows in the evaluation step (playbook.evaluate.challenger):
+    # {path: FILE[, trusted_types, allow_pickle]} | {train: baseline} | {prediction: COL[, probability: COL(S)]}
+    challenger: dict | None = None
 
 
 @dataclass
@@ -254,6 +257,41 @@ def _privacy_settings(raw: Any) -> dict:
     return dict(raw)
 
 
+_CHALLENGER_KEYS = ("path", "trusted_types", "allow_pickle", "train", "prediction", "probability")
+
+
+def _challenger(raw: Any, base: Path | None) -> dict | None:
+    """``model.challenger``: exactly one way to bring the second model (a file, the baseline, predictions)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError("model.challenger: expected a mapping such as {path: challenger.skops}, {train: baseline} "
+                          "or {prediction: challenger_pred}.")
+    _check_keys("model.challenger", raw, set(_CHALLENGER_KEYS))
+    ways = [k for k in ("path", "train", "prediction") if raw.get(k) is not None]
+    if raw.get("probability") is not None and "prediction" not in ways:
+        ways.append("prediction")
+    if len(ways) != 1:
+        raise ConfigError("model.challenger: give exactly one of path (a model file), train: baseline, or "
+                          "prediction / probability (its outputs in the data).")
+    out: dict[str, Any] = {}
+    if "path" in ways:
+        out["path"] = resolve_path(_expect("model.challenger.path", raw["path"], str), base)
+        out["trusted_types"] = _str_list("model.challenger.trusted_types", raw.get("trusted_types"))
+        out["allow_pickle"] = bool(_expect("model.challenger.allow_pickle", raw.get("allow_pickle", False), bool))
+    elif "train" in ways:
+        if raw["train"] != "baseline":
+            raise ConfigError(f"model.challenger.train: {raw['train']!r} is not supported; use baseline.")
+        out["train"] = "baseline"
+    else:
+        if raw.get("prediction") is not None:
+            out["prediction"] = _expect("model.challenger.prediction", raw["prediction"], str)
+        prob = raw.get("probability")
+        if prob is not None:
+            out["probability"] = [prob] if isinstance(prob, str) else _str_list("model.challenger.probability", prob)
+    return out
+
+
 def _endpoint(key: str, value: str | None) -> str | None:
     """A server address ``http(s)://HOST[:PORT]`` without its trailing slash, or None."""
     if not value:
@@ -333,7 +371,12 @@ def from_dict(raw: dict | None, base: Path | None = None, source: str | None = N
     if token_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
         raise ConfigError(f"model.token_env: {token_env!r} is not an environment variable name; give a name such as "
                           "MODEL_TOKEN (the token itself never goes in the config).")
+    challenger = _challenger(model_raw.get("challenger"), base)
+    if challenger:  # the challenger's outputs in the data are no feature of either model
+        own = [c for c in [challenger.get("prediction"), *(challenger.get("probability") or [])] if c]
+        data.exclude = list(data.exclude) + [c for c in own if c not in data.exclude]
     model = ModelSettings(
+        challenger=challenger,
         path=resolve_path(mpath, base) if mpath else None,
         trusted_types=_str_list("model.trusted_types", model_raw.get("trusted_types")),
         allow_pickle=bool(_expect("model.allow_pickle", model_raw.get("allow_pickle", False), bool)),

@@ -928,6 +928,7 @@ def facts(ctx, info: dict | None = None) -> dict:
         "probabilities": proba,
         "refittable": bool(info.get("refittable", mode != "predictions")),
         "previous": bool(getattr(ctx.config, "previous", None)),
+        "challenger": bool(getattr(getattr(ctx.config, "model", None), "challenger", None)),
         "latency_slo": bool(getattr(getattr(ctx.config, "serving", None), "max_p99_ms", None)),
         "throughput_slo": bool(getattr(getattr(ctx.config, "serving", None), "min_rps", None)),
     }

@@ -39,6 +39,7 @@ class EvaluationRun:
     importance: pd.DataFrame | None = None
     trainer: Any = None
     no_refit: str | None = None
+    fairness_limits: dict | None = None  # the fairness bounds of section 5, for the challenger's gaps
 
 
 def start(ctx, step, *, threshold: float, use_business_threshold: bool) -> EvaluationRun:
@@ -207,6 +208,7 @@ def fairness(run: EvaluationRun, *, slice_bins: int, min_slice_size: int, n_boot
     from playbook.report import styled
 
     ctx, step, ev = run.ctx, run.step, run.ev
+    run.fairness_limits = dict(limits)  # the challenger's gaps are judged against the same bounds
     tables, checks = {}, []
     if not ctx.roles.sensitive:
         step.check("model.fairness.configured", "Fairness across sensitive groups", "skip", not_applicable=True,
@@ -223,6 +225,29 @@ def fairness(run: EvaluationRun, *, slice_bins: int, min_slice_size: int, n_boot
     step.add_checks(checks)
     shown = [styled(tab.round(3), caption=col) for col, tab in tables.items()]
     return shown, pd.DataFrame(checks, columns=["id", "status", "value", "threshold"])
+
+
+def challenger(run: EvaluationRun, *, n_bootstrap: int, min_slice_size: int, slice_bins: int) -> pd.DataFrame | str:
+    """Section 6b (with ``model.challenger``): the second model on the same rows against the model under review,
+    paired (``playbook.evaluate.challenger``); ``challenger.json`` and the check ``model.challenger``. Returns the
+    metric deltas (challenger - champion) with their CIs, or why nothing was compared."""
+    from playbook.evaluate import challenger as ch
+
+    ctx, step, ev = run.ctx, run.step, run.ev
+    if not ctx.config.model.challenger:
+        step.add_checks([ch.check(None, skip_reason="no model.challenger in the config")])
+        return "No challenger: name a second model under model.challenger to compare it with this one on the same rows."
+    adapter = ch.load(ctx)
+    comparison = ch.compare(ctx, ev, adapter, limits=run.fairness_limits or {},
+                            min_group_size=min_slice_size, n_bins=slice_bins, n_boot=n_bootstrap)
+    link = step.write_json("challenger.json", comparison)
+    step.add_checks([ch.check(comparison, evidence=link)])
+    for m, d in sorted(comparison["deltas"].items()):
+        step.metric(f"challenger.{m}.delta", {k: d.get(k) for k in ("delta", "ci_low", "ci_high")})
+    print(f"recommendation: {comparison['recommendation']}")
+    for r in comparison["reasons"]:
+        print(f"  [{r['outcome']}] {r['text']}")
+    return ch.table(comparison)
 
 
 def business_value(run: EvaluationRun, *, n_bootstrap: int) -> pd.DataFrame | str:
