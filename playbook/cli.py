@@ -146,7 +146,10 @@ def cmd_compare(args) -> int:
             return _err(f"-p {text}: expected KEY=VALUE with a policy.promotion key, e.g. -p max_metric_drop=0.01.")
         import yaml
 
-        promotion[key.strip().removeprefix("policy.promotion.")] = yaml.safe_load(value)
+        try:
+            promotion[key.strip().removeprefix("policy.promotion.")] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return _err(f"-p {text}: the value is not valid YAML; quote it or give a number, true/false or a name.")
     uri = None
     if args.promote is not None:
         from playbook.tracking import client as tracking

@@ -296,6 +296,9 @@ def _endpoint(key: str, value: str | None) -> str | None:
     """A server address ``http(s)://HOST[:PORT]`` without its trailing slash, or None."""
     if not value:
         return None
+    if "@" in value.split("//", 1)[-1].split("/", 1)[0]:
+        raise ConfigError(f"{key}: the address holds credentials (user:password@); remove them and put the token in "
+                          "an environment variable named by model.token_env, so that it never enters the pack.")
     if not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", value):
         raise ConfigError(f"{key}: {value!r} is not a server address; give http://HOST:PORT (the server answering "
                           "POST /invocations).")

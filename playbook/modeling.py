@@ -865,6 +865,8 @@ def preflight(ctx) -> dict:
     file and the fix. Returns a small description ``{mode, ...}`` when everything is usable.
     """
     mode = select_mode(ctx)
+    if mode != "baseline":
+        _preflight_challenger(ctx)
     if mode == "predictions":
         adapter = get_model(ctx)
         _check_prediction_columns(ctx, adapter)
@@ -899,12 +901,24 @@ def preflight(ctx) -> dict:
                 "allow_pickle": adapter.info.get("allow_pickle"), "probabilities": adapter.has_proba,
                 "refittable": refittable(adapter)}
     # baseline: nothing to load; the features must be usable and there must be rows to fit on
+    _preflight_challenger(ctx)
     train, _ = baseline_training_frame(ctx)
     if ctx.task in ("binary", "multiclass") and train[ctx.target].nunique() < 2:
         raise ModelError(f"data.target: column {ctx.target!r} has a single class in the rows the baseline is fitted on; it needs at least two.")
     if len(train) < 10:
         raise ModelError(f"data.reference: only {len(train)} labelled rows to fit the baseline on; provide at least 10 (ideally hundreds).")
     return {"mode": mode, "probabilities": ctx.task != "regression", "refittable": True}
+
+
+def _preflight_challenger(ctx) -> None:
+    """``model.challenger`` can be brought (its file loads, its columns exist): a ModelError, exit 2, before any step."""
+    if getattr(getattr(ctx, "config", None), "model", None) is None or not ctx.config.model.challenger:
+        return
+    if ctx.config.model.challenger.get("train") == "baseline":
+        return  # the baseline is fitted in the evaluation step; the champion's preflight checked the rows
+    from playbook.evaluate.challenger import load
+
+    load(ctx)
 
 
 def facts(ctx, info: dict | None = None) -> dict:

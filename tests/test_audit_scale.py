@@ -409,3 +409,23 @@ def test_the_monitor_reads_a_batch_of_numeric_dates_in_the_reference_order():
     month = _model_age(SimpleNamespace(model_age={**cfg, "day_first": False}), batch, [], [])
     assert day["age_days"] == pytest.approx(3 + 9 / 24) and not day["stale"]
     assert month["age_days"] < -100                         # read as March 7th: months before the training cutoff
+
+
+def test_the_current_data_reads_numeric_dates_in_the_order_the_reference_decides():
+    from playbook.audit import freshness as fresh
+
+    ref_t = pd.date_range("2024-05-01", periods=60 * 24, freq="h")          # days above 12: day first
+    cur_t = pd.date_range("2024-07-01", periods=12 * 24, freq="h")          # 1 to 12 July: cannot tell alone
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"listed_on": ref_t.strftime("%d/%m/%Y %H:%M"), "area": rng.normal(100, 10, len(ref_t)),
+                        "price": rng.normal(3e5, 5e4, len(ref_t))})
+    cur = pd.DataFrame({"listed_on": cur_t.strftime("%d/%m/%Y %H:%M"), "area": rng.normal(100, 10, len(cur_t)),
+                        "price": rng.normal(3e5, 5e4, len(cur_t))})
+    assert dc.day_first(cur["listed_on"]) is False                        # alone it would read 7 January ...
+    roles = resolve_roles(ref, cur, DataSettings(reference="r.csv", current="c.csv", target="price",
+                                                 timestamp="listed_on"))
+    data = audit.prepare(ref, cur, roles, audit.AuditParams(run_date="2024-08-01"))
+    t = fresh.times(data, "current")
+    assert (t.first, t.last) == (cur_t.min(), cur_t.max())
+    got = {c["id"]: c for c in audit.freshness_checks(data)}
+    assert got["data.freshness.gaps.current"]["value"] == 1.0

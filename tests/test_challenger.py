@@ -128,6 +128,19 @@ def test_model_challenger_is_validated_in_one_sentence():
 def test_the_evaluation_template_compares_the_challenger(logistic, run_template):
     res = run_template("02_model_evaluation.ipynb", config=logistic["cfg"], **small("model_evaluation"))
     c = {x["id"]: x for x in res["checks"]}
-    assert c["model.challenger"]["status"] in ("pass", "warn", "fail")
+    assert c["model.challenger"]["status"] == "fail" and c["model.challenger"]["value"] == "roll back"
     assert c["model.challenger"]["evidence"] == "artifacts/challenger.json"
     assert "challenger.roc_auc.delta" in res["metrics"]
+
+
+def test_a_challenger_that_cannot_be_brought_stops_the_run_before_any_step(tmp_path):
+    from tests.conftest import run_cli
+
+    out = tmp_path / "evidence"
+    r = run_cli("run", str(SMALL_CONFIG), "--out", str(out), "-q", "-p", f"model.challenger.path={tmp_path / 'no.skops'}",
+                timeout=600)
+    assert r.returncode == 2 and "model.challenger" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (out / "small").exists()
+    r = run_cli("run", str(SMALL_CONFIG), "--out", str(out), "-q", "-p", "model.challenger.prediction=no_such_column",
+                timeout=600)
+    assert r.returncode == 2 and "no_such_column" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -402,12 +402,12 @@ def test_compare_promote_moves_the_champion_only_on_a_promote(bundled_pack, chal
                    "--mlflow", uri, timeout=600)
     assert same.returncode == 0 and "recommendation: promote" in same.stdout, same.stdout + same.stderr
     assert "champion: credit version 1" in same.stdout
-    assert client.get_model_version_by_alias("credit", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("credit", "champion").version) == "1"
     # the challenger of test_two_models...: a roll back (business value and a fairness gap are worse)
     back = run_cli("compare", str(old), str(new), "--out", str(tmp_path / "back"), "--promote", "credit",
                    "--mlflow", uri, timeout=600)
     assert back.returncode == 1 and "champion: not moved (roll back)" in back.stdout, back.stdout + back.stderr
-    assert client.get_model_version_by_alias("credit", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("credit", "champion").version) == "1"
     # a name that cannot be a registered model is refused before any work
     bad = run_cli("compare", str(old), str(new), "--promote", "a/b", "--mlflow", uri, timeout=120)
     assert bad.returncode == 2 and "--promote" in bad.stderr and "Traceback" not in bad.stderr

@@ -217,3 +217,34 @@ def _in_process_auc(adapter, cur: pd.DataFrame, pack) -> float:
     assert len(rows) == len(cur) - 2
     y = (rows["creditability"] == "bad").astype(int)
     return float(roc_auc_score(y, adapter.positive_proba(rows)))
+
+
+def test_probability_lists_follow_the_answers_classes_or_the_config_order():
+    """An MLflow server answers one probability list per row: in the order of its classes when it names them, else of
+    the config's (sorted, as scikit-learn's classes_); the label is the class of the largest."""
+    def listed(classes):
+        def handler(request):
+            rows = json.loads(request.content)["dataframe_split"]["data"]
+            body = {"predictions": [[0.9, 0.1]] * len(rows)}
+            if classes:
+                body["classes"] = classes
+            return httpx.Response(200, json=body)
+        return handler
+
+    m, _ = model(listed(["good", "bad"]))
+    m.discover(ROWS)
+    assert m.has_proba and list(m.predict(ROWS)) == ["good"] * 3
+    assert np.allclose(m.predict_proba(ROWS), [[0.1, 0.9]] * 3)      # config order: bad, good
+    m, _ = model(listed(None))
+    m.discover(ROWS)
+    assert list(m.predict(ROWS)) == ["bad"] * 3 and np.allclose(m.predict_proba(ROWS), [[0.9, 0.1]] * 3)
+
+
+def test_a_rate_limit_is_the_servers_problem_not_a_refused_row():
+    m, _ = model(lambda r: httpx.Response(429, text="slow down"))
+    with pytest.raises(ModelError, match="answered 429"):
+        m.admitted(ROWS)
+    m, _ = model(lambda r: httpx.Response(200, json=["not", "a", "mapping"]) if r.url.path == "/metadata" else
+                 httpx.Response(200, json={"predictions": ["good"] * len(json.loads(r.content)["dataframe_split"]["data"])}))
+    m.discover(ROWS)                                                  # a list from /metadata is ignored
+    assert m.sha256 is None and list(m.predict(ROWS)) == ["good"] * 3

@@ -708,6 +708,26 @@ class Scan:
         ns = f"({v} * {float(factor)!r})"
         return f"(CASE WHEN {ok} AND abs({ns}) < 9.2e18 THEN make_timestamp_ns(CAST(round({ns}) AS BIGINT)) END)"
 
+    def day_first(self, col: str, cap: int = TIME_VALUES_CAP) -> bool | None:
+        """The order of a text column's numeric dates (``06/07/2024``), decided once from the distinct values of every
+        dataset holding it (:func:`playbook.audit.contract.day_first`), so that the reference and the current data
+        read it the same way (a current month of early days alone cannot tell)."""
+        cache = self.__dict__.setdefault("_day_first", {})
+        if col not in cache:
+            from playbook.audit.contract import day_first
+
+            texts: list = []
+            for ds in self.tables:
+                if col not in self.types.get(ds, {}) or self.family(ds, col) in NUMERIC or \
+                        self.family(ds, col) in ("datetime", "date", "datetimetz"):
+                    continue
+                if self.column(ds, col).distinct <= cap or self.samples.get(ds) is None:
+                    texts += [v for v, _ in self.values(ds, col)]
+                elif col in self.samples[ds].columns:
+                    texts += list(self.samples[ds][col].dropna().unique())
+            cache[col] = day_first(pd.Series([str(v).strip() for v in texts], dtype="string")) if texts else None
+        return cache[col]
+
     def times(self, ds: str, col: str, as_of: pd.Timestamp | None = None, cap: int = TIME_VALUES_CAP,
               sample: pd.DataFrame | None = None) -> Times:
         """A column as times (see :class:`Times`): in SQL for dates and numbers; text (and anything else) parsed
@@ -717,16 +737,17 @@ class Scan:
         if fam in ("datetime", "date", "datetimetz") or fam in NUMERIC:
             return self._sql_times(ds, col, as_of)
         st = self.column(ds, col)
+        order = self.day_first(col, cap)
         if st.distinct <= cap or sample is None or col not in sample.columns:
             vals = self.values(ds, col)
-            out = _text_times([v for v, _ in vals], [k for _, k in vals], as_of, examples=None)
+            out = _text_times([v for v, _ in vals], [k for _, k in vals], as_of, examples=None, dayfirst=order)
             out.examples = self.first_rows(ds, col, out.examples)
             return out
         s = sample[col].dropna()
         codes, uniques = pd.factorize(s.astype(object))
         import numpy as np
 
-        out = _text_times(list(uniques), np.bincount(codes, minlength=len(uniques)), as_of)
+        out = _text_times(list(uniques), np.bincount(codes, minlength=len(uniques)), as_of, dayfirst=order)
         if len(sample) < self.rows[ds]:
             out.sample = {"sample_rows": int(len(sample)), "of_rows": int(self.rows[ds])}
         return out
@@ -808,7 +829,7 @@ def _float(v: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
-def _text_times(values: list, weights, as_of, examples: int | None = 5) -> Times:
+def _text_times(values: list, weights, as_of, examples: int | None = 5, dayfirst: bool | None = None) -> Times:
     """Distinct values (in order of first appearance) with how many rows hold each, read as times (``examples``:
     how many of the values that do not parse to keep, None for all)."""
     import numpy as np
@@ -817,7 +838,7 @@ def _text_times(values: list, weights, as_of, examples: int | None = 5) -> Times
 
     w = np.asarray(weights, dtype=np.int64)
     raw = pd.Series(values, dtype=object)
-    parsed = parse_text_datetimes(raw.astype("string").str.strip(), w)
+    parsed = parse_text_datetimes(raw.astype("string").str.strip(), w, dayfirst=dayfirst)
     bad = parsed.isna().to_numpy()
     far = bad & raw.astype(str).str.match(FAR_FUTURE).to_numpy()
     unparseable = bad & ~far

@@ -553,10 +553,12 @@ def _time_values(s: pd.Series) -> np.ndarray:
     if not pd.api.types.is_datetime64_any_dtype(s):
         import warnings
 
+        from playbook.audit.contract import parse_datetime
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                s = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+            try:  # numeric dates (06/07/2024) in one order for the whole column
+                s = parse_datetime(s.astype("string"))
             except (TypeError, ValueError):
                 return np.full(len(s), np.nan)
     if isinstance(s.dtype, pd.DatetimeTZDtype):

@@ -84,7 +84,8 @@ def _fairness(ctx, frame: pd.DataFrame, champion, challenger, *, limits: dict, m
             v_old = (old.get(cid) or {}).get("value")
             if not isinstance(v_new, (int, float)) or bound is None:
                 continue
-            grown = v_new > bound and not (isinstance(v_old, (int, float)) and v_old > bound)
+            # playbook compare's rule (compare.diff.fairness): fails its bound now, and larger than before or new
+            grown = c.get("status") == "fail" and (not isinstance(v_old, (int, float)) or v_new > v_old)
             out.append({"id": cid, "old": v_old, "new": float(v_new), "bound": float(bound), "grown_past_bound": grown})
     return out
 
@@ -102,9 +103,17 @@ def compare(ctx, ev, challenger, *, limits: dict, min_group_size: int = 30, n_bi
     pol = policy.settings(getattr(ctx.config.policy, "promotion", None) or {})
     if n_boot is not None:
         pol = {**pol, "n_bootstrap": int(n_boot)}
-    frame = ev.frame
+    frame, old, note = ev.frame, ev.scored, ""
+    if challenger.mode == "baseline" and ev.evaluated_on == "reference":
+        # without labelled current rows the champion is judged on the whole reference; a baseline challenger was
+        # fitted on most of it: both are compared on the held-out evaluation rows only (never the fitted ones)
+        from playbook import holdout
+
+        frame = ev.frame.loc[ev.frame.index.isin(holdout.split(ctx).evaluation)]
+        old = score(ev.adapter, frame, ctx.target, ev.threshold)
+        note = (" (the held-out evaluation rows of the reference only: the baseline challenger was fitted on the "
+                "others)")
     new = score(challenger, frame, ctx.target, ev.threshold)
-    old = ev.scored
     kw = {"n_boot": pol["n_bootstrap"], "seed": int(ctx.seed), "confidence": pol["confidence"]}
     deltas = paired.paired_deltas(old, new, **kw)
     business = None
@@ -122,7 +131,7 @@ def compare(ctx, ev, challenger, *, limits: dict, min_group_size: int = 30, n_bi
                        "estimator": challenger.info.get("estimator")},
         "metric": pol["metric"] or primary(ctx.task),
         "pairing": {"kind": paired.PAIRED, "rows": int(len(frame)),
-                    "why": f"Both models scored the same {len(frame)} evaluation rows: every one of the "
+                    "why": f"Both models scored the same {len(frame)} evaluation rows{note}: every one of the "
                            f"{pol['n_bootstrap']} resamples scores both on the same rows."},
         "deltas": deltas, "business": business, "fairness": fairness,
         # one pack judges the challenger's metrics, not its own drift rehearsal, serving or governance gates

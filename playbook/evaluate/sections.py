@@ -66,6 +66,8 @@ def _store_predictions(ctx, step, ev) -> None:
     roles = ctx.roles
     own = [roles.prediction] if roles.prediction else []
     own += ([roles.probability] if isinstance(roles.probability, str) else list(roles.probability or []))
+    ch = ctx.config.model.challenger or {}  # a challenger's outputs are no part of the row either
+    own += [c for c in [ch.get("prediction"), *(ch.get("probability") or [])] if c]
     predictions.write(ev, step.artifact(predictions.FILE), leave_out=own)
 
 

@@ -64,7 +64,7 @@ DEFAULT_MAX_SEGMENTS = 500  # segments searched at most
 MAX_ROWS = 20_000           # rows searched at most (a seeded sample of more)
 MAX_CATEGORIES = 20         # groups per column at most (the most frequent; the rest pooled as "(other)")
 MAX_BOOTSTRAP = 500         # bootstrap resamples per reported segment at most
-TOP = 10                    # segments reported with their metric and CIs (besides every flagged one)
+TOP = 10                    # segments reported with their metric and CIs (flagged ones first)
 
 MISSING = "(missing)"
 OTHER = "(other)"

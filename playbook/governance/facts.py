@@ -63,11 +63,13 @@ def facts_from_context(ctx, flagged: list[str] | None = None) -> dict:
     flagged_set = set(flagged or [])
     ts = {}
     if roles.timestamp and roles.timestamp in ctx.reference.columns:
+        from playbook.audit.contract import day_first, parse_datetime
+
+        both = [df[roles.timestamp] for df in (ctx.reference, ctx.current) if roles.timestamp in df.columns]
+        order = day_first(pd.Series(pd.concat(both).dropna().astype("string").unique(), dtype="string"))
         for name, df in (("reference", ctx.reference), ("current", ctx.current)):
             if roles.timestamp in df.columns:
-                from playbook.audit.contract import parse_datetime
-
-                t = parse_datetime(df[roles.timestamp])
+                t = parse_datetime(df[roles.timestamp], dayfirst=order)
                 if t.notna().any():
                     ts[name] = {"min": t.min().isoformat(), "max": t.max().isoformat()}
     datasheet_src = None

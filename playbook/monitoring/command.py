@@ -95,7 +95,13 @@ def run(args: argparse.Namespace) -> int:
         labels_df = read_batch(args.labels, "--labels") if getattr(args, "labels", None) else None
         labels = align_labels(spec, batch, labels_df)
         if getattr(args, "reference", None) and spec.multivariate:
-            problems = spec.attach_reference(read_batch(args.reference, "--reference"))
+            from playbook.data import DataError, load_table
+
+            try:  # read as the pack read data.reference (encodings, delimiters, folders of files)
+                reference = load_table(args.reference, role="reference")
+            except DataError as exc:
+                raise BatchInputError(f"--reference {args.reference}: {str(exc).split(': ', 1)[-1]}") from None
+            problems = spec.attach_reference(reference)
             if problems:
                 raise BatchInputError(f"--reference {args.reference}: {problems[0].removeprefix('domain classifier not run: ')}")
     except (MonitoringConfigError, BatchInputError) as exc:

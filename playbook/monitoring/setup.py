@@ -534,8 +534,8 @@ def model_age(ctx, staleness_path=None) -> dict | None:
         return None
     from playbook.audit.contract import day_first, utc_timestamps
 
-    order = day_first(ctx.reference[col].astype("string")) if not pd.api.types.is_datetime64_any_dtype(
-        ctx.reference[col]) else None
+    order = day_first(pd.Series(ctx.reference[col].dropna().astype("string").unique(), dtype="string")) \
+        if not pd.api.types.is_datetime64_any_dtype(ctx.reference[col]) else None
     ts = utc_timestamps(ctx.reference[col], dayfirst=order)
     if ts.notna().sum() == 0:
         return None

@@ -35,7 +35,7 @@ multivariate:                      # whole-row monitors (playbook/monitoring/mul
     - {name: pca_reconstruction, role: multivariate, test: pca_reconstruction_error, threshold: 2.9, center: 2.7,
        pca: {scale: <packed>, mean: <packed>, components: <packed>}, ...}
     - {name: domain_classifier, role: multivariate, test: domain_classifier_auc, threshold: 0.62, level: 0.0067,
-       null: {mean: 0.52, sd: 0.03, batches: 200}, classifier: {...}, reference_sample: <packed prepared rows>}
+       null: {mean: 0.52, sd: 0.03, batches: 200}, classifier: {...}, reference_sample: {rows: <row labels>, sha256: ...}}
 performance:                       # for labeled batches and the label-free estimate
   calibrator: {method: sigmoid, a: 1.1, b: -0.2}
   labeled: {roc_auc: {min: 0.61, expected: 0.75}, accuracy: {min: 0.62, expected: 0.74}}

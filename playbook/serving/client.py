@@ -73,12 +73,14 @@ class EndpointModel:
         try:
             r = self._client.get("/metadata")
             if r.status_code == 200:
-                self.metadata = r.json() or {}
+                got = r.json()
+                self.metadata = got if isinstance(got, dict) else {}
         except ValueError:
             self.metadata = {}
         except Exception as exc:  # noqa: BLE001 - httpx transport errors: the server is not there
             raise _unreachable(self.url, exc) from None
-        limit = (self.metadata.get("limits") or {}).get("max_batch_rows")
+        limits = self.metadata.get("limits")
+        limit = limits.get("max_batch_rows") if isinstance(limits, dict) else None
         if isinstance(limit, int) and limit > 0:
             self.batch = min(self.batch, limit)
         refusals = []
@@ -96,14 +98,16 @@ class EndpointModel:
 
     @property
     def sha256(self) -> str | None:
-        return ((self.metadata.get("model") or {}).get("sha256")) or None
+        model = self.metadata.get("model")
+        sha = model.get("sha256") if isinstance(model, dict) else None
+        return sha if isinstance(sha, str) and sha else None
 
     # -- scoring ------------------------------------------------------------------------------------------------
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         bodies = self._bodies(X, "predict")
         out: list = []
         for b in bodies:
-            out.extend(_labels(b))
+            out.extend(_labels(b, self.classes_))
         return np.asarray(out, dtype=object if self.classes_ is not None else float)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -169,6 +173,10 @@ class EndpointModel:
         if r.status_code in (401, 403):
             raise ModelError(f"model.endpoint: {self.url} refused the request ({r.status_code}); put its bearer token in "
                              "an environment variable and name it in model.token_env.")
+        if r.status_code not in (400, 413, 422) and 400 <= r.status_code < 500:
+            # 404, 405, 408, 429 ...: the server, not the rows (a rate limit must not drop rows from the evaluation)
+            raise ModelError(f"model.endpoint: {self.url} answered {r.status_code} ({r.text[:200]}); check the address "
+                             "(POST /invocations) and the server's limits.")
         if 400 <= r.status_code < 500:
             try:
                 got = r.json() or {}
@@ -206,16 +214,20 @@ def _unreachable(url: str, exc: Exception):
                       "fix the address.")
 
 
-def _labels(body: dict) -> list:
-    """One prediction per row: the label (or number), or the class of the largest probability."""
+def _labels(body: dict, classes: list | None = None) -> list:
+    """One prediction per row: the label (or number), or the class of the largest probability (a probability list is
+    in the order of the answer's ``classes``, else of the config's, as an MLflow server lists them sorted)."""
     preds = body["predictions"]
     if preds and isinstance(preds[0], dict):
         return [max(p, key=p.get) for p in preds]
     if preds and isinstance(preds[0], list):
-        classes = body.get("classes")
-        if classes is None:
-            raise ValueError("the endpoint answered probability lists without their classes")
-        return [classes[int(np.argmax(p))] for p in preds]
+        order = body.get("classes") or classes
+        if not order:
+            from playbook.modeling import ModelError
+
+            raise ModelError("model.endpoint: the server answered probability lists without their classes and the "
+                             "task has none; it must answer labels or numbers.")
+        return [order[int(np.argmax(p))] for p in preds]
     return list(preds)
 
 
@@ -230,7 +242,10 @@ def _probabilities(body: dict, classes: list) -> np.ndarray | None:
     if preds and isinstance(preds[0], dict):
         return np.asarray([[float(p.get(c, p.get(k, 0.0))) for c, k in zip(text, classes)] for p in preds])
     if preds and isinstance(preds[0], list) and len(preds[0]) == len(classes):
-        return np.asarray(preds, dtype=float)
+        served = [str(c) for c in (body.get("classes") or classes)]
+        if set(served) != set(text):
+            return None
+        return np.asarray(preds, dtype=float)[:, [served.index(c) for c in text]]
     return None
 
 

@@ -113,7 +113,7 @@ def load_pack(pack: str | Path, *, verify: bool = True) -> Service:
     from playbook import __version__
 
     meta = {
-        "pack": summary.get("name") or root.name,
+        "pack": summary.get("pack") or summary.get("name") or root.name,
         "verdict": summary.get("verdict"),
         "pack_digest": (manifest.get("digest") or {}).get("value"),
         "model": {"mode": adapter.mode, "sha256": adapter.info.get("sha256"),

@@ -374,7 +374,8 @@ def run(ctx, step, params: ServingParams) -> dict | None:
         # the model is already a server: the step measures that server (serving.endpoint, when set, wins)
         endpoint = endpoint or ctx.model.endpoint
         source = "serving.endpoint" if ctx.config.serving.endpoint else "model.endpoint"
-        headers = adapter.estimator.auth_headers()
+        # the model endpoint's token goes to that server only, never to another serving.endpoint
+        headers = adapter.estimator.auth_headers() if endpoint == ctx.model.endpoint else None
     same = adapter.mode == "endpoint" and endpoint == ctx.model.endpoint
     m = measure(ctx, adapter, params, endpoint=endpoint, headers=headers, compare=not same)
     m["endpoint_from"] = source if endpoint else None

@@ -234,7 +234,8 @@ def _model(root: Path, parts: dict):
         except Exception as exc:  # noqa: BLE001  (not a scikit-learn style object skops can write)
             return none(f"skops cannot save the model ({_first_line(exc)})")
         return est, trusted, features, numeric, [], None
-    return none("the pack judged predictions that were already in the data, so it holds no model")
+    return none("the pack holds no model file (it judged predictions already in the data, or a model behind "
+                "model.endpoint)")
 
 
 def _requirements() -> list[str]:
