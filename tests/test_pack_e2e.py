@@ -128,6 +128,8 @@ def test_the_drift_step_rehearses_the_monitor_the_pack_deploys(bundled_pack):
     assert deployed["source"] == "the monitoring step's monitoring.yaml"
     assert deployed["batch_size"] == spec["batch"]["size"]
     written = {m["name"]: m.get("threshold") for m in spec["monitors"]}
+    written.update({m["name"]: m.get("threshold") for m in (spec.get("multivariate") or {}).get("monitors") or []})
+    assert {"domain_classifier", "pca_reconstruction"} <= set(written)
     assert deployed["thresholds"] == pytest.approx(written)
     # one false-alarm measurement, computed once in the pack and reported by both steps
     cal = json.loads((pack / "steps/04_monitoring_setup/artifacts/calibration.json").read_text())

@@ -93,6 +93,9 @@ def load_pack(pack: str | Path, *, verify: bool = True) -> Service:
                              f"`playbook verify {root}` to see what changed, and serve an untouched pack.")
     facts = _read_json(root / "preflight.json", "preflight record (preflight.json)")
     summary = _read_json(root / "summary.json", "summary (summary.json)")
+    if ((facts.get("model") or {}).get("mode")) == "endpoint":
+        raise ServeError(f"{root}: the pack evaluated a model that is already served at its model.endpoint, so it "
+                         "holds no model to serve; call that endpoint, or build a pack with model.path.")
     cpath = contract_path(root)
     if cpath is None:
         raise ServeError(f"{root}: the pack has no data contract (steps/*_data_audit/artifacts/data_contract.json); "
