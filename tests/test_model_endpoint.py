@@ -248,3 +248,18 @@ def test_a_rate_limit_is_the_servers_problem_not_a_refused_row():
                  httpx.Response(200, json={"predictions": ["good"] * len(json.loads(r.content)["dataframe_split"]["data"])}))
     m.discover(ROWS)                                                  # a list from /metadata is ignored
     assert m.sha256 is None and list(m.predict(ROWS)) == ["good"] * 3
+
+
+def test_the_endpoint_model_goes_to_worker_processes_without_its_connections(monkeypatch):
+    """joblib's process workers (the permutation importance) pickle the model: it travels without its HTTP client and
+    opens its own there."""
+    import pickle
+
+    monkeypatch.setenv("PLAYBOOK_EP_TOKEN", "tok-654321")
+    m = EndpointModel("http://127.0.0.1:9", FEATURES, ["bad", "good"], token_env="PLAYBOOK_EP_TOKEN")
+    m.has_proba = True
+    back = pickle.loads(pickle.dumps(m))
+    assert back.url == m.url and back.has_proba and back.classes_ == ["bad", "good"]
+    assert back._client is not m._client and back.auth_headers() == m.auth_headers()
+    m.close()
+    back.close()

@@ -54,8 +54,34 @@ class EndpointModel:
                                  "endpoint's token in it before the run.")
             headers["authorization"] = f"Bearer {token}"
         self._auth = {k: v for k, v in headers.items() if k == "authorization"}
+        self._headers, self._timeout = headers, timeout
         self._client = client or httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+        if client is None:
+            # a process forked for shared work (playbook.parallel) must not use the parent's connections
+            import weakref
+
+            ref = weakref.ref(self)
+
+            def fresh_client() -> None:
+                me = ref()
+                if me is not None:
+                    me._client = httpx.Client(base_url=me.url, timeout=timeout, headers=headers)
+
+            os.register_at_fork(after_in_child=fresh_client)
         self._recent: OrderedDict[str, tuple[dict, set]] = OrderedDict()   # body hash -> (answer, methods served)
+
+    def __getstate__(self) -> dict:
+        """Pickled (worker processes of joblib, e.g. the permutation importance) without its connections."""
+        state = dict(self.__dict__)
+        state["_client"] = None
+        state["_recent"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        import httpx
+
+        self.__dict__.update(state)
+        self._client = httpx.Client(base_url=self.url, timeout=self._timeout, headers=self._headers)
 
     def __repr__(self) -> str:  # never the token
         return f"EndpointModel({self.url!r})"
