@@ -569,11 +569,12 @@ def _schema(ctx, features: list[str]) -> tuple[list[str], list[str], dict[str, s
     return numeric, categorical, cats
 
 
-def _probability_columns(ctx) -> list[str]:
-    probs = ctx.roles.probability
+def _probability_columns(probs: str | list[str] | None, task: str, classes: list[Any] | None) -> list[str]:
+    """The probability columns in the order of ``classes`` (none for a regression)."""
+    if task not in ("binary", "multiclass"):
+        return []
     cols = [probs] if isinstance(probs, str) else list(probs or [])
-    classes = ctx.roles.classes
-    if ctx.task == "multiclass" and cols and len(cols) == len(classes):
+    if task == "multiclass" and cols and len(cols) == len(classes):
         # map columns to classes by name suffix when every column ends with a distinct class label
         by_class = {}
         for c in cols:
@@ -714,22 +715,19 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
     classes = list(ctx.roles.classes) if task in ("binary", "multiclass") else None
     common = dict(task=task, classes_=classes, positive_label=ctx.positive_label)
     if mode == "predictions":
-        features = list(ctx.features)
-        numeric, categorical, cats = _schema(ctx, features)
-        prob_cols = _probability_columns(ctx) if task in ("binary", "multiclass") else []
         _record_use(ctx, {"mode": mode, "sha256": None, "prediction": ctx.roles.prediction})
-        return ModelAdapter(mode=mode, features=features, numeric=numeric, categorical=categorical,
-                            categories=cats, prediction_column=ctx.roles.prediction,
-                            probability_columns=prob_cols,
-                            info={"mode": mode, "prediction": ctx.roles.prediction,
-                                  "probability": prob_cols or None}, **common)
+        return predictions_adapter(ctx, ctx.roles.prediction, ctx.roles.probability)
     if mode == "endpoint":
         from playbook.serving.client import EndpointModel
 
         features = list(ctx.features)
         numeric, categorical, cats = _schema(ctx, features)
         est = EndpointModel(ctx.model.endpoint, features, classes, token_env=ctx.model.token_env)
-        est.discover(ctx.reference[[c for c in features if c in ctx.reference.columns]])
+        learnt = _stored_endpoint(ctx)
+        if learnt is not None:  # a step of a run: the preflight asked the server already
+            est.use_discovered(learnt)
+        else:
+            est.discover(ctx.reference[[c for c in features if c in ctx.reference.columns]])
         info = {"mode": mode, "endpoint": ctx.model.endpoint, "sha256": est.sha256, "estimator": "HTTP endpoint"}
         _record_use(ctx, {"mode": mode, "sha256": est.sha256, "endpoint": ctx.model.endpoint})
         return ModelAdapter(mode=mode, features=features, estimator=est, numeric=numeric, categorical=categorical,
@@ -770,6 +768,23 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
                         categories=cats, info=info, hashed=hashed, **common)
 
 
+def predictions_adapter(ctx, prediction: str | None, probability: str | list[str] | None) -> ModelAdapter:
+    """The adapter of a model whose outputs are already columns of the data: ``prediction`` (labels, or numbers for
+    a regression) and / or ``probability`` (one column for a binary task, one per class for a multiclass one, mapped
+    to the classes by name suffix); the features and their schema are the context's. The model under review in
+    predictions mode (``data.prediction`` / ``data.probability``) and a challenger brought as its outputs
+    (:func:`playbook.evaluate.challenger.load`) are both this."""
+    task = ctx.task
+    classes = list(ctx.roles.classes) if task in ("binary", "multiclass") else None
+    features = list(ctx.features)
+    numeric, categorical, cats = _schema(ctx, features)
+    prob_cols = _probability_columns(probability, task, classes)
+    return ModelAdapter(mode="predictions", task=task, features=features, classes_=classes,
+                        positive_label=ctx.positive_label, numeric=numeric, categorical=categorical,
+                        categories=cats, prediction_column=prediction, probability_columns=prob_cols,
+                        info={"mode": "predictions", "prediction": prediction, "probability": prob_cols or None})
+
+
 def _stored_baseline(ctx):
     """The baseline the pack's preflight fitted (``model.skops`` in the pack), when this context belongs to a run."""
     if getattr(ctx, "facts", None) is None or ctx.pack_dir is None:
@@ -777,6 +792,16 @@ def _stored_baseline(ctx):
     from playbook import preflight
 
     return preflight.stored_model(ctx.pack_dir)
+
+
+def _stored_endpoint(ctx) -> dict | None:
+    """What the preflight learnt from the model server (``preflight.json``: :meth:`EndpointModel.discovered`), when
+    this context belongs to a run of the same ``model.endpoint``."""
+    rec = (getattr(ctx, "facts", None) or {}).get("model") or {}
+    if rec.get("mode") != "endpoint" or rec.get("endpoint") != ctx.model.endpoint:
+        return None
+    learnt = rec.get("discovered")
+    return learnt if isinstance(learnt, dict) else None
 
 
 def _record_use(ctx, record: dict) -> None:
@@ -969,5 +994,5 @@ def refittable(adapter: ModelAdapter) -> bool:
 __all__ = [
     "BASELINE_DESCRIPTION", "MODES", "ModelAdapter", "ModelError", "ModelInputError", "baseline_frame", "baseline_plan",
     "baseline_training_frame", "evaluation_frame", "fit_baseline", "get_model", "labelled", "load_model_file",
-    "facts", "preflight", "refittable", "save_baseline", "select_mode",
+    "facts", "predictions_adapter", "preflight", "refittable", "save_baseline", "select_mode",
 ]

@@ -314,6 +314,35 @@ def verify(pack: str | Path, digest: str | None = None, key: bytes | None = None
     return rep
 
 
+def require_verified(pack: str | Path, digest: str | None = None, *, purpose: str,
+                     error: type[Exception] = PackError, subject: str | None = None,
+                     check_signature: bool = True) -> VerifyReport:
+    """:func:`verify` a finished pack that a command is about to read, or refuse it with one sentence.
+
+    The sentence starts with ``subject`` (default: the pack folder), says what differs (up to three files or
+    problems), names ``playbook verify <pack>`` and ends with ``purpose``: what to do instead (e.g. "serve an
+    untouched pack"). It is raised as ``error`` (the caller's own type, which its command maps to exit 2), and so is
+    the :class:`PackError` of a folder that is no finished pack. Returns the report of a pack that verifies."""
+    root = Path(pack)
+    try:
+        rep = verify(root, digest=digest, check_signature=check_signature)
+    except PackError as exc:
+        if error is PackError:
+            raise
+        raise error(str(exc)) from None
+    if rep.ok:
+        return rep
+    files = [f"{f} changed" for f in rep.changed] + [f"{f} missing" for f in rep.missing] \
+        + [f"{f} extra" for f in rep.extra]
+    shown = (files + rep.problems)[:3]
+    more = len(files) + len(rep.problems) - len(shown)
+    what = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+    # a file that differs: the pack was changed after it was built; else a problem of the manifest or the digest
+    why = f"it does not match its manifest ({what})" if files else (what or "its digest does not match")
+    raise error(f"{subject or root}: the pack does not verify: {why}; run `playbook verify {root}` to see what "
+                f"changed, and {purpose}.")
+
+
 def read_digest(pack: Path) -> str | None:
     """The digest recorded in a pack's manifest (None when unreadable)."""
     try:

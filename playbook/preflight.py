@@ -5,7 +5,8 @@ once. What it keeps:
 
 * **in the pack** (small facts, no raw values): ``preflight.json`` (the resolved roles; per dataset the rows, the
   columns, the sample the steps hold when the data is larger than ``data.max_rows``, and the input fingerprint; the
-  model's mode and sha256), ``privacy.json`` (the scan, :mod:`playbook.privacy`) and, in baseline mode, the fitted
+  model's mode and sha256, and with ``model.endpoint`` what the server told the preflight, so that no step asks it
+  again), ``privacy.json`` (the scan, :mod:`playbook.privacy`) and, in baseline mode, the fitted
   baseline ``model.skops``;
 * **in a working folder beside the pack** (``.<name>.work-*``, raw rows: never in the pack nor its manifest, removed
   when the run ends, and by the next run of the name or ``playbook clean`` when a run dies): the columnar copy of
@@ -211,7 +212,9 @@ def store(staging: Path, ctx, work: Path, model_info: dict, fingerprints: dict, 
     elif adapter is not None and adapter.mode == "file":
         model.update(sha256=fingerprints.get("model", {}).get("sha256"))
     elif adapter is not None and adapter.mode == "endpoint":
-        model.update(sha256=adapter.info.get("sha256"), endpoint=adapter.info.get("endpoint"))
+        # what the server told the preflight (probabilities, batch limit, model hash): the steps do not ask again
+        model.update(sha256=adapter.info.get("sha256"), endpoint=adapter.info.get("endpoint"),
+                     discovered=adapter.estimator.discovered())
     facts = {
         "schema_version": 1,
         "roles": ctx.roles.as_dict(),

@@ -555,9 +555,9 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
     if cfg.previous and not (Path(cfg.previous) / pack_mod.MANIFEST).is_file():
         raise RunError(f"--previous {cfg.previous}: not an evidence pack (no manifest.json there); pass the folder of "
                        "an earlier pack.")
-    if cfg.previous and not pack_mod.verify(cfg.previous).ok:
-        raise RunError(f"--previous {cfg.previous}: the pack does not match its manifest (it was changed after it was "
-                       f"built; see `playbook verify {cfg.previous}`); pass an untouched pack.")
+    if cfg.previous:
+        pack_mod.require_verified(cfg.previous, purpose="pass an untouched pack", error=RunError,
+                                  subject=f"--previous {cfg.previous}")
     if name:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
             raise RunError(f"--name {name}: use letters, digits, '.', '_' or '-' (it names the pack folder).")

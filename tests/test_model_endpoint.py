@@ -263,3 +263,100 @@ def test_the_endpoint_model_goes_to_worker_processes_without_its_connections(mon
     assert back._client is not m._client and back.auth_headers() == m.auth_headers()
     m.close()
     back.close()
+
+
+# -- what the preflight learnt from the server, taken back by every step -----------------------------------------
+class _CountingServer:
+    """A model server on a free loopback port that counts the requests per path (``/metadata``, ``/invocations``)."""
+
+    def __init__(self):
+        import threading
+        from collections import Counter
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.counts = Counter()
+        counts = self.counts
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):  # noqa: N802
+                counts[self.path] += 1
+                self._send({"model": {"sha256": "cd" * 32}, "limits": {"max_batch_rows": 7}})
+
+            def do_POST(self):  # noqa: N802
+                counts[self.path] += 1
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))["dataframe_split"]
+                x1 = body["columns"].index("x1")
+                p = [1 / (1 + np.exp(-float(r[x1]))) for r in body["data"]]
+                self._send({"predictions": ["yes" if q >= 0.5 else "no" for q in p],
+                            "probabilities": [[1 - q, q] for q in p], "classes": ["no", "yes"]})
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+def test_a_step_takes_what_the_preflight_learnt_from_the_endpoint_without_asking_again(tmp_path, monkeypatch):
+    from playbook import config as config_mod
+    from playbook import preflight, privacy
+    from playbook.context import load_context
+    from playbook.modeling import get_model
+    from playbook.runner import preflight as run_preflight
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=80), "c": rng.choice(["a", "b"], 80),
+                          "label": rng.choice(["yes", "no"], 80)})
+    frame.iloc[:50].to_csv(tmp_path / "ref.csv", index=False)
+    frame.iloc[50:].to_csv(tmp_path / "cur.csv", index=False)
+    server = _CountingServer()
+    try:
+        cfg = config_mod.from_dict({"data": {"reference": str(tmp_path / "ref.csv"),
+                                             "current": str(tmp_path / "cur.csv"), "target": "label"},
+                                    "model": {"endpoint": server.url}})
+        work, staging = tmp_path / ".p.work-x", tmp_path / ".p.partial-x"
+        work.mkdir()
+        staging.mkdir()
+        ctx, info, adapter = run_preflight(cfg, None, work)
+        assert server.counts["/metadata"] >= 1 and adapter.has_proba and adapter.estimator.batch == 7
+        privacy.store(ctx.privacy, staging)
+        facts = preflight.store(staging, ctx, work, info, {}, adapter)
+        assert facts["model"]["discovered"] == {"probabilities": True, "batch": 7, "sha256": "cd" * 32}
+        (staging / "config.yaml").write_text(config_mod.dump(cfg))
+        monkeypatch.setenv(preflight.WORKDIR_ENV, str(work))
+
+        server.counts.clear()
+        back = load_context(str(staging / "config.yaml"), pack_dir=str(staging))
+        model = get_model(back)
+        assert dict(server.counts) == {}, server.counts    # no /metadata request, no probe rows
+        assert model.mode == "endpoint" and model.has_proba and model.estimator.batch == 7
+        assert model.info["sha256"] == adapter.info["sha256"] == "cd" * 32
+        assert back.model_record["sha256"] == "cd" * 32
+        P = model.predict_proba(back.current)
+        assert server.counts["/metadata"] == 0 and server.counts["/invocations"] == 5   # 30 rows, batches of 7
+        np.testing.assert_allclose(P, adapter.predict_proba(ctx.current))
+
+        # facts of another endpoint are not taken: the model asks its own server
+        rec = json.loads((staging / "preflight.json").read_text())
+        rec["model"]["endpoint"] = "http://127.0.0.1:9"
+        (staging / "preflight.json").write_text(json.dumps(rec))
+        server.counts.clear()
+        get_model(load_context(str(staging / "config.yaml"), pack_dir=str(staging)))
+        assert server.counts["/metadata"] == 1
+    finally:
+        server.stop()

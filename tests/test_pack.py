@@ -210,3 +210,29 @@ def test_check_writable_refuses_unwritable_or_full_output(tmp_path, monkeypatch)
     monkeypatch.setattr(P.shutil, "disk_usage", lambda p: type("U", (), {"free": 10 * 2 ** 20})())
     with pytest.raises(PackError, match="only 10 MB free on that disk"):
         P.check_writable(tmp_path / "ok")
+
+
+def test_require_verified_refuses_in_one_sentence_of_the_callers_own_type(tmp_path):
+    class CallerError(ValueError):
+        pass
+
+    pack, digest = forged_pack(tmp_path)
+    rep = P.require_verified(pack, digest, purpose="use an untouched pack", error=CallerError)
+    assert rep.ok and rep.digest == digest
+    with pytest.raises(CallerError, match="no such pack folder"):   # verify's PackError in the caller's type
+        P.require_verified(tmp_path / "nope", purpose="x", error=CallerError)
+    with pytest.raises(PackError, match="no such pack folder"):     # by default a PackError
+        P.require_verified(tmp_path / "nope", purpose="x")
+    with pytest.raises(CallerError, match="differs from the recorded") as exc:   # a digest only: no file differs
+        P.require_verified(pack, "sha256:" + "0" * 64, purpose="use the recorded pack", error=CallerError)
+    assert "does not match its manifest" not in str(exc.value)
+    (pack / "index.html").write_text("<p>GO</p>")
+    for i in range(3):
+        (pack / f"extra{i}.txt").write_text("x")
+    with pytest.raises(CallerError) as exc:
+        P.require_verified(pack, purpose="serve an untouched pack", error=CallerError, subject="--previous P")
+    msg = str(exc.value)
+    assert msg.startswith("--previous P: the pack does not verify: it does not match its manifest (index.html changed; "
+                          "extra0.txt extra; extra1.txt extra; and 1 more)")
+    assert msg.endswith(f"run `playbook verify {pack}` to see what changed, and serve an untouched pack.")
+    assert "\n" not in msg

@@ -85,19 +85,12 @@ def _checks_by_id(checks: list[dict]) -> dict[str, dict]:
 
 
 def load(path: str | Path) -> PackView:
-    """A finished pack, verified first (:func:`playbook.pack.verify`): a folder that is not a pack, or a pack whose
-    files do not match its manifest, is refused with one sentence."""
-    from playbook.pack import PackError, verify
+    """A finished pack, verified first (:func:`playbook.pack.require_verified`): a folder that is not a pack, or a
+    pack whose files do not match its manifest, is refused with one sentence (a :class:`CompareError`)."""
+    from playbook.pack import require_verified
 
     root = Path(path).expanduser()
-    try:
-        rep = verify(root)
-    except PackError as exc:
-        raise CompareError(str(exc)) from None
-    if not rep.ok:
-        what = (rep.changed + rep.missing + rep.extra + rep.problems)[:3]
-        raise CompareError(f"{root}: the pack does not match its manifest ({'; '.join(what)}); it was changed after "
-                           f"it was built: compare untouched packs (check with `playbook verify {root}`).")
+    rep = require_verified(root, purpose="compare untouched packs", error=CompareError)
     root = root.resolve()
     summary = _read_json(root / "summary.json", "summary.json")
     manifest = _read_json(root / "manifest.json", "manifest.json")
@@ -218,18 +211,20 @@ def _number(v) -> float | None:
     return None
 
 
-def fairness(old: PackView, new: PackView) -> list[dict]:
-    """Every ``model.fairness.*`` gap of the new pack with its bound, the old pack's gap, and whether it grew past
-    its bound (fails its bound in the new pack, and is larger than in the old pack or absent there)."""
+def fairness_gaps(old: dict[str, dict], new: dict[str, dict]) -> list[dict]:
+    """The rule of "a fairness gap grew past its bound", on two sets of checks by id (two packs, or the champion and
+    the challenger of one): every ``model.fairness.*`` check of ``new`` with a numeric value and a ``max`` bound,
+    sorted by id, as ``{id, old, new, bound, old_status, new_status, grown_past_bound}``; it grew past its bound when
+    it fails its bound in ``new`` and is larger than in ``old`` or absent there."""
     out = []
-    for cid in sorted(c for c in new.checks if c.startswith("model.fairness.")):
-        c = new.checks[cid]
+    for cid in sorted(c for c in new if c.startswith("model.fairness.")):
+        c = new[cid]
         val = _number(c.get("value"))
         thr = c.get("threshold") or {}
         bound = thr.get("max") if isinstance(thr, dict) else None
         if val is None or not isinstance(bound, (int, float)):
             continue
-        prev = old.checks.get(cid)
+        prev = old.get(cid)
         prev_val = _number(prev.get("value")) if prev else None
         grown = c.get("status") == "fail" and (prev_val is None or val > prev_val)
         out.append({"id": cid, "old": prev_val, "new": val, "bound": float(bound), "old_status": (prev or {}).get("status"),
@@ -237,5 +232,11 @@ def fairness(old: PackView, new: PackView) -> list[dict]:
     return out
 
 
-__all__ = ["CompareError", "PackView", "building", "config_diff", "fairness", "flips", "gate_changes", "load",
+def fairness(old: PackView, new: PackView) -> list[dict]:
+    """Every ``model.fairness.*`` gap of the new pack with its bound, the old pack's gap, and whether it grew past
+    its bound (:func:`fairness_gaps`)."""
+    return fairness_gaps(old.checks, new.checks)
+
+
+__all__ = ["CompareError", "PackView", "building", "config_diff", "fairness", "fairness_gaps", "flips", "gate_changes", "load",
            "what_changed"]

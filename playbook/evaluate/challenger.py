@@ -42,18 +42,12 @@ def load(ctx):
     from playbook import modeling
 
     spec = dict(ctx.config.model.challenger or {})
-    classes = list(ctx.roles.classes) if ctx.task in ("binary", "multiclass") else None
     if spec.get("prediction") or spec.get("probability"):
-        features = list(ctx.features)
         for col in [spec.get("prediction"), *(spec.get("probability") or [])]:
             if col and (col not in ctx.reference.columns or col not in ctx.current.columns):
                 raise modeling.ModelError(f"model.challenger: column {col!r} is not in both datasets; name the "
                                           "column that holds the challenger's output.")
-        return modeling.ModelAdapter(mode="predictions", task=ctx.task, features=features, classes_=classes,
-                                     positive_label=ctx.positive_label, prediction_column=spec.get("prediction"),
-                                     probability_columns=list(spec.get("probability") or []),
-                                     info={"mode": "predictions", "prediction": spec.get("prediction"),
-                                           "probability": spec.get("probability")})
+        return modeling.predictions_adapter(ctx, spec.get("prediction"), spec.get("probability"))
     settings = replace(ctx.config.model, path=spec.get("path"), trusted_types=list(spec.get("trusted_types") or []),
                        allow_pickle=bool(spec.get("allow_pickle")), train=spec.get("train"), endpoint=None,
                        token_env=None, challenger=None)
@@ -66,6 +60,7 @@ def load(ctx):
 def _fairness(ctx, frame: pd.DataFrame, champion, challenger, *, limits: dict, min_group_size: int, n_bins: int,
               n_boot: int) -> list[dict]:
     """Each fairness gap of both models against the bound in force: ``[{id, old, new, bound, grown_past_bound}]``."""
+    from playbook.compare.diff import fairness_gaps
     from playbook.data import is_numeric
     from playbook.evaluate import fairness as fair
 
@@ -77,16 +72,8 @@ def _fairness(ctx, frame: pd.DataFrame, champion, challenger, *, limits: dict, m
                                 n_bins=n_bins, n_boot=n_boot, seed=ctx.seed)
             in_force = {n: ctx.limit(f"model.fairness.{fair.safe_id(col)}.{n}", "max", d) for n, d in limits.items()}
             by_model.append({c["id"]: c for c in fair.fairness_checks(res, in_force)})
-        old, new = by_model
-        for cid, c in sorted(new.items()):
-            bound = (c.get("threshold") or {}).get("max")
-            v_new = c.get("value")
-            v_old = (old.get(cid) or {}).get("value")
-            if not isinstance(v_new, (int, float)) or bound is None:
-                continue
-            # playbook compare's rule (compare.diff.fairness): fails its bound now, and larger than before or new
-            grown = c.get("status") == "fail" and (not isinstance(v_old, (int, float)) or v_new > v_old)
-            out.append({"id": cid, "old": v_old, "new": float(v_new), "bound": float(bound), "grown_past_bound": grown})
+        # playbook compare's rule: fails its bound now, and larger than before or new
+        out += [{k: g[k] for k in ("id", "old", "new", "bound", "grown_past_bound")} for g in fairness_gaps(*by_model)]
     return out
 
 

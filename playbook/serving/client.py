@@ -12,6 +12,10 @@ in-process model refuses bad input; an unreachable server, a refused token or a 
 :class:`playbook.modeling.ModelError` naming ``model.endpoint`` and the fix. The bearer token is read from the
 environment variable ``model.token_env`` names, and never written anywhere.
 
+What :meth:`EndpointModel.discover` learns (a ``/metadata`` request and probe rows) is learnt once per run: the
+preflight keeps :meth:`EndpointModel.discovered` in ``preflight.json``, and each step's model takes it back
+(:meth:`EndpointModel.use_discovered`) instead of asking again.
+
 The last answers are kept so that ``predict`` followed by ``predict_proba`` on the same rows costs one request; asking
 the same method twice sends the rows again (the reproducibility check compares two real answers).
 """
@@ -121,6 +125,21 @@ class EndpointModel:
             return
         raise ModelError(f"model.endpoint: {self.url} refused every row it was sent to learn its answers "
                          f"({refusals[0] if refusals else 'no rows'}); check that it serves this data's model.")
+
+    def discovered(self) -> dict:
+        """What :meth:`discover` learnt, JSON-ready: ``{probabilities, batch, sha256}``. The preflight keeps it in
+        ``preflight.json`` and every step's model takes it back with :meth:`use_discovered`."""
+        return {"probabilities": bool(self.has_proba), "batch": int(self.batch), "sha256": self.sha256}
+
+    def use_discovered(self, learnt: dict) -> None:
+        """Take what :meth:`discover` learnt in another process (:meth:`discovered`) instead of asking the server
+        again: no ``/metadata`` request, no probe rows."""
+        self.has_proba = self.classes_ is not None and bool(learnt.get("probabilities"))
+        batch = learnt.get("batch")
+        if isinstance(batch, int) and batch > 0:
+            self.batch = min(self.batch, batch)
+        sha = learnt.get("sha256")
+        self.metadata = {"model": {"sha256": sha}} if isinstance(sha, str) and sha else {}
 
     @property
     def sha256(self) -> str | None:

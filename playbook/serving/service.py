@@ -83,14 +83,7 @@ def load_pack(pack: str | Path, *, verify: bool = True) -> Service:
         raise ServeError(f"{pack}: no such pack folder; pass the folder that holds manifest.json "
                          "(e.g. evidence/german-credit).")
     if verify:
-        try:
-            rep = pack_mod.verify(root, check_signature=False)
-        except pack_mod.PackError as exc:
-            raise ServeError(str(exc)) from None
-        if not rep.ok:
-            what = (rep.changed or rep.missing or rep.extra or rep.problems or ["?"])[0]
-            raise ServeError(f"{root}: the pack does not verify ({what} differs from its manifest); run "
-                             f"`playbook verify {root}` to see what changed, and serve an untouched pack.")
+        pack_mod.require_verified(root, purpose="serve an untouched pack", error=ServeError, check_signature=False)
     facts = _read_json(root / "preflight.json", "preflight record (preflight.json)")
     summary = _read_json(root / "summary.json", "summary (summary.json)")
     if ((facts.get("model") or {}).get("mode")) == "endpoint":
@@ -136,7 +129,8 @@ def load_pack(pack: str | Path, *, verify: bool = True) -> Service:
 
 
 def _adapter(root: Path, facts: dict):
-    """The model adapter of the pack, as :func:`playbook.modeling.get_model` built it for the steps."""
+    """The model adapter of the pack, as :func:`playbook.modeling.get_model` built it for the steps (a pack of an
+    endpoint model was refused by :func:`load_pack`)."""
     from playbook import config as config_mod
     from playbook import preflight
     from playbook.data import DataError
@@ -156,9 +150,6 @@ def _adapter(root: Path, facts: dict):
         raise ServeError(f"{root}: the pack judged predictions that were already in the data (data.prediction / "
                          "data.probability), so it holds no model to serve; build a pack with model.path (your "
                          "model file) or model.train: baseline.")
-    if mode == "endpoint":
-        raise ServeError(f"{root}: the pack evaluated a model that is already served at its model.endpoint, so it "
-                         "holds no model to serve; call that endpoint, or build a pack with model.path.")
     try:
         cfg = config_mod.from_dict(config_mod.safe_load((root / "config.yaml").read_text(encoding="utf-8")))
     except (OSError, config_mod.ConfigError) as exc:

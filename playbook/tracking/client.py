@@ -182,14 +182,8 @@ def _verified(pack: str | Path, digest: str | None) -> Path:
     from playbook import pack as pack_mod
 
     root = Path(pack)
-    try:
-        rep = pack_mod.verify(root, digest=digest, check_signature=False)
-    except pack_mod.PackError as exc:
-        raise TrackingError(str(exc)) from None
-    if not rep.ok:
-        what = (rep.changed or rep.missing or rep.extra or rep.problems or ["its digest"])[0]
-        raise TrackingError(f"{root}: the pack does not verify ({what} differs from its manifest), so it was not "
-                            f"logged; run `playbook verify {root}` to see what changed, and log an untouched pack.")
+    pack_mod.require_verified(root, digest, purpose="log an untouched pack (this one was not logged)",
+                              error=TrackingError, check_signature=False)
     return root
 
 
