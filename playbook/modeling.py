@@ -235,6 +235,7 @@ class ModelAdapter:
     probability_columns: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     hashed: list[str] = field(default_factory=list)  # baseline: protected text features seen as pseudonyms only
+    skops_bytes: bytes | None = field(default=None, repr=False, compare=False)  # baseline fitted here: its skops file
 
     # -- description ---------------------------------------------------------------------------
     @property
@@ -750,7 +751,7 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
     hashed = [] if ctx.policy.allow_raw_pii else [c for c in ctx.roles.pii_used if c in features and c not in numeric]
     if hashed:
         info["hashed_columns"] = hashed
-    est = None
+    est = skops_bytes = None
     if fit:
         stored = _stored_baseline(ctx)
         if stored is not None:
@@ -760,12 +761,13 @@ def get_model(ctx, *, fit: bool = True) -> ModelAdapter:
             train, where = baseline_training_frame(ctx)
             est = fit_baseline(train[features], train[ctx.target], task, ctx.seed, hashed=hashed)
             plan = baseline_plan(train.loc[train[ctx.target].notna(), features])
+            skops_bytes = dump_bytes(est)
             info.update(fitted_on=where, fitted_rows=len(train), estimator=type(est[-1]).__name__,
-                        left_out=plan["left_out"], sha256=hashlib.sha256(dump_bytes(est)).hexdigest())
+                        left_out=plan["left_out"], sha256=hashlib.sha256(skops_bytes).hexdigest())
         _record_use(ctx, {"mode": mode, "sha256": info["sha256"],
                           "source": "preflight" if stored is not None else "fitted here"})
     return ModelAdapter(mode=mode, features=features, estimator=est, numeric=numeric, categorical=categorical,
-                        categories=cats, info=info, hashed=hashed, **common)
+                        categories=cats, info=info, hashed=hashed, skops_bytes=skops_bytes, **common)
 
 
 def predictions_adapter(ctx, prediction: str | None, probability: str | list[str] | None) -> ModelAdapter:

@@ -204,7 +204,7 @@ def store(staging: Path, ctx, work: Path, model_info: dict, fingerprints: dict, 
 
         from playbook.modeling import dump_bytes
 
-        data = dump_bytes(adapter.estimator)
+        data = adapter.skops_bytes or dump_bytes(adapter.estimator)  # the bytes hashed when it was fitted
         (staging / MODEL_FILE).write_bytes(data)
         info = {k: v for k, v in adapter.info.items() if k not in ("seed",)}
         model.update(info, file=MODEL_FILE, sha256=sha256_bytes(data), bytes=len(data),

@@ -75,7 +75,26 @@ class TrackingEngine(NBClientEngine):
                         pass
 
             nb_man.cell_start = _cell_start
-        return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+        if kwargs.get("km") is None:
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+        return cls._execute_on(nb_man, kernel_name, **kwargs)
+
+    @staticmethod
+    def _execute_on(nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None, start_timeout=60,
+                    execution_timeout=None, **kwargs):
+        """papermill's own execution (``NBClientEngine.execute_managed_notebook``) on a kernel started ahead
+        (:class:`playbook.kernels.WarmKernel`), shut down at the end as papermill shuts down the kernels it starts."""
+        from papermill.clientwrap import PapermillNotebookClient
+        from papermill.log import logger
+        from papermill.utils import merge_kwargs, remove_args
+
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs, timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout, kernel_name=kernel_name, log=logger, log_output=log_output,
+            stdout_file=stdout_file, stderr_file=stderr_file)
+        return PapermillNotebookClient(nb_man, **final_kwargs).execute(cleanup_kc=True)
 
 
 papermill_engines.register(ENGINE, TrackingEngine)

@@ -230,32 +230,11 @@ def _error_line(exc: BaseException) -> str:
 
 
 def _kernel_manager_class(log_path: Path | None = None, holder: dict | None = None):
-    """Kernels of a pack run talk over local IPC sockets, not loopback TCP (no port races when many packs
-    run at once on one host, and no plain-text TCP warning). The kernel process's own log (not the
-    notebook's output, which the notebook keeps) goes to ``log_path``: jupyter_client interrupts a kernel
-    before shutting it down, which the kernel logs as an error that is noise on a terminal.
+    """The kernel manager of a step (:func:`playbook.kernels.kernel_manager_class`): IPC sockets, the kernel's log
+    in ``log_path``, its process in ``holder["process"]``, no :data:`SECRET_ENV` in its environment."""
+    from playbook.kernels import kernel_manager_class
 
-    The kernel's environment never holds the signing key (:data:`playbook.pack.SIGNING_KEY_ENV`), so no notebook
-    can read it, print it or write it into the pack. ``holder`` receives the kernel process (``holder["process"]``)
-    so the runner can stop it at the step's time limit and read how it ended."""
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
-
-    class IPCKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            if log_path is not None:
-                kw["stderr"] = open(log_path, "ab")  # noqa: SIM115 - the kernel process owns it
-            env = dict(kw.get("env") or os.environ)
-            for secret in SECRET_ENV:
-                env.pop(secret, None)
-            kw["env"] = env
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-            if holder is not None:
-                holder["process"] = getattr(self.provisioner, "process", None)
-
-    return IPCKernelManager
+    return kernel_manager_class(log_path, holder, SECRET_ENV)
 
 
 #: Environment variables kept out of the kernels (and so out of every notebook).
@@ -335,6 +314,14 @@ def _kernel_end(holder: dict) -> str | None:
     return None
 
 
+def _cell_raised(exc: BaseException) -> bool:
+    """A cell raised and the kernel said so: the kernel was alive, how it ended afterwards (stopped at the end of
+    the step) is not the step's error."""
+    from papermill.exceptions import PapermillExecutionError
+
+    return isinstance(exc, PapermillExecutionError)
+
+
 def _kernel_log_tail(path: Path, n: int = 5) -> list[str]:
     try:
         lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -364,14 +351,40 @@ def _as_data(key: str, value: Any) -> Any:
 _NOT_DATA = object()
 
 
+#: Set to 0 to start each step's kernel at its turn instead of during the step before (:mod:`playbook.kernels`).
+WARM_ENV = "PLAYBOOK_WARM_KERNELS"
 _WORKDIR_ENV = "PLAYBOOK_WORKDIR"  # playbook.preflight.WORKDIR_ENV: where a kernel finds the run's columnar copy
 _KERNEL_ENV = ("MPLBACKEND", _WORKDIR_ENV)
 
 
+def _kernel_env(workdir: Path | None) -> dict:
+    """What a step's kernel finds in its environment besides the runner's own (never :data:`SECRET_ENV`)."""
+    env = {"MPLBACKEND": "Agg"}
+    if workdir is not None:
+        env[_WORKDIR_ENV] = str(workdir)
+    return env
+
+
+def _warm_kernel(t: Template, step_dir: Path, workdir: Path | None):
+    """The kernel of step ``t``, started now in its folder and importing what its notebook imports
+    (:class:`playbook.kernels.WarmKernel`); None when it cannot start (the step then starts its own)."""
+    from playbook.kernels import WarmKernel
+
+    step_dir.mkdir(parents=True, exist_ok=True)
+    fd, log_name = tempfile.mkstemp(prefix="playbook-kernel-", suffix=".log")
+    os.close(fd)
+    try:
+        return WarmKernel(t.path, step_dir, KERNEL, Path(log_name), SECRET_ENV, _kernel_env(workdir))
+    except Exception:  # noqa: BLE001 - warming is an optimisation; the step starts its kernel as before
+        Path(log_name).unlink(missing_ok=True)
+        return None
+
+
 def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params: dict, timeout: int,
-              on_cell: Callable | None = None, workdir: Path | None = None) -> StepOutcome:
+              on_cell: Callable | None = None, workdir: Path | None = None, warm=None) -> StepOutcome:
     """``on_cell(index, total, section)`` is told which cell starts (:mod:`playbook.progress`); papermill's own
-    per-cell bar stays off."""
+    per-cell bar stays off. ``warm``: the step's kernel started ahead (:func:`_warm_kernel`), used when it is
+    ready within the step's time limit, else shut down."""
     import papermill as pm
 
     from playbook import progress as progress_mod
@@ -385,30 +398,35 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     started = _now()
     t0 = time.perf_counter()
     error = None
-    fd, log_name = tempfile.mkstemp(prefix="playbook-kernel-", suffix=".log")
-    os.close(fd)
-    kernel_log = Path(log_name)
-    holder: dict = {}
+    if warm is not None and not warm.ready(timeout):
+        warm.discard()
+        warm = None
+    if warm is not None:
+        kernel_log, holder, km = warm.log_path, warm.holder, {"km": warm.km}
+    else:
+        fd, log_name = tempfile.mkstemp(prefix="playbook-kernel-", suffix=".log")
+        os.close(fd)
+        kernel_log, holder, km = Path(log_name), {}, {}
     env_backup = {k: os.environ.get(k) for k in _KERNEL_ENV}
-    os.environ["MPLBACKEND"] = "Agg"
-    if workdir is not None:
-        os.environ[_WORKDIR_ENV] = str(workdir)
+    os.environ.update(_kernel_env(workdir))
     watchdog = _Watchdog(holder, timeout)
     try:
         with watchdog:
+            # papermill saves the notebook when it ends, also after an error or an interrupt at the time limit, and
+            # every 30 s while it runs: a save after every cell (the whole notebook rewritten) is not needed
             pm.execute_notebook(
                 str(t.path), str(step_dir / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
                 cwd=str(step_dir), progress_bar=False, execution_timeout=timeout + 2 * TIMEOUT_GRACE,
-                log_output=False, request_save_on_cell_execute=True,
+                log_output=False, request_save_on_cell_execute=False,
                 kernel_manager_class=_kernel_manager_class(kernel_log, holder),
-                engine_name=progress_mod.ENGINE, on_cell=on_cell,
+                engine_name=progress_mod.ENGINE, on_cell=on_cell, **km,
             )
     except Exception as exc:  # papermill wraps notebook errors; anything else (timeout, kernel death) too
         error = _error_line(exc)
         ended = _kernel_end(holder)
         if watchdog.fired:
             error = f"timed out after {timeout:g} s (steps.{t.name}.timeout); the notebook shows the point it reached"
-        elif ended or "DeadKernel" in error or "died" in error.lower():
+        elif not _cell_raised(exc) and (ended or "DeadKernel" in error or "died" in error.lower()):
             what = ("was " + ended) if ended and ended.startswith("killed") else (ended or "died")
             hint = ("; the out-of-memory killer ends processes this way when the machine runs out of memory"
                     if "SIGKILL" in what else "")
@@ -417,6 +435,8 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
             error += (" | kernel log: " + " / ".join(tail)) if tail else " | the kernel logged nothing"
     finally:
         kernel_log.unlink(missing_ok=True)
+        if warm is not None:
+            warm.close()
         for k, v in env_backup.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -460,16 +480,21 @@ def _write_placeholder_notebook(path: Path, t: Template, error: str) -> None:
     nbformat.write(nb, str(path))
 
 
-def _render_html(step_dir: Path) -> str | None:
+def _render_html(step_dir: Path, out: Path | None = None) -> str | None:
+    """Render the step's executed notebook as ``out`` (default ``step_dir/notebook.html``); the error, or None."""
     from playbook.report import notebook_to_html
 
+    out = out or step_dir / "notebook.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
     nb = step_dir / "notebook.ipynb"
     if not nb.exists():
+        out.write_text("<!DOCTYPE html><html><body><p>The executed notebook is missing.</p></body></html>",
+                       encoding="utf-8")
         return "the executed notebook is missing"
     try:
-        notebook_to_html(nb, step_dir / "notebook.html")
+        notebook_to_html(nb, out)
     except Exception as exc:  # a rendering problem must not lose the pack
-        (step_dir / "notebook.html").write_text(
+        out.write_text(
             f"<!DOCTYPE html><html><body><p>Rendering failed: {type(exc).__name__}. See notebook.ipynb.</p></body></html>",
             encoding="utf-8")
         return _error_line(exc)
@@ -626,18 +651,21 @@ def _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final:
 
     read_info: dict[str, dict] = {"reference": {}, "current": {}}
     started = _now()
-    ctx, model_info, adapter = preflight(cfg, read_info, work)
-    for role, info in read_info.items():
-        if info.get("encoding_fallback"):
-            log(f"warning: data.{role}: {info['encoding_fallback']}")
-    for role, smp in ctx.sampling.items():
-        if smp:
-            log(f"note: data.{role}: {smp['rows']} rows; the steps hold a seeded sample of {smp['sample']} "
-                f"(data.max_rows), the audit's statistics cover every row")
-    inputs = _inputs(cfg)
-
+    warm_kernels = os.environ.get(WARM_ENV, "1") != "0"
+    warm = None
     staging = pack_mod.staging_dir(final)
     try:
+        # the first step's kernel starts (and imports) while the preflight reads the data and fits the model
+        warm = _warm_kernel(chosen[0], staging / "steps" / chosen[0].dirname, work) if warm_kernels else None
+        ctx, model_info, adapter = preflight(cfg, read_info, work)
+        for role, info in read_info.items():
+            if info.get("encoding_fallback"):
+                log(f"warning: data.{role}: {info['encoding_fallback']}")
+        for role, smp in ctx.sampling.items():
+            if smp:
+                log(f"note: data.{role}: {smp['rows']} rows; the steps hold a seeded sample of {smp['sample']} "
+                    f"(data.max_rows), the audit's statistics cover every row")
+        inputs = _inputs(cfg)
         cfg_path = staging / "config.yaml"
         header = f"# Resolved by playbook {__version__} from {cfg.source or 'the bundled defaults'}; paths are absolute.\n"
         cfg_path.write_text(header + config_mod.dump(cfg), encoding="utf-8")
@@ -646,20 +674,37 @@ def _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final:
         outcomes: list[StepOutcome] = []
         shown = _reporter(progress, log)
         shown.start([t.dirname for t in chosen])
+        from concurrent.futures import ThreadPoolExecutor
+
+        renders, html = ThreadPoolExecutor(1, thread_name_prefix="playbook-html"), {}
         try:
             for i, t in enumerate(chosen, 1):
                 settings = cfg.step(t.name)
                 shown.step_start(i, t.dirname)
-                o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, step_params[t.name],
-                              settings.timeout, shown.cell if shown.wants_cells else None, work)
+                this, warm = warm, None
+                if warm_kernels and i < len(chosen):  # the next step's kernel starts while this step runs
+                    warm = _warm_kernel(chosen[i], staging / "steps" / chosen[i].dirname, work)
+                try:
+                    o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, step_params[t.name],
+                                  settings.timeout, shown.cell if shown.wants_cells else None, work, this)
+                except BaseException:
+                    if this is not None:
+                        this.discard()
+                    raise
                 outcomes.append(o)
                 shown.step_end(t.dirname, o.status, o.seconds, o.error)
+                # its HTML is rendered while the next step runs, outside the pack until the last step has run (a
+                # later step reads the pack's files; none of them may appear or change under it)
+                html[t.dirname] = renders.submit(_render_html, staging / "steps" / t.dirname,
+                                                 work / "html" / f"{t.dirname}.html")
         finally:
             shown.close()
+            renders.shutdown(wait=True)
         for o in outcomes:
             d = staging / "steps" / o.template.dirname
             harden_outputs(d)
-            err = _render_html(d)
+            err = html[o.template.dirname].result()
+            shutil.move(str(work / "html" / f"{o.template.dirname}.html"), str(d / "notebook.html"))
             if err:
                 log(f"warning: could not render {o.template.dirname}/notebook.html ({err})")
         summary = build_summary(cfg, ctx, staging, outcomes, templates, model_info)
@@ -690,6 +735,9 @@ def _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final:
     except BaseException:
         pack_mod.remove_tree(staging)
         raise
+    finally:
+        if warm is not None:  # a kernel started for a step that did not come (the run stopped before it)
+            warm.discard()
     return RunResult(final, summary["verdict"], summary["exit_code"], summary, outcomes,
                      digest=manifest["digest"]["value"], signature=manifest.get("signature"))
 

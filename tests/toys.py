@@ -90,3 +90,12 @@ t0 = time.monotonic()
 while not os.path.exists(os.environ.get("TOY_GO_FILE", "")) and time.monotonic() - t0 < 120:
     time.sleep(0.05)
 ''' + GOOD
+
+# what a warm kernel (playbook.kernels) left in the notebook's namespace and the module cache: nothing but modules
+CLEAN = '''import sys
+seen = sorted(k for k in globals() if not k.startswith("_") and k not in ("In", "Out", "exit", "quit", "get_ipython"))
+step.check("custom.clean", "Fresh namespace", "pass", value={
+    "names": seen, "count": get_ipython().execution_count, "warm": "mailbox" in sys.modules,
+    "cwd": __import__("os").getcwd() == output_dir})
+step.save()
+'''

@@ -1,0 +1,187 @@
+"""The kernels of a pack run: how they start, what they never see, and the next one started ahead of its turn.
+
+Every step runs in a fresh kernel of its own (:data:`playbook.runner.KERNEL`), started by
+:func:`kernel_manager_class`: local IPC sockets, the kernel's log kept off the terminal, no signing key in its
+environment.
+
+Starting a kernel and importing the libraries a notebook needs takes one to several seconds per step, time in
+which the step itself waits. :class:`WarmKernel` starts the *next* step's kernel while the current step runs (the
+runner's process is idle then, waiting on the kernel) and has it import, out of sight, the modules its notebook
+imports at top level (read from the notebook's code, :func:`top_level_imports`), those every step needs (:data:`COMMON_WARM`) and
+those its metadata names
+(``metadata.playbook.warm_imports``: modules the library imports lazily, inside the cells' calls). The imports run
+in a throwaway namespace with ``silent=True`` and no history: the notebook starts with an empty namespace and
+execution count 1, as in a fresh kernel; only the module cache is warm. Its results are the same either way; only
+the time moves from the step's first cells to the previous step's wall time, on the other core.
+
+A warm kernel that died or did not finish importing in time is shut down and the step starts a kernel of its own,
+as without warming.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+#: Environment variables kept out of the kernels (and so out of every notebook); set by :mod:`playbook.runner`.
+SECRET_ENV: tuple[str, ...] = ()
+#: Modules every step needs through :func:`playbook.load_context` (imported lazily there), warmed in every kernel.
+COMMON_WARM = ["playbook.context", "playbook.preflight", "playbook.metrics", "playbook.evaluate", "scipy.stats",
+               "sklearn.metrics", "sklearn.preprocessing", "sklearn.pipeline", "sklearn.compose", "skops.io", "yaml",
+               "matplotlib.pyplot"]
+#: nbclient's default: no IPython history file is written by a notebook run.
+KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:"]
+
+
+def kernel_manager_class(log_path: Path | None = None, holder: dict | None = None, secret_env: tuple = ()):
+    """Kernels of a pack run talk over local IPC sockets, not loopback TCP (no port races when many packs
+    run at once on one host, and no plain-text TCP warning). The kernel process's own log (not the
+    notebook's output, which the notebook keeps) goes to ``log_path``: jupyter_client interrupts a kernel
+    before shutting it down, which the kernel logs as an error that is noise on a terminal.
+
+    The kernel's environment never holds ``secret_env`` (the pack's signing key), so no notebook can read it, print
+    it or write it into the pack. ``holder`` receives the kernel process (``holder["process"]``) so the runner can
+    stop it at the step's time limit and read how it ended."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, Float
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+        # a kernel that imported scipy, scikit-learn and matplotlib can take more than jupyter_client's 5 s to exit
+        # on a loaded machine; it is terminated only after this long
+        shutdown_wait_time = Float(30.0, config=True)
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if log_path is not None:
+                kw["stderr"] = open(log_path, "ab")  # noqa: SIM115 - the kernel process owns it
+            env = dict(kw.get("env") or os.environ)
+            for secret in secret_env:
+                env.pop(secret, None)
+            kw["env"] = env
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            if holder is not None:
+                holder["process"] = getattr(self.provisioner, "process", None)
+
+    return IPCKernelManager
+
+
+def top_level_imports(notebook: Path) -> list[str]:
+    """The modules a notebook imports in the top level of its code cells, in order, plus those its metadata names
+    under ``playbook.warm_imports``. ``from a.b import c`` gives ``a.b`` and ``a.b.c`` (``c`` may be a submodule;
+    importing a name that is not a module is skipped in the kernel). Cells that do not parse (magics) are skipped."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    found: list[str] = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        try:
+            tree = ast.parse("".join(src) if isinstance(src, list) else src)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                found += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.append(node.module)
+                found += [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
+    extra = (nb.get("metadata", {}).get("playbook") or {}).get("warm_imports") or []
+    found += COMMON_WARM + [str(m) for m in extra]
+    return list(dict.fromkeys(m for m in found if m.replace(".", "").replace("_", "").isalnum()))
+
+
+def _warm_code(modules: list[str]) -> str:
+    """Code that imports ``modules`` in a namespace of its own and leaves nothing behind in the notebook's."""
+    body = ("import importlib\n"
+            f"for m in {modules!r}:\n"
+            "    try:\n"
+            "        importlib.import_module(m)\n"
+            "    except Exception:\n"
+            "        pass\n")
+    return f"exec(compile({body!r}, '<playbook warm-up>', 'exec'), {{}})"
+
+
+class WarmKernel:
+    """A step's kernel, started (in the step's folder, with the run's environment) before the step's turn, importing
+    what its notebook will import. The step hands :attr:`km` to papermill, which then shuts it down at the end as it
+    does its own kernels; :meth:`discard` shuts down a kernel that was not used."""
+
+    def __init__(self, notebook: Path, cwd: Path, kernel_name: str, log_path: Path, secret_env: tuple = (),
+                 env: dict | None = None):
+        from jupyter_core.utils import run_sync
+
+        self.holder: dict = {}
+        self.log_path = log_path
+        self._run_sync = run_sync
+        cls = kernel_manager_class(log_path, self.holder, secret_env)
+        # IPC socket files at an absolute path of their own: a kernel started ahead is not started from its step's
+        # folder (papermill changes into it only when the step runs), and its sockets never enter the pack
+        self.sockets = Path(tempfile.mkdtemp(prefix="playbook-ipc-"))
+        self.km = cls(kernel_name=kernel_name, ip=str(self.sockets / "k"))
+        saved = {k: os.environ.get(k) for k in (env or {})}
+        os.environ.update(env or {})
+        try:
+            run_sync(self.km.start_kernel)(cwd=str(cwd), extra_arguments=list(KERNEL_ARGS))
+        except BaseException:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+            raise
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.modules = top_level_imports(notebook)
+        self.warmed: bool | None = None
+        self._thread = threading.Thread(target=self._warm, name="playbook-warm-kernel", daemon=True)
+        self._thread.start()
+
+    def _warm(self) -> None:
+        from jupyter_client import BlockingKernelClient
+
+        kc = BlockingKernelClient()
+        kc.load_connection_info(self.km.get_connection_info())
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=120)
+            msg_id = kc.execute(_warm_code(self.modules), silent=True, store_history=False)
+            while True:
+                reply = kc.get_shell_msg(timeout=600)
+                if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                    self.warmed = reply.get("content", {}).get("status") == "ok"
+                    return
+        except Exception:  # noqa: BLE001 - a kernel that could not warm up is discarded, the step starts its own
+            self.warmed = False
+        finally:
+            kc.stop_channels()
+
+    def ready(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) for the imports; True when the kernel is warm and alive."""
+        self._thread.join(timeout)
+        if self._thread.is_alive() or not self.warmed:
+            return False
+        try:
+            return bool(self._run_sync(self.km.is_alive)())
+        except Exception:  # noqa: BLE001
+            return False
+
+    def discard(self) -> None:
+        """Shut the kernel down now (a kernel the run did not use, or one that could not warm up)."""
+        try:
+            if self._run_sync(self.km.is_alive)():
+                self._run_sync(self.km.shutdown_kernel)(now=True)
+            self._run_sync(self.km.cleanup_resources)()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        self._thread.join(5)
+        self.close()
+
+    def close(self) -> None:
+        """Remove the kernel's socket folder and log (after papermill shut it down, or after :meth:`discard`)."""
+        shutil.rmtree(self.sockets, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)

@@ -1,0 +1,72 @@
+"""Kernels started ahead of their step (playbook.kernels): what they import, and that a notebook cannot tell."""
+
+import json
+import os
+
+import nbformat as nbf
+
+from playbook import kernels, runner
+
+from .toys import CLEAN, GOOD, folder
+
+
+def test_top_level_imports_reads_the_cells_and_the_metadata(tmp_path):
+    nb = nbf.v4.new_notebook()
+    nb.cells.append(nbf.v4.new_code_cell("import os, json as j\nfrom a.b import c, d\nfrom . import rel\n"
+                                         "if x:\n    import inside\n"))
+    nb.cells.append(nbf.v4.new_code_cell("%matplotlib inline\nimport skipped"))  # does not parse: skipped
+    nb.cells.append(nbf.v4.new_markdown_cell("import markdown"))
+    nb.metadata["playbook"] = {"warm_imports": ["lazy.module", "bad name; rm"]}
+    p = tmp_path / "t.ipynb"
+    nbf.write(nb, str(p))
+    mods = kernels.top_level_imports(p)
+    assert mods[:5] == ["os", "json", "a.b", "a.b.c", "a.b.d"]
+    assert "inside" not in mods and "skipped" not in mods and "markdown" not in mods and "rel" not in mods
+    assert "lazy.module" in mods and "bad name; rm" not in mods
+    assert set(kernels.COMMON_WARM) <= set(mods)
+
+
+def _run(tmp_path, tpl, env_value=None):
+    old = os.environ.get(runner.WARM_ENV)
+    if env_value is not None:
+        os.environ[runner.WARM_ENV] = env_value
+    try:
+        return runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
+                          overrides=["policy.use_default_gates=false"])
+    finally:
+        if old is None:
+            os.environ.pop(runner.WARM_ENV, None)
+        else:
+            os.environ[runner.WARM_ENV] = old
+
+
+def _clean_value(pack, step):
+    res = json.loads((pack / f"steps/{step}/results.json").read_text())
+    return next(c for c in res["checks"] if c["id"] == "custom.clean")["value"]
+
+
+def test_a_warm_kernel_leaves_the_notebook_a_fresh_namespace_in_its_folder(tmp_path):
+    tpl = folder(tmp_path, ("01_toy.ipynb", "toy", GOOD), ("02_clean.ipynb", "clean", CLEAN))
+    nb = json.loads((tpl / "02_clean.ipynb").read_text())
+    nb["metadata"]["playbook"] = {"warm_imports": ["mailbox"]}  # a module nothing else imports: proof of warming
+    (tpl / "02_clean.ipynb").write_text(json.dumps(nb))
+    res = _run(tmp_path, tpl)
+    assert [o.status for o in res.steps] == ["pass", "pass"]
+    v = _clean_value(res.pack, "02_clean")
+    # the namespace holds what the notebook itself defined, nothing of the warm-up; the count starts as in a new kernel
+    assert set(v["names"]) - {"open"} == {"config", "ctx", "output_dir", "pack_dir", "playbook", "step", "sys",
+                                          "threshold"}, v
+    assert v["warm"] is True and v["cwd"] is True
+    nb = json.loads((res.pack / "steps/02_clean/notebook.ipynb").read_text())
+    assert [c["execution_count"] for c in nb["cells"] if c["cell_type"] == "code"] == [1, 2, 3]
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert not list(res.pack.rglob("kernel-ipc*"))  # no socket file in the pack
+
+
+def test_without_warm_kernels_the_same_results(tmp_path):
+    tpl = folder(tmp_path, ("01_clean.ipynb", "clean", CLEAN))
+    cold = _run(tmp_path / "a", tpl, "0")
+    warm = _run(tmp_path / "b", tpl, "1")
+    a, b = _clean_value(cold.pack, "01_clean"), _clean_value(warm.pack, "01_clean")
+    assert a["warm"] is False and b["warm"] is False  # no warm_imports here: mailbox stays out either way
+    assert a["names"] == b["names"] and a["count"] == b["count"] and a["cwd"] and b["cwd"]
