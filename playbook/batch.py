@@ -633,7 +633,8 @@ def pack_row(entry: dict, out: str, force: bool = False, steps: list[str] | None
     try:
         res = run(entry.get("config"), out=out, name=name, steps=steps, force=force,
                   overrides=list(entry.get("overrides") or []), progress=False,
-                  log=lambda msg: print(msg, file=sys.stderr, flush=True), templates_folder=templates_folder)
+                  log=lambda msg: print(msg, file=sys.stderr, flush=True), templates_folder=templates_folder,
+                  step_jobs=1)  # a batch runs packs side by side: its workers are its parallelism
     except (config_mod.ConfigError, DataError, RunError, PackError) as exc:
         return Row.failed(name, str(exc))
     except KeyboardInterrupt:

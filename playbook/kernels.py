@@ -112,7 +112,7 @@ class WarmKernel:
     does its own kernels; :meth:`discard` shuts down a kernel that was not used."""
 
     def __init__(self, notebook: Path, cwd: Path, kernel_name: str, log_path: Path, secret_env: tuple = (),
-                 env: dict | None = None):
+                 env: dict | None = None, warm: bool = True):
         from jupyter_core.utils import run_sync
 
         self.holder: dict = {}
@@ -123,20 +123,14 @@ class WarmKernel:
         # folder (papermill changes into it only when the step runs), and its sockets never enter the pack
         self.sockets = Path(tempfile.mkdtemp(prefix="playbook-ipc-"))
         self.km = cls(kernel_name=kernel_name, ip=str(self.sockets / "k"))
-        saved = {k: os.environ.get(k) for k in (env or {})}
-        os.environ.update(env or {})
         try:
-            run_sync(self.km.start_kernel)(cwd=str(cwd), extra_arguments=list(KERNEL_ARGS))
+            # the environment is given to this kernel, never set in this process (steps may start side by side)
+            run_sync(self.km.start_kernel)(cwd=str(cwd), extra_arguments=list(KERNEL_ARGS),
+                                           env={**os.environ, **(env or {})})
         except BaseException:
             shutil.rmtree(self.sockets, ignore_errors=True)
             raise
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        self.modules = top_level_imports(notebook)
+        self.modules = top_level_imports(notebook) if warm else []
         self.warmed: bool | None = None
         self._thread = threading.Thread(target=self._warm, name="playbook-warm-kernel", daemon=True)
         self._thread.start()
@@ -149,6 +143,9 @@ class WarmKernel:
         kc.start_channels()
         try:
             kc.wait_for_ready(timeout=120)
+            if not self.modules:  # a kernel started now for its step: ready is enough
+                self.warmed = True
+                return
             msg_id = kc.execute(_warm_code(self.modules), silent=True, store_history=False)
             while True:
                 reply = kc.get_shell_msg(timeout=600)

@@ -127,8 +127,8 @@ class Progress:
     def step_start(self, index: int, name: str) -> None:
         pass
 
-    def cell(self, index: int, total: int, section: str | None) -> None:
-        pass
+    def cell(self, index: int, total: int, section: str | None, name: str | None = None) -> None:
+        """Cell ``index`` of ``total`` of step ``name`` (default: the step that started last) starts."""
 
     def step_end(self, name: str, status: str, seconds: float, error: str | None = None) -> None:
         pass
@@ -187,8 +187,9 @@ class Bar(Progress):
         self.name = name
         self._show(name)
 
-    def cell(self, index: int, total: int, section: str | None) -> None:
-        self._show(f"{self.name}{self.sep}{section}" if section else self.name)
+    def cell(self, index: int, total: int, section: str | None, name: str | None = None) -> None:
+        name = name or self.name
+        self._show(f"{name}{self.sep}{section}" if section else name)
 
     def step_end(self, name: str, status: str, seconds: float, error: str | None = None) -> None:
         if self.bar is None:

@@ -62,6 +62,17 @@ class Template:
     def dirname(self) -> str:
         return f"{self.number}_{self.name}"
 
+    @property
+    def after(self) -> list[str] | None:
+        """The steps whose files this step reads (``metadata.playbook.after`` of the notebook); None when the
+        notebook does not say, which means every earlier step."""
+        try:
+            meta = json.loads(self.path.read_text(encoding="utf-8")).get("metadata", {}).get("playbook") or {}
+        except (OSError, ValueError):
+            return None
+        after = meta.get("after")
+        return [str(a) for a in after] if isinstance(after, list) else None
+
 
 def discover(folder: Path | None = None) -> list[Template]:
     """Templates ``NN_<name>.ipynb`` in run order."""
@@ -365,8 +376,8 @@ def _kernel_env(workdir: Path | None) -> dict:
     return env
 
 
-def _warm_kernel(t: Template, step_dir: Path, workdir: Path | None):
-    """The kernel of step ``t``, started now in its folder and importing what its notebook imports
+def _warm_kernel(t: Template, step_dir: Path, workdir: Path | None, warm: bool = True):
+    """The kernel of step ``t``, started now in its folder and (``warm``) importing what its notebook imports
     (:class:`playbook.kernels.WarmKernel`); None when it cannot start (the step then starts its own)."""
     from playbook.kernels import WarmKernel
 
@@ -374,17 +385,20 @@ def _warm_kernel(t: Template, step_dir: Path, workdir: Path | None):
     fd, log_name = tempfile.mkstemp(prefix="playbook-kernel-", suffix=".log")
     os.close(fd)
     try:
-        return WarmKernel(t.path, step_dir, KERNEL, Path(log_name), SECRET_ENV, _kernel_env(workdir))
+        return WarmKernel(t.path, step_dir, KERNEL, Path(log_name), SECRET_ENV, _kernel_env(workdir), warm=warm)
     except Exception:  # noqa: BLE001 - warming is an optimisation; the step starts its kernel as before
         Path(log_name).unlink(missing_ok=True)
         return None
 
 
 def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params: dict, timeout: int,
-              on_cell: Callable | None = None, workdir: Path | None = None, warm=None) -> StepOutcome:
+              on_cell: Callable | None = None, workdir: Path | None = None, warm=None,
+              holder: dict | None = None) -> StepOutcome:
     """``on_cell(index, total, section)`` is told which cell starts (:mod:`playbook.progress`); papermill's own
     per-cell bar stays off. ``warm``: the step's kernel started ahead (:func:`_warm_kernel`), used when it is
-    ready within the step's time limit, else shut down."""
+    ready within the step's time limit, else shut down and a kernel started now in the same way (steps may run side
+    by side: papermill's own kernel start changes this process's folder). Without ``warm`` papermill starts the
+    kernel. ``holder`` receives the kernel process (the runner stops it when the run is interrupted)."""
     import papermill as pm
 
     from playbook import progress as progress_mod
@@ -395,20 +409,27 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     parameters = {"config": str(cfg_path), "output_dir": str(step_dir), "pack_dir": str(staging), **params}
     for k, v in parameters.items():
         _as_data(f"steps.{t.name}.params.{k}", v)
-    started = _now()
-    t0 = time.perf_counter()
     error = None
+    holder = {} if holder is None else holder
     if warm is not None and not warm.ready(timeout):
         warm.discard()
-        warm = None
+        warm = _warm_kernel(t, step_dir, workdir, warm=False)
+        if warm is not None and not warm.ready(timeout):
+            warm.discard()
+            warm = None
     if warm is not None:
-        kernel_log, holder, km = warm.log_path, warm.holder, {"km": warm.km}
+        holder.update(warm.holder)
+        kernel_log, km = warm.log_path, {"km": warm.km}
     else:
         fd, log_name = tempfile.mkstemp(prefix="playbook-kernel-", suffix=".log")
         os.close(fd)
-        kernel_log, holder, km = Path(log_name), {}, {}
-    env_backup = {k: os.environ.get(k) for k in _KERNEL_ENV}
-    os.environ.update(_kernel_env(workdir))
+        kernel_log, km = Path(log_name), {"cwd": str(step_dir)}
+    # the step's time starts when its kernel is ready (a kernel started ahead booted while other work ran)
+    started = _now()
+    t0 = time.perf_counter()
+    env_backup = {k: os.environ.get(k) for k in _KERNEL_ENV} if warm is None else {}
+    if warm is None:  # papermill starts the kernel from this process's environment (one step at a time)
+        os.environ.update(_kernel_env(workdir))
     watchdog = _Watchdog(holder, timeout)
     try:
         with watchdog:
@@ -416,7 +437,7 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
             # every 30 s while it runs: a save after every cell (the whole notebook rewritten) is not needed
             pm.execute_notebook(
                 str(t.path), str(step_dir / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
-                cwd=str(step_dir), progress_bar=False, execution_timeout=timeout + 2 * TIMEOUT_GRACE,
+                progress_bar=False, execution_timeout=timeout + 2 * TIMEOUT_GRACE,
                 log_output=False, request_save_on_cell_execute=False,
                 kernel_manager_class=_kernel_manager_class(kernel_log, holder),
                 engine_name=progress_mod.ENGINE, on_cell=on_cell, **km,
@@ -565,8 +586,11 @@ def build_summary(cfg: config_mod.PackConfig, ctx, staging: Path, outcomes: list
 def run(config_path: str | None = None, out: str | Path = "evidence", name: str | None = None,
         steps: list[str] | None = None, force: bool = False, overrides: list[str] | None = None,
         progress: Any = True, log: Callable[[str], None] | None = None,
-        templates_folder: str | Path | None = None) -> RunResult:
+        templates_folder: str | Path | None = None, step_jobs: int | None = None) -> RunResult:
     """Run the playbook and write the evidence pack.
+
+    ``step_jobs``: how many steps may run at once (default :func:`resolve_step_jobs`); a step starts when the steps it reads
+    (:attr:`Template.after`) have ended.
 
     ``progress``: ``True`` shows one bar on a terminal, else one line per finished step on stderr; ``False`` one line
     per finished step through ``log``; or a :class:`playbook.progress.Progress` of the caller's.
@@ -575,6 +599,7 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
     folder this call created is removed again). An OSError while the pack is built (a full disk) removes the
     unfinished folder and propagates."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    resolve_step_jobs(step_jobs)  # a bad PLAYBOOK_STEP_JOBS is refused before anything is written
     key = pack_mod.signing_key()
     cfg = config_mod.load(config_path, overrides)
     if cfg.previous and not (Path(cfg.previous) / pack_mod.MANIFEST).is_file():
@@ -607,7 +632,8 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
     try:
         pack_mod.check_writable(out_dir)
         with pack_mod.PackLock(final):
-            return _run_locked(cfg, key, templates, chosen, declared, step_params, final, force, progress, log)
+            return _run_locked(cfg, key, templates, chosen, declared, step_params, final, force, progress, log,
+                               step_jobs)
     except BaseException:
         for p in created:  # leave no (empty) folder behind that this call made
             try:
@@ -618,7 +644,7 @@ def run(config_path: str | None = None, out: str | Path = "evidence", name: str 
 
 
 def _run_locked(cfg, key, templates, chosen, declared, step_params, final: Path, force: bool, progress: bool,
-                log) -> RunResult:
+                log, requested_jobs: int | None = None) -> RunResult:
     if final.exists() and not force:  # another run may have placed it while we waited for the lock
         raise RunError(f"{final}: a pack already exists there; pass --force to replace it or --name to choose another name.")
     stale = pack_mod.clean_stale(final.parent, final.name, holding_lock=True)
@@ -630,9 +656,110 @@ def _run_locked(cfg, key, templates, chosen, declared, step_params, final: Path,
 
     work = pre.make_workdir(final)
     try:
-        return _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final, force, progress, log, work)
+        return _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final, force, progress, log, work,
+                                 requested_jobs)
     finally:
         pre.remove_workdir(work)
+
+
+#: How many steps of one pack may run at once (default: 2 on a machine of two cores or more, else 1).
+JOBS_ENV = "PLAYBOOK_STEP_JOBS"
+
+
+def resolve_step_jobs(requested: int | None = None) -> int:
+    """Steps of a pack run side by side: ``requested``, else :data:`JOBS_ENV`, else 2 when the machine has two cores
+    or more. A step uses about one core; more than two at once rarely helps, as the steps wait on each other."""
+    if requested is None:
+        raw = os.environ.get(JOBS_ENV, "").strip()
+        if raw:
+            try:
+                requested = int(raw)
+            except ValueError:
+                raise RunError(f"{JOBS_ENV}={raw}: not a whole number; set it to 1 or more.") from None
+    if requested is not None:
+        if requested < 1:
+            raise RunError(f"{JOBS_ENV} / step_jobs {requested}: must be at least 1.")
+        return requested
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
+
+
+def step_needs(chosen: list[Template]) -> dict[str, set[str]]:
+    """For each chosen step, the chosen steps that must end before it starts: those it reads (its
+    ``metadata.playbook.after``), or, when its notebook does not say, every earlier one."""
+    names = [t.name for t in chosen]
+    out = {}
+    for i, t in enumerate(chosen):
+        after = t.after
+        out[t.name] = set(names[:i]) if after is None else {a for a in after if a in names[:i]}
+    return out
+
+
+def _top_up(warm: dict | None, upcoming: list[Template], staging: Path, work: Path) -> None:
+    """Start the kernels of the ``upcoming`` steps that have none yet (:func:`_warm_kernel`)."""
+    if warm is None:
+        return
+    for t in upcoming:
+        if t.name not in warm:
+            k = _warm_kernel(t, staging / "steps" / t.dirname, work)
+            if k is not None:
+                warm[t.name] = k
+
+
+def _run_steps(cfg, chosen: list[Template], staging: Path, cfg_path: Path, step_params: dict, work: Path, shown,
+               warm: dict | None, jobs: int, step_done: Callable) -> list[StepOutcome]:
+    """Run the chosen steps, at most ``jobs`` at once, each when the steps it reads have ended
+    (:func:`step_needs`), in the order of the templates among those ready; the kernels of the next ``jobs`` steps
+    are started ahead (``warm``, None: papermill starts each at its turn). ``step_done(template, outcome)`` is called
+    as each ends. Returns the outcomes in template order. Interrupted, it stops the running kernels and waits for
+    their steps to end before raising."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    needs = step_needs(chosen)
+    index = {t.name: i for i, t in enumerate(chosen, 1)}
+    pending, running, done, outcomes, holders = list(chosen), {}, set(), {}, {}
+    pool = ThreadPoolExecutor(jobs, thread_name_prefix="playbook-step")
+    try:
+        while pending or running:
+            for t in list(pending):
+                if len(running) >= jobs:
+                    break
+                if needs[t.name] <= done:
+                    pending.remove(t)
+                    shown.step_start(index[t.name], t.dirname)
+                    on_cell = (lambda i, n, sec, _name=t.dirname: shown.cell(i, n, sec, name=_name)) \
+                        if shown.wants_cells else None
+                    holders[t.name] = {}
+                    kernel = warm.pop(t.name, None) if warm is not None else None
+                    running[pool.submit(_run_step, t, staging / "steps" / t.dirname, staging, cfg_path,
+                                        step_params[t.name], cfg.step(t.name).timeout, on_cell, work, kernel,
+                                        holders[t.name])] = t
+            _top_up(warm, pending[:jobs], staging, work)  # the next steps' kernels start while these run
+            if not running:  # nothing can start: a step waits for one that is not chosen (cannot happen)
+                raise RunError("no step can start: " + ", ".join(t.name for t in pending))
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                t = running.pop(f)
+                outcomes[t.name] = f.result()
+                done.add(t.name)
+                step_done(t, outcomes[t.name])
+    except BaseException:
+        import signal
+
+        for f, t in running.items():  # stop the kernels of the running steps, then let their threads end
+            proc = holders.get(t.name, {}).get("process")
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    return [outcomes[t.name] for t in chosen]
 
 
 def _inputs(cfg) -> dict:
@@ -646,17 +773,18 @@ def _inputs(cfg) -> dict:
 
 
 def _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final: Path, force: bool, progress: bool,
-                      log, work: Path) -> RunResult:
+                      log, work: Path, requested_jobs: int | None = None) -> RunResult:
     from playbook import preflight as pre
 
     read_info: dict[str, dict] = {"reference": {}, "current": {}}
     started = _now()
     warm_kernels = os.environ.get(WARM_ENV, "1") != "0"
-    warm = None
+    jobs = resolve_step_jobs(requested_jobs) if warm_kernels else 1
+    warm: dict[str, Any] | None = {} if warm_kernels else None
     staging = pack_mod.staging_dir(final)
     try:
-        # the first step's kernel starts (and imports) while the preflight reads the data and fits the model
-        warm = _warm_kernel(chosen[0], staging / "steps" / chosen[0].dirname, work) if warm_kernels else None
+        # the first steps' kernels start (and import) while the preflight reads the data and fits the model
+        _top_up(warm, chosen[:jobs], staging, work)
         ctx, model_info, adapter = preflight(cfg, read_info, work)
         for role, info in read_info.items():
             if info.get("encoding_fallback"):
@@ -671,32 +799,21 @@ def _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final:
         cfg_path.write_text(header + config_mod.dump(cfg), encoding="utf-8")
         _store_privacy(ctx, staging)
         pre.store(staging, ctx, work, model_info, inputs, adapter)
-        outcomes: list[StepOutcome] = []
         shown = _reporter(progress, log)
         shown.start([t.dirname for t in chosen])
         from concurrent.futures import ThreadPoolExecutor
 
         renders, html = ThreadPoolExecutor(1, thread_name_prefix="playbook-html"), {}
+
+        def step_done(t: Template, o: StepOutcome) -> None:
+            shown.step_end(t.dirname, o.status, o.seconds, o.error)
+            # its HTML is rendered while the next steps run, outside the pack until the last step has run (a
+            # later step reads the pack's files; none of them may appear or change under it)
+            html[t.dirname] = renders.submit(_render_html, staging / "steps" / t.dirname,
+                                             work / "html" / f"{t.dirname}.html")
+
         try:
-            for i, t in enumerate(chosen, 1):
-                settings = cfg.step(t.name)
-                shown.step_start(i, t.dirname)
-                this, warm = warm, None
-                if warm_kernels and i < len(chosen):  # the next step's kernel starts while this step runs
-                    warm = _warm_kernel(chosen[i], staging / "steps" / chosen[i].dirname, work)
-                try:
-                    o = _run_step(t, staging / "steps" / t.dirname, staging, cfg_path, step_params[t.name],
-                                  settings.timeout, shown.cell if shown.wants_cells else None, work, this)
-                except BaseException:
-                    if this is not None:
-                        this.discard()
-                    raise
-                outcomes.append(o)
-                shown.step_end(t.dirname, o.status, o.seconds, o.error)
-                # its HTML is rendered while the next step runs, outside the pack until the last step has run (a
-                # later step reads the pack's files; none of them may appear or change under it)
-                html[t.dirname] = renders.submit(_render_html, staging / "steps" / t.dirname,
-                                                 work / "html" / f"{t.dirname}.html")
+            outcomes = _run_steps(cfg, chosen, staging, cfg_path, step_params, work, shown, warm, jobs, step_done)
         finally:
             shown.close()
             renders.shutdown(wait=True)
@@ -736,8 +853,8 @@ def _run_with_workdir(cfg, key, templates, chosen, declared, step_params, final:
         pack_mod.remove_tree(staging)
         raise
     finally:
-        if warm is not None:  # a kernel started for a step that did not come (the run stopped before it)
-            warm.discard()
+        for k in (warm or {}).values():  # kernels started for steps that did not come (the run stopped before them)
+            k.discard()
     return RunResult(final, summary["verdict"], summary["exit_code"], summary, outcomes,
                      digest=manifest["digest"]["value"], signature=manifest.get("signature"))
 

@@ -70,3 +70,69 @@ def test_without_warm_kernels_the_same_results(tmp_path):
     a, b = _clean_value(cold.pack, "01_clean"), _clean_value(warm.pack, "01_clean")
     assert a["warm"] is False and b["warm"] is False  # no warm_imports here: mailbox stays out either way
     assert a["names"] == b["names"] and a["count"] == b["count"] and a["cwd"] and b["cwd"]
+
+
+def _after(tpl, fname, after):
+    p = tpl / fname
+    nb = json.loads(p.read_text())
+    nb["metadata"]["playbook"] = {"after": after}
+    p.write_text(json.dumps(nb))
+
+
+def _statuses(res):
+    return {c["id"]: c["status"] for c in res.summary["checks"]}
+
+
+def test_steps_that_read_nothing_of_each_other_run_side_by_side(tmp_path):
+    from .toys import READER, SIDE
+
+    tpl = folder(tmp_path, ("01_left.ipynb", "left", SIDE), ("02_right.ipynb", "right", SIDE),
+                 ("03_toy.ipynb", "toy", GOOD), ("04_reader.ipynb", "reader", READER))
+    _after(tpl, "01_left.ipynb", [])
+    _after(tpl, "02_right.ipynb", [])
+    _after(tpl, "03_toy.ipynb", ["left"])  # reads left only: may start beside right
+    res = runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
+                     overrides=["policy.use_default_gates=false"], step_jobs=2)
+    st = _statuses(res)
+    assert st["custom.left.side_by_side"] == "pass" and st["custom.right.side_by_side"] == "pass", st
+    assert st["custom.reader.saw_previous"] == "pass"  # no metadata: after every earlier step, toy included
+    assert [o.template.name for o in res.steps] == ["left", "right", "toy", "reader"]  # template order
+    starts = {o.template.name: o.started for o in res.steps}
+    assert starts["reader"] >= max(starts["toy"], starts["right"])
+    assert runner.step_needs(runner.discover(tpl)) == {
+        "left": set(), "right": set(), "toy": {"left"}, "reader": {"left", "right", "toy"}}
+
+
+def test_one_step_at_a_time_when_asked(tmp_path):
+    from .toys import SIDE
+
+    tpl = folder(tmp_path, ("01_left.ipynb", "left", SIDE), ("02_right.ipynb", "right", SIDE))
+    _after(tpl, "01_left.ipynb", [])
+    _after(tpl, "02_right.ipynb", [])
+    saved = {k: os.environ.get(k) for k in (runner.JOBS_ENV, "TOY_SIDE_WAIT")}
+    os.environ.update({runner.JOBS_ENV: "1", "TOY_SIDE_WAIT": "3"})
+    try:
+        res = runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
+                         overrides=["policy.use_default_gates=false"])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    st = _statuses(res)
+    # one at a time: left waits its 3 s for a right that has not started, and fails; right then finds left's flag
+    assert st["custom.left.side_by_side"] == "fail" and st["custom.right.side_by_side"] == "pass", st
+
+
+def test_a_bad_step_jobs_setting_is_one_sentence(monkeypatch):
+    import pytest
+
+    monkeypatch.setenv(runner.JOBS_ENV, "many")
+    with pytest.raises(runner.RunError, match="PLAYBOOK_STEP_JOBS=many: not a whole number"):
+        runner.resolve_step_jobs()
+    monkeypatch.setenv(runner.JOBS_ENV, "0")
+    with pytest.raises(runner.RunError, match="at least 1"):
+        runner.resolve_step_jobs()
+    monkeypatch.delenv(runner.JOBS_ENV)
+    assert runner.resolve_step_jobs(3) == 3 and runner.resolve_step_jobs() in (1, 2)

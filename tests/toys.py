@@ -99,3 +99,18 @@ step.check("custom.clean", "Fresh namespace", "pass", value={
     "cwd": __import__("os").getcwd() == output_dir})
 step.save()
 '''
+
+# two steps that can only both pass side by side: each writes its flag, then waits (at most $TOY_SIDE_WAIT s, default
+# 60) for the other's
+SIDE = '''import os, time
+flags = os.path.dirname(pack_dir.rstrip("/")) + "/flags"
+os.makedirs(flags, exist_ok=True)
+open(f"{flags}/{step.name}", "w").close()
+other = {"left": "right", "right": "left"}[step.name]
+t0 = time.monotonic()
+while not os.path.exists(f"{flags}/{other}") and time.monotonic() - t0 < float(os.environ.get("TOY_SIDE_WAIT", 60)):
+    time.sleep(0.05)
+step.check(f"custom.{step.name}.side_by_side", "Ran beside the other", "pass" if os.path.exists(f"{flags}/{other}") else "fail",
+           value=round(time.monotonic() - t0, 2))
+step.save()
+'''
