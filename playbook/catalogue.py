@@ -282,11 +282,13 @@ CATALOGUE: tuple[CheckSpec, ...] = (
                  group="holds")],
        next_step="Fix the current data so it honours the contract (restore missing columns and types), or update the "
                  "contract on purpose and run the pack again."),
-    _c("data.summary_report", "Evidently data summary report", _AUDIT,
-       "Number of columns in Evidently's DataSummaryPreset report of current vs reference (error when Evidently "
-       "fails), on the audit's seeded sample when the data is larger than sample_rows (the threshold records "
-       "sample_rows / of_rows).",
-       next_step="Open the data audit notebook to see why Evidently's summary report failed."),
+    _c("data.summary_report", "Data summary report", _AUDIT,
+       "Number of columns in the per-column data summary of current vs reference, built from the audit's own "
+       "statistics over every row (artifacts/data_summary.html / .json; error when it cannot be built). With "
+       "evidently_report, Evidently's DataSummaryPreset report is written beside it, on the audit's seeded sample "
+       "when the data is larger than sample_rows (the threshold then records sample_rows / of_rows; error when "
+       "Evidently fails).",
+       next_step="Open the data audit notebook to see why the data summary (or Evidently's report) failed."),
     # ---- 05 drift simulation -------------------------------------------------------------------------------------
     _c("drift.false_alarm_rate", "False-alarm rate of the monitors on unshifted batches", _DRIFT,
        "Share of unshifted batches (severity 0) of the clean held-out rows on which the rehearsed data monitors "

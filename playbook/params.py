@@ -115,7 +115,7 @@ REGISTRY: dict[str, dict[str, P]] = {
         "id_max_abs_corr": SHARE, "max_contamination_share": SHARE, "max_overlap_days": NONNEG,
         "max_gap_factor": P("float", 1.0), "max_staleness_days": NONNEG, "max_future_share": SHARE,
         "max_unparseable_share": SHARE, "max_violation_share": SHARE, "contract_missing_slack": SHARE,
-        "sample_rows": P("int", 100),
+        "sample_rows": P("int", 100), "evidently_report": P("bool"),
     },
     "drift_simulation": {
         "shifts": P("list", items=P("str", choices=_shifts, empty_ok=False)),

@@ -350,15 +350,65 @@ def test_empty_and_all_missing_data_do_not_break_the_scan():
         s.close()
 
 
-def test_summary_report_runs_on_the_sample_and_says_so(tmp_path):
-    ref, cur = messy(400), messy(300, seed=4)
-    roles = roles_of(ref, cur)
-    checks, _ = audit.run_audit(ref, cur, roles, audit.AuditParams(sample_rows=150), out_dir=tmp_path)
+def test_summary_covers_every_row_and_evidently_on_request_runs_on_the_sample(tmp_path):
+    """The data summary is the audit's own statistics over every row (the threshold records no sample); Evidently's
+    report, asked for with evidently_report, runs on the sample and says so."""
+    import json
+
+    ref, cur, tables, frames, sampling = _sampled(tmp_path)
+    roles = roles_of(frames["reference"], frames["current"])
+    out = tmp_path / "step"
+    checks, _ = audit.run_audit(frames["reference"], frames["current"], roles, audit.AuditParams(sample_rows=1500),
+                                out_dir=out, tables=tables, sampling=sampling)
     report = {c["id"]: c for c in checks}["data.summary_report"]
-    assert report["status"] == "pass"
-    assert report["threshold"] == {"sample_rows": {"reference": 150, "current": 150},
+    assert report["status"] == "pass" and report["threshold"] is None and "over every row" in report["why"]
+    assert report["evidence"] == ["artifacts/data_summary.html", "artifacts/data_summary.json"]
+    summary = json.loads((out / "artifacts" / "data_summary.json").read_text())
+    col = {c["column"]: c for c in summary["columns"]}
+    assert summary["rows"] == {"reference": len(ref), "current": len(cur)}
+    amount, city = col["amount"]["reference"], col["city"]["reference"]
+    assert amount["max"] == 1e6 and amount["rows"] == len(ref)             # the maximum outside the sample
+    assert sum(amount["histogram"]) == ref["amount"].notna().sum()
+    assert amount["mean"] == pytest.approx(ref["amount"].mean()) and amount["std"] == pytest.approx(ref["amount"].std())
+    assert amount["quartiles"] == pytest.approx(list(ref["amount"].quantile([0.25, 0.5, 0.75])))
+    assert city["missing"] == city["placeholders"] == 10                   # '?' outside the sample, as missing
+    assert {v["value"]: v["count"] for v in city["values"]} == ref["city"][ref["city"] != "?"].value_counts().to_dict()
+    assert not (out / "artifacts" / "evidently_summary.html").exists()
+
+    out2 = tmp_path / "step2"
+    checks, _ = audit.run_audit(frames["reference"], frames["current"], roles,
+                                audit.AuditParams(sample_rows=1500, evidently_report=True), out_dir=out2,
+                                tables=tables, sampling=sampling)
+    report = {c["id"]: c for c in checks}["data.summary_report"]
+    assert report["status"] == "pass" and "artifacts/evidently_summary.html" in report["evidence"]
+    assert report["threshold"] == {"sample_rows": {"reference": 1500, "current": 1500},
                                    "of_rows": {"reference": len(ref), "current": len(cur)}}
-    assert "seeded sample (150 of the 405 reference rows and 150 of the 305 current rows)" in report["why"]
+    assert f"Evidently's report is on a seeded sample (1,500 of the {len(ref):,} reference rows" in report["why"]
+    assert json.loads((out2 / "artifacts" / "evidently_summary.json").read_text())["metrics"]
+
+
+def test_summary_shows_protected_columns_as_counts_only(tmp_path):
+    import json
+
+    ref = messy(300)
+    data = audit.prepare(ref, ref.copy(), roles_of(ref), audit.AuditParams(), pii=["naam klant", "Age"])
+    try:
+        c = audit.summary_check(data, "a.html", "a.json", tmp_path / "a.html", tmp_path / "a.json",
+                                protected=['klant "id"'])
+    finally:
+        data.close()
+    assert c["status"] == "pass" and c["value"] == len(ref.columns)
+    page = (tmp_path / "a.html").read_text()
+    cols = {x["column"]: x for x in json.loads((tmp_path / "a.json").read_text())["columns"]}
+    for name in ("naam klant", "Age", 'klant "id"'):
+        side = cols[name]["reference"]
+        assert cols[name]["protected"] and side["rows"] == len(ref) and side["distinct"] > 0, name
+        assert not {"top", "values", "min", "max", "quartiles", "histogram"} & set(side), name
+    for v in ref["naam klant"].unique()[:20]:
+        assert v not in page
+    assert "K-100000" not in page and "Ana " not in page
+    assert cols["score"]["reference"]["infinite"] == 2 and cols["inkomen €"]["reference"]["histogram"]
+    assert cols["signup ISO"]["reference"]["kind"] == "datetime" and cols["signup ISO"]["reference"]["first"]
 
 
 # -- the order of numeric dates -----------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ markers, duplicate rows and repeated ids (hashes of the clean cells), conflictin
 features, cardinality, ranges, outlier fences and infinities, dates and their freshness (text dates parsed once per
 distinct value), labels, contamination (a hash join of the current rows against the reference's). The data contract
 describes the full data. Checks that need rows in pandas (single-feature leakage models, id correlations, the kinds
-of values mixed in a text column, numbers stored as text, the contract's validation of the current data, the
-Evidently report) run on a seeded sample of at most ``AuditParams.sample_rows`` rows, in their original order (the
+of values mixed in a text column, numbers stored as text, the contract's validation of the current data,
+Evidently's report when asked for) run on a seeded sample of at most ``AuditParams.sample_rows`` rows, in their original order (the
 whole frame when it fits); each records ``{"sample_rows": n, "of_rows": N}`` in its threshold and says so in its
 ``why`` when it ran on a sample.
 
@@ -42,7 +42,9 @@ value measures and when it applies, in the ``01 data audit`` section of :mod:`pl
 ``freshness``       ``data.freshness.*``: time order, gaps, staleness (with ``data.timestamp``)
 ``conformance``     ``data.contract.*``: the contract written, the current data held to it
 ``contract``        the data contract format: :func:`build_contract`, :func:`validate` (used by later steps)
-``report``          ``data.summary_report`` (Evidently), the findings file, notebook tables
+``summary``         the data summary from the audit's own statistics (HTML and JSON)
+``report``          ``data.summary_report`` (the summary; Evidently's report on request), the findings file,
+                    notebook tables
 ==================  ===================================================================================
 
 A check that looks at one dataset ends in ``.reference`` or ``.current``; a check that compares the two, or
@@ -92,14 +94,15 @@ def run_audit(reference, current, roles, params: AuditParams | None = None, out_
 
     ``tables`` (``{"reference": Table, "current": Table}``) is the full data when the frames are a sample of it
     (``sampling`` as :func:`prepare` takes it); without it the frames are the whole data.
-    With ``out_dir`` the artifacts (contract, findings, Evidently report when ``report``) are written
+    With ``out_dir`` the artifacts (contract, findings, the data summary when ``report``, and Evidently's report
+    when ``params.evidently_report``) are written
     under ``out_dir/artifacts``; without it the contract is built in memory only. ``policy`` (default: the
     context's, if any) supplies the gates whose bounds take precedence over the parameters.
 
-    The work that needs rows in pandas and scikit-learn (the privacy scan when there is no context, column kinds,
-    value types, leakage models, the contract's validation of the current data) runs in a second thread once every
-    column has been read, while DuckDB (which releases the interpreter) computes the rest; the results are the same
-    as one after the other.
+    The work that needs rows in pandas and scikit-learn runs in a second thread while DuckDB (which releases the
+    interpreter) computes the rest: the privacy scan (when there is no context) as soon as the samples are drawn,
+    column kinds, value types and leakage models once the columns are profiled, the contract's validation of the
+    current data once the contract is written; the results are the same as one after the other.
     """
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
@@ -112,27 +115,36 @@ def run_audit(reference, current, roles, params: AuditParams | None = None, out_
     if policy is None and ctx is not None:
         policy = ctx.policy
     with ThreadPoolExecutor(max_workers=1) as pool:
-        data = prepare(reference, current, roles, params, pii, policy, tables=tables, sampling=sampling)
+        found = {}
+
+        def scan_privacy(raw):  # as soon as the samples are drawn: it needs nothing of the scan
+            found["privacy"] = pool.submit(
+                (lambda: privacy.privacy_of(ctx)) if ctx is not None else
+                (lambda: privacy.scan_data(raw["reference"], raw["current"], skip=[roles.target])))
+
+        data = prepare(reference, current, roles, params, pii, policy, tables=tables, sampling=sampling,
+                       on_sample=scan_privacy)
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 art = Path(out_dir) / "artifacts" if out_dir else Path(tmp)
-                data.scan.row_stats()  # the last read of every column (which needs the interpreter for text)
                 side = pool.submit(lambda: {
-                    "privacy": (privacy.privacy_of(ctx) if ctx is not None else
-                                privacy.scan_data(data.raw["reference"], data.raw["current"], skip=[roles.target])),
                     "kinds": [schema_types(data)], "mixed": per_dataset(lambda ds: mixed_types(data, ds)),
                     "as_text": per_dataset(lambda ds: numeric_as_text(data, ds)), "leakage": leakage_checks(data)})
+                data.scan.row_stats()
                 contract, written = contract_written(data, art / "data_contract.json")
                 validated = pool.submit(current_valid, data, contract, written)
                 counted = completeness_checks(data) + uniqueness_checks(data)
                 valid = validity_checks(data) + target_checks(data)
                 joined = contamination_checks(data) + freshness_checks(data)
-                r = side.result()
+                r = {**side.result(), "privacy": found["privacy"].result()}
                 checks = (r["kinds"] + r["mixed"] + r["as_text"] + counted + identifier_checks(r["privacy"], roles)
                           + valid + r["leakage"] + joined + [written, validated.result()])
                 if report and out_dir:
+                    protected = [] if policy is not None and getattr(policy, "allow_raw_pii", False) else \
+                        list(getattr(r["privacy"], "protected", None) or [])
                     checks.append(summary_check(data, "artifacts/data_summary.html", "artifacts/data_summary.json",
-                                                art / "data_summary.html", art / "data_summary.json", ctx))
+                                                art / "data_summary.html", art / "data_summary.json", ctx,
+                                                evidently=data.params.evidently_report, protected=protected))
                 if out_dir:
                     write_findings(checks, art / "audit_findings.json")
         finally:

@@ -59,14 +59,33 @@ def _encoded_target(y: pd.Series, roles) -> np.ndarray:
 
 
 def _feature_matrix(s: pd.Series) -> tuple[pd.DataFrame, bool]:
-    """(one-column frame, is_numeric). Text becomes strings with an explicit missing category."""
+    """(one-column frame, is_numeric). Text becomes a category per distinct string, with an explicit missing
+    category, as integer codes: the target encoder encodes each category from its labels alone, so the codes give
+    the encodings the strings would, without comparing strings from Python."""
     if is_numeric(s):
         v = s.astype(float).replace([np.inf, -np.inf], np.nan)
         return v.to_frame(), True
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float).to_frame(), True
     text = s.astype(object).where(s.notna(), "__missing__").astype(str)
-    return text.to_frame(), False
+    return pd.DataFrame({s.name: pd.factorize(text)[0].astype(np.int64)}, index=s.index), False
+
+
+def _out_of_fold(model, X: pd.DataFrame, y: np.ndarray, splits, n_classes: int | None) -> np.ndarray:
+    """Out-of-fold predictions (``n_classes``: class probabilities, columns by class code; None: values), as
+    :func:`sklearn.model_selection.cross_val_predict` makes them on these folds, without its per-call overhead (a
+    worker pool, validation, a label encoder) for each of the many one-feature models."""
+    from sklearn.base import clone
+
+    values = X.to_numpy()  # a plain array: the estimators' input checks are cheaper than on a frame
+    out = np.zeros(len(y) if n_classes is None else (len(y), n_classes))
+    for train, test in splits:
+        m = clone(model).fit(values[train], y[train])
+        if n_classes is None:
+            out[test] = m.predict(values[test])
+        else:
+            out[np.ix_(test, np.asarray(m.classes_, dtype=int))] = m.predict_proba(values[test])
+    return out
 
 
 def single_feature_scores(df: pd.DataFrame, roles, *, folds: int = 3, max_rows: int = 10000, seed: int = 0) -> pd.DataFrame:
@@ -76,7 +95,7 @@ def single_feature_scores(df: pd.DataFrame, roles, *, folds: int = 3, max_rows: 
     cross-validation.
     """
     from sklearn.metrics import r2_score, roc_auc_score
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import KFold, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import TargetEncoder
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
@@ -97,6 +116,10 @@ def single_feature_scores(df: pd.DataFrame, roles, *, folds: int = 3, max_rows: 
           else StratifiedKFold(folds, shuffle=True, random_state=seed))
     inner = (KFold(5, shuffle=True, random_state=seed) if regression
              else StratifiedKFold(5, shuffle=True, random_state=seed))
+    # the folds depend on the labels only: split once, the same folds for every feature (as cross_val_predict
+    # would draw them for each)
+    splits = list(cv.split(np.zeros((len(y), 1)), y))
+    n_classes = None if regression else int(y.max()) + 1
     leaf = max(5, len(data) // 1000)
     target_type = "continuous" if regression else ("binary" if roles.task == "binary" else "multiclass")
     metric = "r2" if regression else ("roc_auc" if roles.task == "binary" else "roc_auc_ovr")
@@ -112,10 +135,10 @@ def single_feature_scores(df: pd.DataFrame, roles, *, folds: int = 3, max_rows: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if regression:
-                pred = cross_val_predict(model, X, y, cv=cv)
+                pred = _out_of_fold(model, X, y, splits, None)
                 score = float(r2_score(y, pred))
             else:
-                proba = cross_val_predict(model, X, y, cv=cv, method="predict_proba")
+                proba = _out_of_fold(model, X, y, splits, n_classes)
                 if roles.task == "binary":
                     score = float(roc_auc_score(y, proba[:, 1]))
                 else:

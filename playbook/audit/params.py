@@ -8,7 +8,7 @@ Values are validated on construction, so a bad ``steps.data_audit.params`` entry
 
 ``sample_rows`` bounds the rows the audit holds in pandas: checks that count over every row run in DuckDB on the full
 data; the checks that need rows (single-feature models, id correlations, value types, the contract's validation of
-the current data, the Evidently report) run on a seeded sample of at most this many rows of each dataset. 50,000
+the current data, Evidently's report when asked for) run on a seeded sample of at most this many rows of each dataset. 50,000
 rows measure a share to within half a percentage point (95 %), and the leakage models use at most
 ``leakage_max_rows`` of them anyway; larger samples cost time in every one of those checks.
 """
@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 TEMPLATE = "01_data_audit.ipynb"
@@ -85,6 +86,7 @@ class AuditParams:
     max_violation_share: float = _DEFAULTS["max_violation_share"]
     contract_missing_slack: float = _DEFAULTS["contract_missing_slack"]
     sample_rows: int = _DEFAULTS["sample_rows"]
+    evidently_report: bool = _DEFAULTS["evidently_report"]
     seed: int = 0
 
     _SHARES = ("max_missing_share", "max_column_missing_share", "max_disguised_share", "mixed_types_min_share",
@@ -104,7 +106,11 @@ class AuditParams:
                              "quote the date in YAML.")
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.type in ("float", float):
+            if f.type in ("bool", bool):
+                if not isinstance(v, (bool, np.bool_)):
+                    raise ValueError(f"parameter {f.name}: expected true or false, got {v!r}; fix it in the step's params.")
+                setattr(self, f.name, bool(v))
+            elif f.type in ("float", float):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(float(v)):
                     raise ValueError(f"parameter {f.name}: expected a number, got {v!r}; fix it in the step's params.")
                 setattr(self, f.name, float(v))

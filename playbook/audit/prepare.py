@@ -173,7 +173,8 @@ def flatten_containers(df: pd.DataFrame) -> pd.DataFrame:
 
 def prepare(reference: pd.DataFrame, current: pd.DataFrame, roles, params: AuditParams | None = None,
             pii: Iterable[str] = (), policy: Any = None, *, tables: Mapping[str, Table] | None = None,
-            sampling: Mapping[str, dict] | None = None) -> AuditData:
+            sampling: Mapping[str, dict] | None = None,
+            on_sample: Callable[[dict[str, pd.DataFrame]], Any] | None = None) -> AuditData:
     """Open the full data, profile it (markers found once, over every row) and build the pandas sample and its
     clean copy.
 
@@ -181,7 +182,8 @@ def prepare(reference: pd.DataFrame, current: pd.DataFrame, roles, params: Audit
     (``sampling``, e.g. ``{"reference": {"rows": 10_000_000, "sample": 200_000, "seed": 0}}``, says how they were
     drawn; the full data's rows are the table's); a dataset without a table is its frame, scanned as it is.
     ``policy`` is the pack's: its gates' bounds take precedence over the parameters. Close the result
-    (:meth:`AuditData.close`) to release the scan.
+    (:meth:`AuditData.close`) to release the scan. ``on_sample`` (optional) is called with the raw samples
+    (``{dataset: frame}``) before the scan starts, e.g. to start work that needs only them in another thread.
     """
     p = params or AuditParams()
     frames = {"reference": flatten_containers(reference), "current": flatten_containers(current)}
@@ -197,6 +199,8 @@ def prepare(reference: pd.DataFrame, current: pd.DataFrame, roles, params: Audit
         sample = df if len(df) <= p.sample_rows else Table.from_frame(df, ds).sample(p.sample_rows, seed=p.seed)
         raw[ds] = sample
         samples[ds] = {"sample_rows": int(len(sample)), "of_rows": of_rows} if len(sample) < of_rows else None
+    if on_sample is not None:
+        on_sample(dict(raw))
     scan = Scan(tables, p.markers, columns={ds: list(df.columns) for ds, df in raw.items()}, samples=raw,
                 min_exact=p.outlier_min_distinct)
     try:

@@ -1,10 +1,13 @@
-"""Artifacts and presentation of the audit: the Evidently data summary report, the findings file, tables.
+"""Artifacts and presentation of the audit: the data summary, the findings file, tables.
 
-:func:`data_summary` runs Evidently 0.7's ``DataSummaryPreset`` on the current data against the
-reference and writes ``data_summary.html`` and ``data_summary.json``, on the audit's seeded pandas sample when the
-data is larger than ``AuditParams.sample_rows`` (the check records ``sample_rows`` / ``of_rows``). Rows go through
-:func:`playbook.display.redact` first (PII masking), and the disguised missing values found by the audit
-are passed as real missing values, so the report's missing counts agree with the audit.
+:func:`summary_check` writes ``data_summary.html`` and ``data_summary.json``: the per-column summary of the current
+data against the reference built from the audit's own statistics over every row (:mod:`playbook.audit.summary`; a
+few DuckDB scans, no Evidently). With ``evidently=True`` (the template's ``evidently_report``) it also writes
+Evidently 0.7's ``DataSummaryPreset`` report (:func:`evidently_summary`: ``evidently_summary.html`` and
+``evidently_summary.json``, interactive plots; about 4 s more on the bundled data, mostly Evidently's import and its
+plotly figures), on the audit's seeded pandas sample when the data is larger than ``AuditParams.sample_rows``. Rows go
+through :func:`playbook.display.redact` first (PII masking), and the disguised missing values found by the audit are
+passed as real missing values, so the report's missing counts agree with the audit.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ def evidently_frames(data: AuditData, ctx=None) -> tuple[pd.DataFrame, pd.DataFr
     return ref, cur, groups
 
 
-def data_summary(data: AuditData, html_path: str | Path, json_path: str | Path, ctx=None) -> dict:
-    """Write the Evidently data summary (HTML and JSON); return ``{rows, columns, groups}``."""
+def evidently_summary(data: AuditData, html_path: str | Path, json_path: str | Path, ctx=None) -> dict:
+    """Write Evidently's data summary (HTML and JSON); return ``{rows, columns, groups}``."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataSummaryPreset
 
@@ -84,28 +87,62 @@ def data_summary(data: AuditData, html_path: str | Path, json_path: str | Path, 
     return {"rows": {"reference": len(ref), "current": len(cur)}, "columns": len(ref.columns), "groups": groups}
 
 
+def data_summary(data: AuditData, html_path: str | Path, json_path: str | Path, ctx=None,
+                 protected: Iterable[str] = ()) -> dict:
+    """Write the audit's data summary (HTML and JSON, :mod:`playbook.audit.summary`) and return it. Protected
+    columns: ``data.pii``, ``protected`` and the context's (:func:`playbook.display.protected_columns`)."""
+    from playbook.audit.summary import render_html, summarise
+    from playbook.display import protected_columns
+    from playbook.results import write_text_atomic
+
+    summary = summarise(data, set(protected) | set(protected_columns(ctx) if ctx is not None else []))
+    html_path, json_path = Path(html_path), Path(json_path)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(json_path, summary)
+    write_text_atomic(html_path, render_html(summary))
+    return summary
+
+
 def summary_check(data: AuditData, html_rel: str, json_rel: str, html_path: str | Path, json_path: str | Path,
-                  ctx=None) -> dict:
-    """``data.summary_report``: the Evidently report was written (``error`` with the reason if not)."""
+                  ctx=None, *, evidently: bool = False, protected: Iterable[str] = ()) -> dict:
+    """``data.summary_report``: the data summary was written (``error`` with the reason if not); with
+    ``evidently`` Evidently's report too, beside it (``evidently_summary.html`` / ``.json``)."""
     cid = "data.summary_report"
     empty = [ds for ds in data.clean if data.rows.get(ds, len(data.clean[ds])) == 0]
     if empty:
         return catalogue.skip(cid, f"The {' and '.join(empty)} data has no rows, so there is nothing to summarise.")
     try:
-        info = data_summary(data, html_path, json_path, ctx)
+        summary = data_summary(data, html_path, json_path, ctx, protected)
     except Exception as exc:  # the report is evidence, not logic: record why it is missing
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return catalogue.check(cid, "error", None,
-                               why=f"Evidently could not build the data summary ({type(exc).__name__}: {msg}); the "
+                               why=f"The data summary could not be built ({type(exc).__name__}: {msg}); the "
                                    "audit's own checks stand, but the browsable per-column statistics are missing.")
-    g = info["groups"]
-    why = (f"Per-column statistics of current vs reference ({len(g['numerical'])} numerical, "
-           f"{len(g['categorical'])} categorical, {len(g['datetime'])} datetime, {len(g['text'])} text columns) "
-           "for a reviewer to browse; PII columns are masked and placeholders counted as missing."
-           + data.sample_why("reference", "current"))
-    sampled = data.sampled("reference", "current")
-    return catalogue.check(cid, "pass", info["columns"], why=why, evidence=[html_rel, json_rel],
-                           threshold=sampled or None)
+    kinds: dict[str, int] = {}
+    for col in summary["columns"]:
+        k = (col.get("current") or col.get("reference"))["kind"]
+        kinds[k] = kinds.get(k, 0) + 1
+    why = (f"Per-column statistics of current vs reference over every row ("
+           + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + " columns) for a reviewer to browse; "
+           "protected columns show counts only and placeholders count as missing.")
+    evidence = [html_rel, json_rel]
+    threshold = None
+    if evidently:
+        ev_html = str(Path(html_rel).with_name("evidently_summary.html"))
+        ev_json = str(Path(json_rel).with_name("evidently_summary.json"))
+        try:
+            evidently_summary(data, Path(html_path).with_name("evidently_summary.html"),
+                              Path(json_path).with_name("evidently_summary.json"), ctx)
+            evidence += [ev_html, ev_json]
+            why += (" Evidently's DataSummaryPreset report is beside it (evidently_summary.html)."
+                    + data.sample_why("reference", "current").replace(" Computed on", " Evidently's report is on"))
+            threshold = data.sampled("reference", "current") or None
+        except Exception as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return catalogue.check(cid, "error", len(summary["columns"]), evidence=evidence,
+                                   why=f"{why} Evidently could not build its report ({type(exc).__name__}: {msg}), "
+                                       "which was asked for (evidently_report).")
+    return catalogue.check(cid, "pass", len(summary["columns"]), why=why, evidence=evidence, threshold=threshold)
 
 
 def table(checks: Iterable[dict], policy=None) -> pd.DataFrame:
@@ -139,4 +176,4 @@ def write_findings(checks: Iterable[dict], path: str | Path) -> Path:
     return path
 
 
-__all__ = ["data_summary", "details", "evidently_frames", "findings", "summary_check", "table", "write_findings"]
+__all__ = ["data_summary", "details", "evidently_frames", "evidently_summary", "findings", "summary_check", "table", "write_findings"]

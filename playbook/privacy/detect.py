@@ -16,6 +16,7 @@ high-cardinality text.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
@@ -132,16 +133,18 @@ def scan_column(s: pd.Series, column: str | None = None, *, max_values: int = DE
     valid_in_cand: dict[str, int] = {}
     example: dict[str, str] = {}
     values = text.tolist()
-    for v in values:
+    # each distinct value once (in order of first appearance), weighted by how often it occurs: the spans of a value
+    # depend on the value alone, so the counts are those of a pass over every value
+    for v, w in Counter(values).items():
         if "@" not in v and not any(c.isdigit() for c in v):
             continue  # only values with a digit or an '@' can hold the pattern kinds
         spans, c = _spans(v, hints=hints)
         for k in {sp.kind for sp in spans}:
-            counts[k] = counts.get(k, 0) + 1
+            counts[k] = counts.get(k, 0) + w
             example.setdefault(k, mask_value(v, column=name))
         for k, nc in c.items():
-            cand[k] = cand.get(k, 0) + nc
-            valid_in_cand[k] = valid_in_cand.get(k, 0) + sum(1 for sp in spans if sp.kind == k)
+            cand[k] = cand.get(k, 0) + nc * w
+            valid_in_cand[k] = valid_in_cand.get(k, 0) + w * sum(1 for sp in spans if sp.kind == k)
     findings: list[Finding] = []
     for k, m in counts.items():
         share = m / n
