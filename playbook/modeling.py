@@ -94,28 +94,53 @@ def single_thread():
     return _CONTROLLER.limit(limits=1)
 
 
-def _as_text(s: pd.Series) -> pd.Series:
-    """Categorical values as text, missing values kept missing (the form the baseline is fitted on)."""
+def _text_values(s: pd.Series) -> np.ndarray:
     vals = s.to_numpy(dtype=object)
     missing = pd.isna(vals)
     out = np.empty(len(vals), dtype=object)
     out[missing] = np.nan
     out[~missing] = [str(v) for v in vals[~missing]]
-    return pd.Series(out, index=s.index, name=s.name, dtype=object)
+    return out
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Categorical values as text, missing values kept missing (the form the baseline is fitted on)."""
+    return pd.Series(_text_values(s), index=s.index, name=s.name, dtype=object)
+
+
+def frame_of_arrays(cols: dict, index=None, columns: list | None = None) -> pd.DataFrame:
+    """``pd.DataFrame(cols)`` from one array per column, object arrays kept as object (pandas' string inference,
+    when switched on, would turn text into another dtype than the model saw)."""
+    if pd.get_option("future.infer_string"):
+        cols = {c: pd.Series(v, dtype=object, index=index) if isinstance(v, np.ndarray) and v.dtype == object else v
+                for c, v in cols.items()}
+    return pd.DataFrame(cols, index=index, columns=columns)
+
+
+def _float_values(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
 
 
 def baseline_frame(X: pd.DataFrame, numeric: list[str], categorical: list[str],
-                   hashed: list[str] | tuple = ()) -> pd.DataFrame:
-    """The frame the baseline pipeline expects: numeric as float, categorical as text, in that column order.
-    ``hashed`` categorical columns (protected columns used as features on purpose) become pseudonyms
-    (:func:`playbook.privacy.digest`), so the fitted encoder stores no raw value of them."""
-    from playbook.privacy import digest
+                   hashed: list[str] | tuple = (), order: list[str] | None = None) -> pd.DataFrame:
+    """The frame the baseline pipeline expects: numeric as float, categorical as text, in that column order (or in
+    ``order``, the model's). ``hashed`` categorical columns (protected columns used as features on purpose) become
+    pseudonyms (:func:`playbook.privacy.digest`), so the fitted encoder stores no raw value of them.
 
-    cols = {c: pd.to_numeric(X[c], errors="coerce").astype(float) for c in numeric}
-    cols.update({c: _as_text(X[c]) for c in categorical})
-    for c in set(hashed) & set(categorical):
-        cols[c] = cols[c].map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else digest(v))
-    return pd.DataFrame(cols, index=X.index)
+    Built from one array per column (no intermediate Series): a served request is often one row, for which building
+    frames costs more than scoring."""
+    cols = {c: _float_values(X[c]) for c in numeric}
+    cols.update({c: _text_values(X[c]) for c in categorical})
+    protected = set(hashed) & set(categorical)
+    if protected:
+        from playbook.privacy import digest
+
+        for c in protected:
+            cols[c] = np.array([v if v is None or (isinstance(v, float) and np.isnan(v)) else digest(v)
+                                for v in cols[c]], dtype=object)
+    return frame_of_arrays(cols, X.index, list(order) if order is not None else list(cols))
 
 
 def baseline_plan(X: pd.DataFrame) -> dict:
@@ -313,7 +338,12 @@ class ModelAdapter:
             raise ModelInputError(
                 f"input is missing feature column(s) {missing}; send every column the model was trained on."
             )
-        out = X.loc[:, list(self.features)].copy()
+        baseline = self.mode == "baseline"
+        # the baseline's frame is rebuilt from arrays below, so the selection is copied only for the other modes
+        out = X.loc[:, list(self.features)]
+        if not baseline:
+            out = out.copy()
+        converted = {}
         for c in self.numeric:
             if c not in out.columns:
                 continue
@@ -326,14 +356,18 @@ class ModelAdapter:
                     raise ModelInputError(
                         f"column {c!r} must be numeric but holds {_val(example)}; fix the type upstream before scoring."
                     )
-                out[c] = conv.astype(float)
-            vals = out[c].to_numpy(dtype=float, na_value=np.nan)
+                converted[c] = conv.astype(float)
+                if not baseline:
+                    out[c] = converted[c]
+            vals = (converted[c] if c in converted else s).to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(vals).any():
                 raise ModelInputError(f"column {c!r} holds an infinite value; replace it with a finite number or a missing value.")
-        if self.mode == "baseline":
+        if baseline:
+            if converted:
+                out = out.assign(**converted)
             out = baseline_frame(out, [c for c in self.features if c in self.numeric],
-                                 [c for c in self.features if c not in self.numeric], self.hashed)
-            out = out[self.features]
+                                 [c for c in self.features if c not in self.numeric], self.hashed,
+                                 order=self.features)
         return out
 
     def _call(self, method: str, X: pd.DataFrame) -> np.ndarray:

@@ -173,7 +173,8 @@ REGISTRY: dict[str, dict[str, P]] = {
     },
     "serving": {
         "concurrency": P("list", items=P("int", 1, 256)), "batch_sizes": P("list", items=P("int", 1, 100_000)),
-        "requests": P("int", 1, 100_000), "skew_rows": P("int", 1, 1_000_000), "tolerance": P("float", 0.0, 1.0),
+        "requests": P("int", 1, 100_000), "skew_rows": P("int", 1, 1_000_000), "skew_one_row": P("int", 0, 1_000_000),
+        "tolerance": P("float", 0.0, 1.0),
         "burst": P("int", 1, 10_000), "max_concurrency": P("int", 1, 256), "max_queue": P("int", 0, 100_000),
         "storm_rounds": P("int", 1, 100),
     },

@@ -277,6 +277,38 @@ def test_extra_columns_order_nan_and_unseen_categories_are_safe(baseline):
     assert np.allclose(a.predict_proba(txt), clean)
 
 
+def _prepared_as_before(a, X):
+    """The baseline's input as the adapter built it before it built frames from arrays (the reference)."""
+    out = X.loc[:, list(a.features)].copy()
+    for c in a.numeric:
+        if not pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    cols = {c: pd.to_numeric(out[c], errors="coerce").astype(float) for c in a.features if c in a.numeric}
+    cols.update({c: m._as_text(out[c]) for c in a.features if c not in a.numeric})
+    for c in set(a.hashed) & set(cols):
+        from playbook.privacy import digest
+
+        cols[c] = cols[c].map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else digest(v))
+    return pd.DataFrame(cols, index=out.index)[a.features]
+
+
+@pytest.mark.parametrize("hashed", [False, True])
+def test_the_prepared_baseline_frame_is_the_one_built_column_by_column(baseline, hashed):
+    ctx, a = baseline
+    if hashed:
+        a = m.ModelAdapter(**{**a.__dict__, "hashed": ["c"]})
+    rows = ctx.current.head(6).copy()
+    rows.index = [5, 5, 3, 2, 1, 0]  # duplicate labels: nothing aligns on the index
+    rows["c"] = ["zzz", "a", None, np.nan, "b", 7]
+    rows["x1"] = pd.array([1, None, 3, 4, 5, 6], dtype="Int64")
+    rows["x2"] = ["1.5", None, "2", "3e2", "-0.0", "4"]
+    for X in (rows, ctx.current.head(1), ctx.current):
+        got, want = a.prepare(X), _prepared_as_before(a, X)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert [type(v) for v in got["c"].tolist()] == [type(v) for v in want["c"].tolist()]
+    pd.testing.assert_frame_equal(rows, rows.copy())  # the input is left as it was
+
+
 def test_baseline_is_reproducible_and_its_skops_bytes_are_canonical(tmp_path):
     ctx = make_ctx(tmp_path)
     a1, a2 = m.get_model(ctx), m.get_model(ctx)

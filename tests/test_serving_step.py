@@ -130,3 +130,46 @@ def test_skew_tolerates_last_bit_differences_but_not_real_ones():
     assert loud.proba_mismatches == 3 and loud.label_mismatches == 0 and loud.differing_rows == [0, 1, 2]
     exact = skew(served(2.2e-16), frame, ["a"], offline, P, tolerance=0.0)
     assert exact.proba_mismatches == 3
+
+
+def test_skew_narrows_a_refused_batch_down_to_its_refused_rows_and_compares_rows_alone():
+    """A batch the door refuses is halved until each refused row is alone (its rule counted), every other row is
+    compared from an admitted part, in far fewer requests than one per row; rows sent alone (a seeded sample) are
+    compared too, so a model that answers a row alone differently from the same row in a batch is caught."""
+    import json
+
+    import httpx
+    import numpy as np
+    import pandas as pd
+
+    from playbook.serving.probe import skew
+
+    n, bad = 300, {17, 211}
+    frame = pd.DataFrame({"a": np.arange(n, dtype=float)})
+    offline = ["bad" if i % 3 else "good" for i in range(n)]
+
+    def served(alone_differs: bool):
+        calls = []
+
+        def handler(request):
+            rows = [int(r[0]) for r in json.loads(request.content)["dataframe_split"]["data"]]
+            calls.append(len(rows))
+            if bad & set(rows):
+                return httpx.Response(422, json={"rule": "out_of_range", "row": 0})
+            flip = alone_differs and len(rows) == 1
+            return httpx.Response(200, json={"predictions": [
+                ("good" if offline[i] == "bad" else "bad") if flip else offline[i] for i in rows]})
+        return httpx.Client(base_url="http://m.test", transport=httpx.MockTransport(handler)), calls
+
+    client, calls = served(False)
+    sk = skew(client, frame, ["a"], offline, batch=500, one_row=20, seed=0)
+    assert sk.refused == 2 and sk.refused_by == {"out_of_range": 2} and sk.compared == n - 2
+    assert sk.admitted == [i for i in range(n) if i not in bad] and sk.label_mismatches == 0
+    assert sk.one_row_compared == 20 and sk.requests == len(calls) <= 1 + 2 * 2 * 9 + 20  # not 300 + 20
+    client, _ = served(True)
+    alone = skew(client, frame, ["a"], offline, batch=500, one_row=20, seed=0)
+    assert alone.label_mismatches >= 20 and alone.compared == n - 2  # the sample, and rows the halving left alone
+    # no batch refused: only the rows sent alone can show it
+    clean = frame.iloc[20:200].reset_index(drop=True)
+    assert skew(served(True)[0], clean, ["a"], offline[20:200], batch=500, one_row=0).label_mismatches == 0
+    assert skew(served(True)[0], clean, ["a"], offline[20:200], batch=500, one_row=5).label_mismatches == 5

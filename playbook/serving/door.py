@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 RULES: dict[str, int] = {
@@ -136,8 +137,14 @@ def _category_key(v: Any) -> str:
     return json.dumps(v) if not isinstance(v, str) else v
 
 
-def _value_problem(col: str, v: Any, spec: Mapping) -> tuple[str, str] | None:
-    """``(rule, message)`` for one non-null JSON value against its column's contract, or None when it passes."""
+def _category_keys(spec: Mapping) -> set | None:
+    cats = spec.get("categories")
+    return None if cats is None else {_category_key(c) for c in cats}
+
+
+def _value_problem(col: str, v: Any, spec: Mapping, known: set | None = None) -> tuple[str, str] | None:
+    """``(rule, message)`` for one non-null JSON value against its column's contract, or None when it passes.
+    ``known``: the contract's categories as :func:`_category_keys` (computed once per request)."""
     kind = spec.get("kind")
     if kind == "numeric":
         if not _is_number(v):
@@ -178,7 +185,9 @@ def _value_problem(col: str, v: Any, spec: Mapping) -> tuple[str, str] | None:
         return "wrong_type", f"column {col!r} takes text, got {_show(v)}; send a JSON string."
     if not text_column and not (_is_number(v) or isinstance(v, bool)) and not isinstance(v, type(cats[0])):
         return "wrong_type", f"column {col!r} takes values like {_show(cats[0])}, got {_show(v)}."
-    if kind == "categorical" and cats is not None and _category_key(v) not in {_category_key(c) for c in cats}:
+    if known is None and cats is not None:
+        known = _category_keys(spec)
+    if kind == "categorical" and cats is not None and _category_key(v) not in known:
         shown = ", ".join(_show(c) for c in cats[:6]) + (", ..." if len(cats) > 6 else "")
         return "unseen_category", (f"column {col!r} got {_show(v)}, a value the reference never held (it held "
                                    f"{shown}).")
@@ -210,23 +219,64 @@ def admit(columns: list[str], rows: list[list[Any]], contract: Mapping, features
         raise Rejected("extra_column", f"column {extra[0]!r} is not a model input ({why}); send only the model's "
                        "features (and the id or timestamp columns).", column=extra[0])
     pos = {c: i for i, c in enumerate(columns)}
+    plan = [(f, pos[f], specs.get(f) or {}) for f in features]
+    known = {f: _category_keys(spec) for f, _, spec in plan}
     for i, row in enumerate(rows):
-        for f in features:
-            v = row[pos[f]]
-            spec = specs.get(f) or {}
+        for f, p, spec in plan:
+            v = row[p]
             if v is None:
                 if spec and not spec.get("nullable", True):
                     raise Rejected("missing_value", f"column {f!r} is null in row {i}, but it had no missing value "
                                    "in the reference; send a value.", column=f, row=i)
                 continue
-            problem = _value_problem(f, v, spec) if spec else None
+            problem = _value_problem(f, v, spec, known[f]) if spec else None
             if problem:
                 raise Rejected(problem[0], problem[1], column=f, row=i)
-    frame = pd.DataFrame([[row[pos[f]] for f in features] for row in rows], columns=features)
-    for f in features:  # the dtypes the model saw in the reference, so scoring equals the offline scoring
-        spec = specs.get(f) or {}
-        frame[f] = _as_reference_dtype(frame[f], spec)
-    return frame
+    return _frame(rows, plan)
+
+
+def _frame(rows: list[list[Any]], plan: list[tuple[str, int, Mapping]]) -> pd.DataFrame:
+    """The admitted rows as a frame in the dtypes the model saw in the reference, so that scoring equals the offline
+    scoring. Built column by column from the JSON values (one request is often one row, and building a frame of
+    rows then converting each column costs more than the model); a column the fast path does not cover (dates,
+    booleans with nulls, mixed values) goes through :func:`_as_reference_dtype` on pandas' inference of the rows,
+    the rule every column follows."""
+    cols: dict[str, Any] = {}
+    slow = []
+    for f, p, spec in plan:
+        arr = _fast_column([row[p] for row in rows], spec)
+        if arr is None:
+            slow.append((f, p, spec))
+        cols[f] = arr
+    if slow:
+        frame = pd.DataFrame([[row[p] for _, p, _ in slow] for row in rows], columns=[f for f, _, _ in slow])
+        for f, _, spec in slow:
+            cols[f] = _as_reference_dtype(frame[f], spec)
+    from playbook.modeling import frame_of_arrays
+
+    return frame_of_arrays(cols, pd.RangeIndex(len(rows)), [f for f, _, _ in plan])
+
+
+def _fast_column(vals: list[Any], spec: Mapping):
+    """The column of ``vals`` as :func:`_as_reference_dtype` makes it, for the common cases (numbers, text, booleans
+    without nulls); None for the others."""
+    kind, dtype = spec.get("kind"), str(spec.get("dtype") or "")
+    if kind == "datetime":
+        return None
+    if kind == "boolean":
+        return np.array(vals, dtype=bool) if all(v is True or v is False for v in vals) else None
+    if all(v is None or _is_number(v) for v in vals):
+        if dtype.startswith(("int", "uint")) and all(v is not None and float(v) % 1 == 0 for v in vals):
+            try:
+                return np.array(vals, dtype=dtype)
+            except (OverflowError, ValueError, TypeError):
+                return None
+        if kind == "numeric" or dtype.startswith(("int", "uint", "float")):
+            return np.array([np.nan if v is None else v for v in vals], dtype=float)
+        return None
+    if all(v is None or isinstance(v, str) for v in vals) and any(v is not None for v in vals):
+        return np.array(vals, dtype=object)
+    return None
 
 
 def _as_reference_dtype(s: pd.Series, spec: Mapping) -> pd.Series:

@@ -2,10 +2,11 @@
 
 * :func:`rows_json` turns a frame into JSON rows without losing a bit (floats as Python's shortest repr, dates as ISO
   text, missing values as null), so the online answer can be compared exactly with the offline one;
-* :func:`skew`: the same evaluation rows through the API and in-process: every row whose label differs, every row
-  whose probabilities differ by more than the tolerance, and the largest probability difference (JSON carries floats
-  exactly, but a model's arithmetic on one row and on a batch of rows may differ in the last bits: a scikit-learn
-  logistic regression gives 2.2e-16, so the serving step's tolerance is 1e-9, far below any decision);
+* :func:`skew`: the same evaluation rows through the API (in batches, and a seeded sample of them alone) and
+  in-process: every row whose label differs, every row whose probabilities differ by more than the tolerance, and
+  the largest probability difference (JSON carries floats exactly, but a model's arithmetic on one row and on a
+  batch of rows may differ in the last bits: a scikit-learn logistic regression gives 2.2e-16, so the serving step's
+  tolerance is 1e-9, far below any decision);
 * :func:`malformed_cases` / :func:`run_cases`: a catalogue of malformed requests built from the data contract, each
   with the rule it breaks and the 4xx it must get; each answer is classed ``refused`` (the expected status),
   ``wrong_status`` (another 4xx), ``server_error`` (5xx), ``accepted`` (a 2xx: the bad request went through
@@ -67,12 +68,14 @@ class Skew:
     compared: int = 0             # rows the door admitted and the model scored
     refused: int = 0              # rows the door refused (contract), by rule in ``refused_by``
     refused_by: dict = field(default_factory=dict)
-    label_mismatches: int = 0     # rows whose predicted label (or number) differs
+    label_mismatches: int = 0     # rows whose predicted label (or number) differs (in their batch or alone)
     proba_mismatches: int = 0     # rows whose probabilities differ by more than ``tolerance``
     max_abs_proba_diff: float | None = None
     differing_rows: list = field(default_factory=list)   # positions in the frame (first 20)
     errors: list = field(default_factory=list)            # non-4xx answers: (status, message)
     tolerance: float = 0.0
+    one_row_compared: int = 0     # admitted rows also sent alone (a seeded sample) and compared again
+    requests: int = 0             # requests the comparison took
     admitted: list = field(default_factory=list, repr=False)  # positions the door admitted (not reported)
 
     def as_dict(self) -> dict:
@@ -82,49 +85,70 @@ class Skew:
 
 
 def skew(client, frame: pd.DataFrame, features: list[str], offline_pred, offline_proba=None, *,
-         batch: int = 500, tolerance: float = 0.0) -> Skew:
-    """Send ``frame`` in batches; where a batch is refused, retry its rows one by one to learn which the door refuses
-    and why; compare the admitted rows' answers with ``offline_pred`` / ``offline_proba`` (arrays in frame order)."""
+         batch: int = 500, tolerance: float = 0.0, one_row: int = 0, seed: int = 0) -> Skew:
+    """Send ``frame`` in batches and compare the admitted rows' answers with ``offline_pred`` / ``offline_proba``
+    (arrays in frame order); then send ``one_row`` of the admitted rows (a seeded sample) alone, one request each,
+    and compare those answers too: a model may answer a row alone differently from the same row in a batch.
+
+    Where a batch is refused (a 4xx), its halves are sent, and so on down to single rows: a refused row is always
+    learnt from a request of its own (with the rule the door names), an admitted row from the largest admitted part
+    around it, in ``2 log2(batch)`` requests per refused row instead of one request per row of the batch."""
     out = Skew(rows=len(frame), tolerance=tolerance)
     offline_pred = list(offline_pred)
     P = None if offline_proba is None else np.asarray(offline_proba, dtype=float)
-    worst = 0.0
-    for start in range(0, len(frame), batch):
-        part = frame.iloc[start:start + batch]
-        r = client.post("/invocations", content=split_body(part, features), headers=JSON)
-        answers: list[tuple[int, dict]] = []
+    worst = [0.0]
+    label_diff: set[int] = set()
+    proba_diff: set[int] = set()
+
+    def post(start: int, stop: int):
+        out.requests += 1
+        return client.post("/invocations", content=split_body(frame.iloc[start:stop], features), headers=JSON)
+
+    def compare(pos: int, body: dict, k: int) -> None:
+        online = body["predictions"][k]
+        if online != _plain(offline_pred[pos]):
+            label_diff.add(pos)
+        if P is not None and "probabilities" in body:
+            d = float(np.max(np.abs(np.asarray(body["probabilities"][k], dtype=float) - P[pos])))
+            worst[0] = max(worst[0], d)
+            if d > tolerance:
+                proba_diff.add(pos)
+
+    def send(start: int, stop: int, r=None) -> None:
+        r = post(start, stop) if r is None else r
         if r.status_code == 200:
-            answers = [(start + i, r.json(), i) for i in range(len(part))]
+            body = r.json()
+            for i in range(stop - start):
+                out.admitted.append(start + i)
+                compare(start + i, body, i)
+        elif 400 <= r.status_code < 500 and stop - start > 1:
+            mid = (start + stop) // 2
+            send(start, mid)
+            send(mid, stop)
         elif 400 <= r.status_code < 500:
-            for i in range(len(part)):
-                one = client.post("/invocations", content=split_body(part.iloc[i:i + 1], features), headers=JSON)
-                if one.status_code == 200:
-                    answers.append((start + i, one.json(), 0))
-                elif 400 <= one.status_code < 500:
-                    rule = (one.json() or {}).get("rule", str(one.status_code))
-                    out.refused += 1
-                    out.refused_by[rule] = out.refused_by.get(rule, 0) + 1
-                else:
-                    out.errors.append([one.status_code, one.text[:200]])
+            rule = (r.json() or {}).get("rule", str(r.status_code))
+            out.refused += 1
+            out.refused_by[rule] = out.refused_by.get(rule, 0) + 1
         else:
             out.errors.append([r.status_code, r.text[:200]])
-            continue
-        for pos, body, k in answers:
-            out.compared += 1
-            out.admitted.append(int(pos))
-            online = body["predictions"][k]
-            label_differs = online != _plain(offline_pred[pos])
-            proba_differs = False
-            if P is not None and "probabilities" in body:
-                d = float(np.max(np.abs(np.asarray(body["probabilities"][k], dtype=float) - P[pos])))
-                worst = max(worst, d)
-                proba_differs = d > tolerance
-            out.label_mismatches += bool(label_differs)
-            out.proba_mismatches += bool(proba_differs)
-            if label_differs or proba_differs:
-                if len(out.differing_rows) < 20:
-                    out.differing_rows.append(int(pos))
-    out.max_abs_proba_diff = worst if P is not None and out.compared else None
+
+    for start in range(0, len(frame), batch):
+        send(start, min(start + batch, len(frame)))
+    out.admitted.sort()
+    out.compared = len(out.admitted)
+    if one_row and out.admitted:
+        rng = np.random.default_rng(seed)
+        picks = sorted(rng.choice(out.admitted, size=min(int(one_row), len(out.admitted)), replace=False).tolist())
+        for pos in picks:
+            r = post(pos, pos + 1)
+            if r.status_code == 200:
+                compare(pos, r.json(), 0)
+                out.one_row_compared += 1
+            else:  # admitted in its batch, refused alone: a failed answer (counted against the check)
+                out.errors.append([r.status_code, r.text[:200]])
+    out.label_mismatches, out.proba_mismatches = len(label_diff), len(proba_diff)
+    out.differing_rows = sorted(label_diff | proba_diff)[:20]
+    out.max_abs_proba_diff = worst[0] if P is not None and out.compared else None
     return out
 
 

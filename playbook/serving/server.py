@@ -99,8 +99,14 @@ def run_service(service, host: str, port: int, token: str | None = None, *, max_
     # uvicorn catches SIGTERM / SIGINT, drains the requests in flight, then raises the signal again under the
     # handlers it found: make those no-ops, so a graceful stop ends with exit code 0
     before = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    from playbook.modeling import single_thread
+
     try:
-        server.run()
+        # native code (OpenMP, BLAS) on one thread for the whole process: concurrency comes from the scoring slots,
+        # and each request's own limit (ModelAdapter) then never races another thread's restoring the default,
+        # which let OpenMP spin on every core under concurrent requests
+        with single_thread():
+            server.run()
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)

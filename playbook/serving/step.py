@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,11 @@ COLD_START_LIMIT_S = 120.0
 class ServingParams:
     concurrency: list = field(default_factory=lambda: [1, 4, 16])
     batch_sizes: list = field(default_factory=lambda: [1, 100])
-    requests: int = 200            # requests per (concurrency, batch) level of one row; a quarter for larger batches
+    # requests per (concurrency, batch) level, every batch size: 100 is the fewest from which a p99 is an estimate
+    # (the 99th percentile of 100 latencies is their second largest); 200 or more narrows it (a parameter)
+    requests: int = 100
     skew_rows: int = 2000          # evaluation rows compared online vs offline (a seeded sample of more)
+    skew_one_row: int = 50         # of those, admitted rows also sent alone (one request each) and compared again
     tolerance: float = 1e-9        # largest probability difference that is not skew (one row vs a batch: last bits)
     burst: int = 64                # requests sent at once at a server with max_concurrency + max_queue slots
     max_concurrency: int = 2
@@ -49,6 +53,8 @@ class Running:
     cold_start_s: float | None = None
     log: Any = None
     exit_code: int | None = None
+    started: float | None = None   # perf_counter when the process was started
+    watcher: Any = None            # the thread that times the cold start (launch_own_server)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is not None and self.proc.poll() is None:
@@ -81,38 +87,60 @@ def contract_of(ctx) -> tuple[dict, str]:
 
 def start_own_server(ctx, adapter, contract: dict, params: ServingParams, metadata: dict) -> Running:
     """The model on a loopback port in a process of its own; raises RuntimeError with the server's log on failure."""
+    return wait_ready(launch_own_server(ctx, adapter, contract, params, metadata))
+
+
+def launch_own_server(ctx, adapter, contract: dict, params: ServingParams, metadata: dict) -> Running:
+    """Start the server process and return at once (:func:`wait_ready` waits for it): the step prepares its rows
+    while the server boots. The cold start is counted from the start of the process."""
     from playbook.serving.service import write_folder
 
     folder = Path(tempfile.mkdtemp(prefix="playbook-serve-"))
     os.chmod(folder, 0o700)
     write_folder(folder / "service", adapter, contract, metadata, model_path=ctx.model.path,
                  trusted_types=ctx.model.trusted_types, allow_pickle=ctx.model.allow_pickle)
-    ready = folder / "ready"
     log = open(folder / "server.log", "w+", encoding="utf-8")
     cmd = [sys.executable, "-m", "playbook", "serve", str(folder / "service"), "--service-folder", "--host",
-           "127.0.0.1", "--port", "0", "--ready-file", str(ready), "--log-level", "warning",
+           "127.0.0.1", "--port", "0", "--ready-file", str(folder / "ready"), "--log-level", "warning",
            "--max-concurrency", str(params.max_concurrency), "--max-queue", str(params.max_queue)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    run = Running(url="", proc=proc, folder=folder, log=log)
-    while not ready.exists():
-        if proc.poll() is not None or time.perf_counter() - t0 > COLD_START_LIMIT_S:
-            tail = run.log_tail()
-            run.stop()
-            raise RuntimeError(f"the model server did not start within {COLD_START_LIMIT_S:.0f} s: {tail}")
-        time.sleep(0.02)
-    run.url = "http://" + ready.read_text(encoding="utf-8").strip()
+    run = Running(url="", proc=proc, folder=folder, log=log, started=t0)
+    run.watcher = threading.Thread(target=_watch, args=(run,), daemon=True)
+    run.watcher.start()
+    return run
+
+
+def wait_ready(run: Running) -> Running:
+    """Wait until the server of :func:`launch_own_server` answers ``/health`` (the end of its cold start); raises
+    RuntimeError with the server's log when it does not start."""
+    run.watcher.join()
+    if run.cold_start_s is None:
+        tail = run.log_tail()
+        run.stop()
+        raise RuntimeError(f"the model server did not start within {COLD_START_LIMIT_S:.0f} s: {tail}")
+    return run
+
+
+def _watch(run: Running) -> None:
+    """In a thread from the start of the process: the moment the server first answers ``/health`` (its cold start,
+    whatever the step does meanwhile); ``cold_start_s`` stays None when it exits or takes too long."""
     import httpx
 
-    while True:  # listening is not answering: the cold start ends with the first /health answer
-        try:
+    ready, proc, t0 = run.folder / "ready", run.proc, run.started
+    while not ready.exists():
+        if proc.poll() is not None or time.perf_counter() - t0 > COLD_START_LIMIT_S:
+            return
+        time.sleep(0.01)
+    run.url = "http://" + ready.read_text(encoding="utf-8").strip()
+    while time.perf_counter() - t0 <= COLD_START_LIMIT_S and proc.poll() is None:
+        try:  # listening is not answering: the cold start ends with the first /health answer
             if httpx.get(run.url + "/health", timeout=5).status_code == 200:
-                break
+                run.cold_start_s = time.perf_counter() - t0
+                return
         except httpx.HTTPError:
             pass
-        time.sleep(0.02)
-    run.cold_start_s = time.perf_counter() - t0
-    return run
+        time.sleep(0.01)
 
 
 def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -135,24 +163,28 @@ def measure(ctx, adapter, params: ServingParams, *, endpoint: str | None = None,
     features = list(adapter.features)
     meta = {"pack": ctx.config.name, "verdict": None, "model": {"mode": adapter.mode,
             "sha256": adapter.info.get("sha256"), "task": adapter.task}}
-    run = Running(url=endpoint) if endpoint else start_own_server(ctx, adapter, contract, params, meta)
+    run = Running(url=endpoint) if endpoint else launch_own_server(ctx, adapter, contract, params, meta)
     out: dict[str, Any] = {"endpoint": "own server (loopback)" if not endpoint else endpoint,
-                           "contract_from": contract_from, "cold_start_s": run.cold_start_s}
+                           "contract_from": contract_from}
     try:
+        # while the server boots: the evaluation rows and their offline answers (for the online / offline skew),
+        # every evaluation row, also those an endpoint model's door refuses (the evaluation left those out)
+        frame, where = modeling.evaluation_frame(ctx, adapter if compare else None)
+        frame = _sample(frame.reset_index(drop=True), params.skew_rows, params.seed).reset_index(drop=True)
+        offline = adapter.predict(frame) if compare else [None] * len(frame)
+        proba = adapter.predict_proba(frame) if compare and adapter.has_proba else None
+        if run.proc is not None:
+            wait_ready(run)
+        out["cold_start_s"] = run.cold_start_s
         client = httpx.Client(base_url=run.url, timeout=60, headers=headers or {})
         try:
             limits = (client.get("/metadata").json() or {}).get("limits") or {}
         except (httpx.HTTPError, ValueError):
             limits = {}
         max_batch = int(limits.get("max_batch_rows") or 10_000)
-        # online / offline skew on the evaluation rows
-        # every evaluation row, also those an endpoint model's door refuses (the evaluation left those out)
-        frame, where = modeling.evaluation_frame(ctx, adapter if compare else None)
-        frame = _sample(frame.reset_index(drop=True), params.skew_rows, params.seed).reset_index(drop=True)
-        offline = adapter.predict(frame) if compare else [None] * len(frame)
-        proba = adapter.predict_proba(frame) if compare and adapter.has_proba else None
         sk = probe.skew(client, frame, features, offline, proba, tolerance=params.tolerance,
-                        batch=min(500, max_batch))
+                        batch=min(500, max_batch), one_row=params.skew_one_row if compare else 0,
+                        seed=params.seed)
         out["skew"] = {**sk.as_dict(), "rows_from": where}
         if not compare:
             out["skew"].update(label_mismatches=None, differing_rows=[], max_abs_proba_diff=None,
@@ -174,7 +206,7 @@ def measure(ctx, adapter, params: ServingParams, *, endpoint: str | None = None,
         rng = np.random.default_rng(params.seed)
         levels = []
         for b in params.batch_sizes:
-            n_req = params.requests if b == 1 else max(params.requests // 4, 4)
+            n_req = int(params.requests)
             bodies = []
             for _ in range(n_req):
                 idx = rng.integers(0, len(pool), size=min(int(b), max_batch))
@@ -350,7 +382,8 @@ def latency_figure(levels: list[dict], path: str | Path):
     return Path(path)
 
 
-__all__ = ["ServingParams", "contract_of", "latency_figure", "measure", "record", "start_own_server"]
+__all__ = ["ServingParams", "contract_of", "latency_figure", "launch_own_server", "measure", "record",
+           "start_own_server", "wait_ready"]
 
 
 SERVING_CHECKS = ("serving.skew", "serving.door.evaluation_rows_refused", "serving.contract.malformed",
