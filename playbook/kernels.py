@@ -33,7 +33,7 @@ SECRET_ENV: tuple[str, ...] = ()
 #: Modules every step needs through :func:`playbook.load_context` (imported lazily there), warmed in every kernel.
 COMMON_WARM = ["playbook.context", "playbook.preflight", "playbook.metrics", "playbook.evaluate", "scipy.stats",
                "sklearn.metrics", "sklearn.preprocessing", "sklearn.pipeline", "sklearn.compose", "skops.io", "yaml",
-               "matplotlib.pyplot"]
+               "matplotlib.pyplot", "pyarrow.parquet", "playbook.modeling", "playbook.compare", "playbook.governance"]
 #: nbclient's default: no IPython history file is written by a notebook run.
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:"]
 
