@@ -747,8 +747,10 @@ def _run_steps(cfg, chosen: list[Template], staging: Path, cfg_path: Path, step_
                 done.add(t.name)
                 step_done(t, outcomes[t.name])
     except BaseException:
+        import logging
         import signal
 
+        logging.getLogger("papermill").setLevel(logging.CRITICAL)  # no "kernel died" line for the kernels stopped here
         for f, t in running.items():  # stop the kernels of the running steps, then let their threads end
             proc = holders.get(t.name, {}).get("process")
             if proc is not None and proc.poll() is None:

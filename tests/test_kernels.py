@@ -136,3 +136,35 @@ def test_a_bad_step_jobs_setting_is_one_sentence(monkeypatch):
         runner.resolve_step_jobs()
     monkeypatch.delenv(runner.JOBS_ENV)
     assert runner.resolve_step_jobs(3) == 3 and runner.resolve_step_jobs() in (1, 2)
+
+
+def test_sigterm_while_steps_run_side_by_side_leaves_no_folder_and_no_kernel(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from .toys import HANG
+
+    tpl = folder(tmp_path, ("01_left.ipynb", "left", HANG), ("02_right.ipynb", "right", HANG),
+                 ("03_toy.ipynb", "toy", GOOD))
+    for f in ("01_left.ipynb", "02_right.ipynb"):
+        _after(tpl, f, [])
+    out = tmp_path / "out"
+    env = {**os.environ, "PLAYBOOK_TEMPLATES": str(tpl), runner.JOBS_ENV: "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "playbook", "run", "--out", str(out), "-q",
+                             "-p", "policy.use_default_gates=false"], env=env, stderr=subprocess.PIPE, text=True)
+    flags = out / "flags"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(flags.glob("*"))) < 2:
+        time.sleep(0.1)
+    assert len(list(flags.glob("*"))) == 2  # both steps are running at once
+    kernels = [c for c in psutil.Process(proc.pid).children(recursive=True) if "ipykernel" in " ".join(c.cmdline())]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 2 and "interrupted; no pack was written" in err, err
+    assert "Kernel died" not in err
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == ["flags"]
+    assert kernels and not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]

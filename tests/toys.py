@@ -114,3 +114,11 @@ step.check(f"custom.{step.name}.side_by_side", "Ran beside the other", "pass" if
            value=round(time.monotonic() - t0, 2))
 step.save()
 '''
+
+# writes its flag beside the pack's build folder, then runs until it is stopped
+HANG = '''import os, time
+flags = os.path.dirname(pack_dir.rstrip("/")) + "/flags"
+os.makedirs(flags, exist_ok=True)
+open(f"{flags}/{step.name}", "w").close()
+time.sleep(600)
+'''
