@@ -44,10 +44,10 @@ def run_template(tmp_path):
     return _run
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run ``python -m playbook ARGS`` and capture its output."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m playbook ARGS`` (in ``env``, default this process's environment) and capture its output."""
     return subprocess.run([sys.executable, "-m", "playbook", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="session")
