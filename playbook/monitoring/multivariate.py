@@ -169,14 +169,17 @@ class PCAMonitor:
         sd = X.std(axis=0)
         scale = np.where(sd > 1e-12, sd, 1.0)
         Z = X / scale
-        pca = _fit_pca(Z, variance, seed)
         null = np.empty(len(Z))
         k = int(max(2, min(folds, len(Z) // 5)))
         order = np.random.default_rng(seed).permutation(len(Z))
-        for part in np.array_split(order, k):
-            rest = np.setdiff1d(order, part)
-            sub = _fit_pca(Z[rest], variance, seed)
-            null[part] = _errors(Z[part], sub.mean_, sub.components_)
+        # BLAS on one thread: a few hundred rows are solved in milliseconds, and on a busy machine contending LAPACK
+        # threads made each of these six SVDs take a second
+        with _one_thread():
+            pca = _fit_pca(Z, variance, seed)
+            for part in np.array_split(order, k):
+                rest = np.setdiff1d(order, part)
+                sub = _fit_pca(Z[rest], variance, seed)
+                null[part] = _errors(Z[part], sub.mean_, sub.components_)
         f32 = lambda a: np.asarray(a, dtype="<f4").astype(float)  # noqa: E731 - as monitoring.yaml stores them
         return cls(prepared, f32(scale), f32(pca.mean_), f32(pca.components_), variance=variance,
                    explained=float(pca.explained_variance_ratio_.sum()), null_errors=null)
