@@ -549,16 +549,16 @@ class Monitors:
 
     # -- the model ----------------------------------------------------------------------------------
     def _metric_of(self, frame: pd.DataFrame, out: np.ndarray) -> float | None:
-        y = frame[self.roles.target]
-        ok = y.notna().to_numpy()
+        y = frame[self.roles.target].to_numpy()  # numpy, not pandas: thousands of small batches per sweep
+        ok = ~pd.isna(y)
         if not ok.any():
             return None
         if self.metric == "roc_auc":
             return metrics_mod.metric_value("roc_auc", (y[ok] == self.roles.positive_label).astype(int),
                                             y_score=out[ok])
         if self.metric == "roc_auc_macro":  # over the classes the batch holds: a fault may empty one
-            return metrics_mod.roc_auc_macro_present(y[ok].to_numpy(), out[ok], self.classes)
-        return metrics_mod.metric_value(self.metric, y[ok].to_numpy(), y_pred=out[ok])
+            return metrics_mod.roc_auc_macro_present(y[ok], out[ok], self.classes)
+        return metrics_mod.metric_value(self.metric, y[ok], y_pred=out[ok])
 
     def _raw_scores(self, X: pd.DataFrame) -> np.ndarray:
         if self.metric == "roc_auc":

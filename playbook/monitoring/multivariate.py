@@ -169,14 +169,17 @@ class PCAMonitor:
         sd = X.std(axis=0)
         scale = np.where(sd > 1e-12, sd, 1.0)
         Z = X / scale
-        pca = _fit_pca(Z, variance, seed)
         null = np.empty(len(Z))
         k = int(max(2, min(folds, len(Z) // 5)))
         order = np.random.default_rng(seed).permutation(len(Z))
-        for part in np.array_split(order, k):
-            rest = np.setdiff1d(order, part)
-            sub = _fit_pca(Z[rest], variance, seed)
-            null[part] = _errors(Z[part], sub.mean_, sub.components_)
+        # BLAS on one thread: a few hundred rows are solved in milliseconds, and on a busy machine contending LAPACK
+        # threads made each of these six SVDs take a second
+        with _one_thread():
+            pca = _fit_pca(Z, variance, seed)
+            for part in np.array_split(order, k):
+                rest = np.setdiff1d(order, part)
+                sub = _fit_pca(Z[rest], variance, seed)
+                null[part] = _errors(Z[part], sub.mean_, sub.components_)
         f32 = lambda a: np.asarray(a, dtype="<f4").astype(float)  # noqa: E731 - as monitoring.yaml stores them
         return cls(prepared, f32(scale), f32(pca.mean_), f32(pca.components_), variance=variance,
                    explained=float(pca.explained_variance_ratio_.sum()), null_errors=null)
@@ -339,10 +342,18 @@ class DomainClassifierMonitor:
         return _auc(y, out)
 
     def _standardized(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        D = self.design(np.vstack([X, self.reference]))
+        D = np.vstack([self.design(X), self._reference_design()])  # the design is row by row: the same matrix
         sd = D.std(axis=0)
         D = (D - D.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
         return D, np.r_[np.ones(len(X)), np.zeros(len(self.reference))]
+
+    def _reference_design(self) -> np.ndarray:
+        """The reference sample's design rows, computed once per attached sample."""
+        cached = self.__dict__.get("_design_cache")
+        if cached is None or cached[0] is not self.reference:
+            cached = (self.reference, self.design(self.reference))
+            self.__dict__["_design_cache"] = cached
+        return cached[1]
 
     def _folds(self, y: np.ndarray):
         from sklearn.model_selection import StratifiedKFold
@@ -562,16 +573,34 @@ def alarms_many(monitors: list, frames: list[pd.DataFrame]) -> list[set[str]]:
 
 def _alarms_many(monitors: list, frames: list[pd.DataFrame]) -> list[set[str]]:
     out: list[set[str]] = [set() for _ in frames]
-    for i, f in enumerate(frames):
-        prepared: dict[int, np.ndarray] = {}
-        for m in monitors:
-            if id(m.prepared) not in prepared:
-                prepared[id(m.prepared)] = m.prepared.matrix(f)
-            stat = m.statistic_of(prepared[id(m.prepared)])
-            thr = m.threshold_for(len(f))
-            if thr is not None and math.isfinite(stat) and stat > thr:
-                out[i].add(m.name)
+    for idx, mats in _matrices(monitors, frames):
+        for i, prepared in zip(idx, mats):
+            rows = len(frames[i])
+            for m in monitors:
+                stat = m.statistic_of(prepared[id(m.prepared)])
+                thr = m.threshold_for(rows)
+                if thr is not None and math.isfinite(stat) and stat > thr:
+                    out[i].add(m.name)
     return out
+
+
+def _matrices(monitors: list, frames: list[pd.DataFrame]):
+    """Each frame's prepared matrix per :class:`Prepared` (``{id(prepared): matrix}``), the frames with the same
+    columns and dtypes prepared in one pass over them stacked (every prepared value depends on its row only, so
+    each frame's rows of the stacked matrix are its own matrix). Yields ``(indices, [per-frame dict])``."""
+    from playbook.monitoring.stats import frame_signature
+
+    preps = {id(m.prepared): m.prepared for m in monitors}
+    groups: dict[tuple, list[int]] = {}
+    for i, f in enumerate(frames):
+        # a categorical dtype may hold other categories in another frame (stacking would change it): on its own
+        key = (i,) if any(isinstance(d, pd.CategoricalDtype) for d in f.dtypes) else frame_signature(f)
+        groups.setdefault(key, []).append(i)
+    for idx in groups.values():
+        big = frames[idx[0]] if len(idx) == 1 else pd.concat([frames[i] for i in idx], ignore_index=True)
+        bounds = np.cumsum([0] + [len(frames[i]) for i in idx])
+        whole = {k: p.matrix(big) for k, p in preps.items()}
+        yield idx, [{k: X[a:b] for k, X in whole.items()} for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 __all__ = ["DOMAIN_NAME", "DomainClassifierMonitor", "KINDS", "PCAMonitor", "PCA_NAME", "Prepared", "alarms_many",
