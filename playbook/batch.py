@@ -44,8 +44,8 @@ supervised by a thread (locally) or by a Dask task (on a cluster) that waits for
   killed, or a Dask worker that dies, leaves no orphan writing a pack.
 
 Kernels of packs running side by side do not collide: their connection files are ``tempfile.mkstemp`` files and
-their IPC sockets are created in the working directory of the running step, which is inside the pack's own
-hidden build folder (``.<name>.partial-<random>/steps/NN_<step>/``).
+their IPC sockets are created in a private ``tempfile.mkdtemp`` folder of each kernel (``playbook-ipc-<random>``,
+:class:`playbook.kernels.WarmKernel`), removed when the kernel stops.
 
 Locally, ``workers`` packs run at once (default: the number of cores); each pack process gets
 ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` = cores // workers (at least 1) unless the

@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 #: Environment variables kept out of the kernels (and so out of every notebook); set by :mod:`playbook.runner`.
@@ -53,8 +54,8 @@ def kernel_manager_class(log_path: Path | None = None, holder: dict | None = Non
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
         # a kernel that imported scipy, scikit-learn and matplotlib can take more than jupyter_client's 5 s to exit
-        # on a loaded machine; it is terminated only after this long
-        shutdown_wait_time = Float(30.0, config=True)
+        # on a loaded machine; it is terminated after this long (the step timeout counts it)
+        shutdown_wait_time = Float(10.0, config=True)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if log_path is not None:
@@ -130,10 +131,14 @@ class WarmKernel:
         except BaseException:
             shutil.rmtree(self.sockets, ignore_errors=True)
             raise
-        self.modules = top_level_imports(notebook) if warm else []
         self.warmed: bool | None = None
         self._thread = threading.Thread(target=self._warm, name="playbook-warm-kernel", daemon=True)
-        self._thread.start()
+        try:
+            self.modules = top_level_imports(notebook) if warm else []
+            self._thread.start()
+        except BaseException:  # the kernel runs already: stop it before giving up
+            self.discard()
+            raise
 
     def _warm(self) -> None:
         from jupyter_client import BlockingKernelClient
@@ -142,7 +147,18 @@ class WarmKernel:
         kc.load_connection_info(self.km.get_connection_info())
         kc.start_channels()
         try:
-            kc.wait_for_ready(timeout=120)
+            # a client without its manager takes a heartbeat not yet beating (a kernel still booting on a busy
+            # machine) for a dead kernel: ask again while the kernel process lives
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    kc.wait_for_ready(timeout=max(1.0, deadline - time.monotonic()))
+                    break
+                except RuntimeError:
+                    proc = self.holder.get("process")
+                    if time.monotonic() > deadline or proc is None or proc.poll() is not None:
+                        raise
+                    time.sleep(0.2)
             if not self.modules:  # a kernel started now for its step: ready is enough
                 self.warmed = True
                 return
@@ -175,7 +191,8 @@ class WarmKernel:
             self._run_sync(self.km.cleanup_resources)()
         except Exception:  # noqa: BLE001 - already gone
             pass
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
         self.close()
 
     def close(self) -> None:

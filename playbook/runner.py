@@ -73,6 +73,15 @@ class Template:
         after = meta.get("after")
         return [str(a) for a in after] if isinstance(after, list) else None
 
+    @property
+    def exclusive(self) -> bool:
+        """``metadata.playbook.exclusive``: the step measures wall-clock times and runs with nothing beside it."""
+        try:
+            meta = json.loads(self.path.read_text(encoding="utf-8")).get("metadata", {}).get("playbook") or {}
+        except (OSError, ValueError):
+            return False
+        return meta.get("exclusive") is True
+
 
 def discover(folder: Path | None = None) -> list[Template]:
     """Templates ``NN_<name>.ipynb`` in run order."""
@@ -389,16 +398,21 @@ def _warm_kernel(t: Template, step_dir: Path, workdir: Path | None, warm: bool =
     except Exception:  # noqa: BLE001 - warming is an optimisation; the step starts its kernel as before
         Path(log_name).unlink(missing_ok=True)
         return None
+    except BaseException:
+        Path(log_name).unlink(missing_ok=True)
+        raise
 
 
 def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params: dict, timeout: int,
               on_cell: Callable | None = None, workdir: Path | None = None, warm=None,
-              holder: dict | None = None) -> StepOutcome:
+              holder: dict | None = None, own_kernel: bool = False, cancel=None) -> StepOutcome:
     """``on_cell(index, total, section)`` is told which cell starts (:mod:`playbook.progress`); papermill's own
     per-cell bar stays off. ``warm``: the step's kernel started ahead (:func:`_warm_kernel`), used when it is
     ready within the step's time limit, else shut down and a kernel started now in the same way (steps may run side
     by side: papermill's own kernel start changes this process's folder). Without ``warm`` papermill starts the
-    kernel. ``holder`` receives the kernel process (the runner stops it when the run is interrupted)."""
+    kernel, unless ``own_kernel`` (steps side by side): then the kernel is started here as a warm one is, without
+    its imports. ``holder`` receives the kernel process (the runner stops it when the run is interrupted); a set
+    ``cancel`` event (the run was interrupted) stops the step before its notebook starts."""
     import papermill as pm
 
     from playbook import progress as progress_mod
@@ -411,12 +425,22 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
         _as_data(f"steps.{t.name}.params.{k}", v)
     error = None
     holder = {} if holder is None else holder
+    if warm is None and own_kernel:
+        warm = _warm_kernel(t, step_dir, workdir, warm=False)
+        if warm is not None:
+            holder.update(warm.holder)
     if warm is not None and not warm.ready(timeout):
         warm.discard()
         warm = _warm_kernel(t, step_dir, workdir, warm=False)
+        if warm is not None:
+            holder.update(warm.holder)
         if warm is not None and not warm.ready(timeout):
             warm.discard()
             warm = None
+    if cancel is not None and cancel.is_set():
+        if warm is not None:
+            warm.discard()
+        raise KeyboardInterrupt
     if warm is not None:
         holder.update(warm.holder)
         kernel_log, km = warm.log_path, {"km": warm.km}
@@ -433,12 +457,12 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     watchdog = _Watchdog(holder, timeout)
     try:
         with watchdog:
-            # papermill saves the notebook when it ends, also after an error or an interrupt at the time limit, and
-            # every 30 s while it runs: a save after every cell (the whole notebook rewritten) is not needed
+            # saved after every cell: a kernel killed mid-cell (the out-of-memory killer, the watchdog's SIGKILL)
+            # leaves the notebook as far as it got (papermill writes nothing else after a dead kernel)
             pm.execute_notebook(
                 str(t.path), str(step_dir / "notebook.ipynb"), parameters=parameters, kernel_name=KERNEL,
                 progress_bar=False, execution_timeout=timeout + 2 * TIMEOUT_GRACE,
-                log_output=False, request_save_on_cell_execute=False,
+                log_output=False, request_save_on_cell_execute=True,
                 kernel_manager_class=_kernel_manager_class(kernel_log, holder),
                 engine_name=progress_mod.ENGINE, on_cell=on_cell, **km,
             )
@@ -456,8 +480,8 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
             error += (" | kernel log: " + " / ".join(tail)) if tail else " | the kernel logged nothing"
     finally:
         kernel_log.unlink(missing_ok=True)
-        if warm is not None:
-            warm.close()
+        if warm is not None:  # papermill shut it down; when it failed before starting the notebook, stopped here
+            warm.discard()
         for k, v in env_backup.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -713,31 +737,43 @@ def _run_steps(cfg, chosen: list[Template], staging: Path, cfg_path: Path, step_
                warm: dict | None, jobs: int, step_done: Callable) -> list[StepOutcome]:
     """Run the chosen steps, at most ``jobs`` at once, each when the steps it reads have ended
     (:func:`step_needs`), in the order of the templates among those ready; the kernels of the next ``jobs`` steps
-    are started ahead (``warm``, None: papermill starts each at its turn). ``step_done(template, outcome)`` is called
-    as each ends. Returns the outcomes in template order. Interrupted, it stops the running kernels and waits for
-    their steps to end before raising."""
+    are started ahead (``warm``, None: papermill starts each at its turn). A step whose template says
+    ``metadata.playbook.exclusive`` (it measures wall-clock times: latencies, throughput, training time) runs alone:
+    it starts when nothing else runs, the kernels started ahead have finished their imports, and no kernel is
+    started while it runs. ``step_done(template, outcome)`` is called as each ends. Returns the outcomes in template
+    order. Interrupted, it stops the running kernels (also those still starting) and waits for their steps to end
+    before raising."""
+    import logging
+    import signal
+    import threading
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     needs = step_needs(chosen)
     index = {t.name: i for i, t in enumerate(chosen, 1)}
+    exclusive = {t.name for t in chosen if t.exclusive}
     pending, running, done, outcomes, holders = list(chosen), {}, set(), {}, {}
+    cancel = threading.Event()
     pool = ThreadPoolExecutor(jobs, thread_name_prefix="playbook-step")
     try:
         while pending or running:
             for t in list(pending):
-                if len(running) >= jobs:
+                if len(running) >= jobs or any(r.name in exclusive for r in running.values()):
                     break
-                if needs[t.name] <= done:
+                if needs[t.name] <= done and not (t.name in exclusive and running):
                     pending.remove(t)
+                    kernel = warm.pop(t.name, None) if warm is not None else None
+                    if t.name in exclusive:
+                        for k in (warm or {}).values():  # their imports end before the measurements begin
+                            k.ready(60)
                     shown.step_start(index[t.name], t.dirname)
                     on_cell = (lambda i, n, sec, _name=t.dirname: shown.cell(i, n, sec, name=_name)) \
                         if shown.wants_cells else None
-                    holders[t.name] = {}
-                    kernel = warm.pop(t.name, None) if warm is not None else None
+                    holders[t.name] = kernel.holder if kernel is not None else {}
                     running[pool.submit(_run_step, t, staging / "steps" / t.dirname, staging, cfg_path,
                                         step_params[t.name], cfg.step(t.name).timeout, on_cell, work, kernel,
-                                        holders[t.name])] = t
-            _top_up(warm, pending[:jobs], staging, work)  # the next steps' kernels start while these run
+                                        holders[t.name], warm is not None, cancel)] = t
+            if not any(r.name in exclusive for r in running.values()):
+                _top_up(warm, pending[:jobs], staging, work)  # the next steps' kernels start while these run
             if not running:  # nothing can start: a step waits for one that is not chosen (cannot happen)
                 raise RunError("no step can start: " + ", ".join(t.name for t in pending))
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -747,20 +783,25 @@ def _run_steps(cfg, chosen: list[Template], staging: Path, cfg_path: Path, step_
                 done.add(t.name)
                 step_done(t, outcomes[t.name])
     except BaseException:
-        import logging
-        import signal
-
-        logging.getLogger("papermill").setLevel(logging.CRITICAL)  # no "kernel died" line for the kernels stopped here
-        for f, t in running.items():  # stop the kernels of the running steps, then let their threads end
-            proc = holders.get(t.name, {}).get("process")
-            if proc is not None and proc.poll() is None:
-                try:
-                    os.kill(proc.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        cancel.set()
+        log = logging.getLogger("papermill")
+        level = log.level
+        log.setLevel(logging.CRITICAL)  # no "kernel died" line for the kernels stopped here
+        try:
+            while any(not f.done() for f in running):  # stop the running kernels, also those still starting
+                for f, t in running.items():
+                    proc = holders.get(t.name, {}).get("process")
+                    if not f.done() and proc is not None and proc.poll() is None:
+                        try:
+                            os.kill(proc.pid, signal.SIGKILL)
+                        except OSError:
+                            pass
+                wait(running, timeout=0.5)
+        finally:
+            pool.shutdown(wait=True)
+            log.setLevel(level)
         raise
-    finally:
-        pool.shutdown(wait=True)
+    pool.shutdown(wait=True)
     return [outcomes[t.name] for t in chosen]
 
 

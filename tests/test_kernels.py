@@ -63,13 +63,40 @@ def test_a_warm_kernel_leaves_the_notebook_a_fresh_namespace_in_its_folder(tmp_p
     assert not list(res.pack.rglob("kernel-ipc*"))  # no socket file in the pack
 
 
-def test_without_warm_kernels_the_same_results(tmp_path):
+def test_without_warm_kernels_the_same_namespace_and_no_warm_up(tmp_path):
     tpl = folder(tmp_path, ("01_clean.ipynb", "clean", CLEAN))
+    nb = json.loads((tpl / "01_clean.ipynb").read_text())
+    nb["metadata"]["playbook"] = {"warm_imports": ["mailbox"]}
+    (tpl / "01_clean.ipynb").write_text(json.dumps(nb))
     cold = _run(tmp_path / "a", tpl, "0")
     warm = _run(tmp_path / "b", tpl, "1")
     a, b = _clean_value(cold.pack, "01_clean"), _clean_value(warm.pack, "01_clean")
-    assert a["warm"] is False and b["warm"] is False  # no warm_imports here: mailbox stays out either way
+    assert a["warm"] is False and b["warm"] is True  # the warm-up ran only when asked (first step: in the preflight)
     assert a["names"] == b["names"] and a["count"] == b["count"] and a["cwd"] and b["cwd"]
+
+
+def test_a_step_that_measures_times_runs_alone(tmp_path):
+    from .toys import SIDE
+
+    tpl = folder(tmp_path, ("01_left.ipynb", "left", SIDE), ("02_right.ipynb", "right", SIDE))
+    for f, extra in (("01_left.ipynb", {}), ("02_right.ipynb", {"exclusive": True})):
+        p = tpl / f
+        nb = json.loads(p.read_text())
+        nb["metadata"]["playbook"] = {"after": [], **extra}
+        p.write_text(json.dumps(nb))
+    saved = os.environ.get("TOY_SIDE_WAIT")
+    os.environ["TOY_SIDE_WAIT"] = "3"
+    try:
+        res = runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
+                         overrides=["policy.use_default_gates=false"], step_jobs=2)
+    finally:
+        if saved is None:
+            os.environ.pop("TOY_SIDE_WAIT", None)
+        else:
+            os.environ["TOY_SIDE_WAIT"] = saved
+    st = _statuses(res)
+    # right may not start beside left: left waits in vain, right then finds left's flag
+    assert st["custom.left.side_by_side"] == "fail" and st["custom.right.side_by_side"] == "pass", st
 
 
 def _after(tpl, fname, after):
