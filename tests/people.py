@@ -9,6 +9,8 @@ demographics (``age``, ``sex``, ``race``, ``zip``) and ordinary features (``inco
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -48,7 +50,7 @@ def people(n: int = 600, seed: int = 0) -> pd.DataFrame:
             "ssn": us.ssn(),
             "iban": fake.iban(),
             "client_ip": fake.ipv4_public(),
-            "date_of_birth": fake.date_of_birth(minimum_age=18, maximum_age=80).isoformat(),
+            "date_of_birth": fake.date_between_dates(dt.date(1946, 1, 1), dt.date(2008, 12, 31)).isoformat(),
             "record_ref": f"case {fake.bothify('??-####-???').lower()} {fake.word()}",
             "age": age,
             "sex": str(rng.choice(["female", "male"])),

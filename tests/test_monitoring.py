@@ -536,3 +536,20 @@ def test_monitor_calibration_draws_a_bounded_sample_of_a_large_reference(bundled
     assert list(a.frame.index) == list(b.frame.index) and not set(a.frame.index) & set(a.clean.index)
     picked = holdout.bounded(s.calibration, 150, seed=0)
     assert picked.is_monotonic_increasing and len(picked) == 150 and holdout.bounded(picked, 500).equals(picked)
+
+
+def test_replayed_batches_that_are_no_calendar_day_carry_no_made_up_date(tmp_path):
+    """A held-out batch has no date; a made-up one (2000-01-06) could be somebody's date of birth, and the leak
+    search would read it as leaked."""
+    import datetime as dt
+
+    from playbook.monitoring.dashboard import Day
+    from playbook.monitoring.simulate import replay
+
+    path, _ = _spec(tmp_path)
+    spec = load_spec(path)
+    batches = [population(100, 11 + i) for i in range(2)]
+    plain = replay(spec, batches)
+    assert plain["date"].isna().all() and list(plain["day"]) == [1, 2]
+    dated = replay(spec, [Day(dt.date(2025, 1, 6), batches[0])])
+    assert list(dated["date"]) == ["2025-01-06"]

@@ -96,9 +96,10 @@ def register_monitors(monitors: Sequence) -> None:
 
 @dataclass
 class Day:
-    """One simulated production day: its date, its batch (features, model output, optional labels)."""
+    """One simulated production day: its date (None for a batch that is no calendar day), its batch (features,
+    model output, optional labels)."""
 
-    date: dt.date
+    date: dt.date | None
     frame: pd.DataFrame
     scenario: str = "no drift"
     tags: list[str] = field(default_factory=list)

@@ -209,15 +209,16 @@ def sample_batches(pool: pd.DataFrame, batch_size: int, count: int, seed: int = 
 
 
 def replay(spec, days, target: str | None = None) -> pd.DataFrame:
-    """Run the monitor on each simulated day (or plain frames): alerts, drift share, label-free estimate vs
-    realized."""
+    """Run the monitor on each simulated day (or plain frames, which get no date): alerts, drift share, label-free
+    estimate vs realized."""
     from playbook.monitoring.check import check_batch
     from playbook.monitoring.dashboard import Day
 
     rows = []
     for i, day in enumerate(days, start=1):
-        if not isinstance(day, Day):
-            day = Day(dt.date(2000, 1, 1) + dt.timedelta(days=i - 1), day)
+        # a plain frame (a held-out batch) is no calendar day: it gets no date, since a made-up one could be
+        # anybody's date of birth and read as a leak of it
+        day = day if isinstance(day, Day) else Day(None, day)
         frame = day.frame
         labels = frame[target] if target and target in frame.columns and frame[target].notna().any() else None
         batch = frame.drop(columns=[target]) if target and target in frame.columns else frame
@@ -225,7 +226,7 @@ def replay(spec, days, target: str | None = None) -> pd.DataFrame:
         perf = res.get("performance") or {}
         est, real = perf.get("estimated") or {}, perf.get("realized") or {}
         rows.append({
-            "day": i, "date": day.date.isoformat(), "scenario": day.scenario, "status": res["status"],
+            "day": i, "date": day.date.isoformat() if day.date else None, "scenario": day.scenario, "status": res["status"],
             "alerts": len(res["alerts"]), "alert_kinds": sorted({a["kind"] for a in res["alerts"]}),
             "drifted_columns": res.get("drifted_columns", []), "drift_share": res.get("drift_share"),
             "estimated_roc_auc": est.get("roc_auc"), "realized_roc_auc": real.get("roc_auc"),
