@@ -50,12 +50,54 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 900, env: dict |
                           text=True, timeout=timeout, env=env)
 
 
+def _encode(value):
+    if isinstance(value, Path):
+        return {"__path__": str(value)}
+    if isinstance(value, subprocess.CompletedProcess):
+        return {"__proc__": [value.args, value.returncode, value.stdout, value.stderr]}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(value):
+    if isinstance(value, dict) and "__path__" in value:
+        return Path(value["__path__"])
+    if isinstance(value, dict) and "__proc__" in value:
+        return subprocess.CompletedProcess(*value["__proc__"])
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    return value
+
+
+def shared(tmp_path_factory, name: str, build):
+    """``build(folder)`` once per test run, whichever xdist worker asks first; the others wait for it and read
+    its result back (paths, completed processes, plain values), so a pack shared by many test files is built
+    once rather than once per worker. Tests only read what it made."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / f"shared-{name}"
+    with FileLock(str(folder) + ".lock"):
+        done = folder / "fixture.json"
+        if done.exists():
+            return _decode(json.loads(done.read_text()))
+        folder.mkdir(parents=True, exist_ok=True)
+        value = build(folder)
+        done.write_text(json.dumps(_encode(value)))
+        return value
+
+
 @pytest.fixture(scope="session")
 def bundled_pack(tmp_path_factory):
     """One full `playbook run` on the bundled data with small parameters, shared by the pack tests."""
-    out = tmp_path_factory.mktemp("evidence")
-    proc = run_cli("run", str(SMALL_CONFIG), "--out", str(out), "--name", "bundled", timeout=1800)
-    return {"proc": proc, "pack": out / "bundled", "out": out}
+
+    def build(out):
+        proc = run_cli("run", str(SMALL_CONFIG), "--out", str(out), "--name", "bundled", timeout=1800)
+        return {"proc": proc, "pack": out / "bundled", "out": out}
+
+    return shared(tmp_path_factory, "bundled", build)
 
 
 def own_pack(folder: Path, name: str, reference, current, data: dict, params=SMALL_PARAMS) -> dict:
@@ -83,8 +125,8 @@ def multiclass_pack(tmp_path_factory):
     df = load_wine(as_frame=True).frame.sample(frac=1, random_state=0)
     df = df.rename(columns={"target": "Cultivar Name"})
     df["Cultivar Name"] = df["Cultivar Name"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
-    return own_pack(tmp_path_factory.mktemp("wine"), "wine", df.iloc[:120], df.iloc[120:],
-                    {"target": "Cultivar Name"})
+    return shared(tmp_path_factory, "wine",
+                  lambda folder: own_pack(folder, "wine", df.iloc[:120], df.iloc[120:], {"target": "Cultivar Name"}))
 
 
 def house_prices(n: int = 900, seed: int = 0):
@@ -111,5 +153,5 @@ def house_prices(n: int = 900, seed: int = 0):
 def regression_pack(tmp_path_factory):
     """A regression pack on a housing-like frame (target in large units), split at random: no drift."""
     df = house_prices()
-    return own_pack(tmp_path_factory.mktemp("houses"), "houses", df.iloc[:600], df.iloc[600:],
-                    {"target": "Sale Price", "id": ["Parcel ID"]})
+    return shared(tmp_path_factory, "houses", lambda folder: own_pack(folder, "houses", df.iloc[:600], df.iloc[600:],
+                                                                       {"target": "Sale Price", "id": ["Parcel ID"]}))

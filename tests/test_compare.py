@@ -23,7 +23,7 @@ from playbook.compare.diff import PackView, fairness, flips, gate_changes
 from playbook.evaluate import predictions
 from playbook.evaluate.metrics import Scored
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, run_cli, shared
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -246,11 +246,13 @@ def challenger_pack(tmp_path_factory, bundled_pack):
     baseline pack: the comparison is recorded in its review step."""
     from tests.challenger import challenger_config
 
-    folder = tmp_path_factory.mktemp("challenger")
-    cfg = challenger_config(folder)
-    out = folder / "evidence"
-    proc = run_cli("run", str(cfg), "--out", str(out), "--previous", str(bundled_pack["pack"]), "-q", timeout=1800)
-    return {"proc": proc, "pack": out / "challenger", "out": out, "config": cfg}
+    def build(folder):
+        cfg = challenger_config(folder)
+        out = folder / "evidence"
+        proc = run_cli("run", str(cfg), "--out", str(out), "--previous", str(bundled_pack["pack"]), "-q", timeout=1800)
+        return {"proc": proc, "pack": out / "challenger", "out": out, "config": cfg}
+
+    return shared(tmp_path_factory, "challenger", build)
 
 
 @pytest.fixture(scope="session")

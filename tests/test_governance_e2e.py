@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, shared
 from tests.test_governance import PLANTED_COLUMNS, files_containing, write_planted
 
 pytestmark = pytest.mark.slow
@@ -38,16 +38,19 @@ def small_config(**policy) -> dict:
 
 @pytest.fixture(scope="module")
 def planted_pack(tmp_path_factory):
-    base = tmp_path_factory.mktemp("planted")
-    # The identifiers are excluded from the model's features, as a user who knows them would do; every other
-    # path (audit, drift, evaluation reports, monitors, notebooks) still sees the columns.
-    cfg, raw = write_planted(base / "data", steps=small_steps())
-    conf = yaml.safe_load(cfg.read_text())
-    conf["data"]["exclude"] = list(PLANTED_COLUMNS)
-    cfg.write_text(yaml.safe_dump(conf, sort_keys=False))
-    out = base / "evidence"
-    proc = run_cli("run", str(cfg), "--out", str(out), "-q", timeout=1800)
-    return {"proc": proc, "pack": out / "planted", "raw": raw}
+    def build(base):
+        # The identifiers are excluded from the model's features, as a user who knows them would do; every other
+        # path (audit, drift, evaluation reports, monitors, notebooks) still sees the columns.
+        cfg, raw = write_planted(base / "data", steps=small_steps())
+        conf = yaml.safe_load(cfg.read_text())
+        conf["data"]["exclude"] = list(PLANTED_COLUMNS)
+        cfg.write_text(yaml.safe_dump(conf, sort_keys=False))
+        out = base / "evidence"
+        proc = run_cli("run", str(cfg), "--out", str(out), "-q", timeout=1800)
+        return {"proc": proc, "pack": out / "planted", "raw": sorted(raw)}
+
+    built = shared(tmp_path_factory, "planted", build)
+    return {**built, "raw": set(built["raw"])}
 
 
 def test_planted_pii_appears_in_no_file_of_the_pack(planted_pack):

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import shutil
 
 import pytest
@@ -99,11 +100,18 @@ def test_verify_passes_then_fails_after_one_byte_changes(bundled_pack, tmp_path)
     assert "extra: extra.txt" in bad.stdout and "missing: config.yaml" in bad.stdout
 
 
-def test_same_config_gives_identical_results(bundled_pack, tmp_path):
-    out = tmp_path / "second"  # same config, same pack name, another output folder
+def test_same_config_gives_identical_results_whatever_the_schedule(bundled_pack, tmp_path):
+    """Same config, same pack name, another output folder, and another schedule: the shared pack ran its steps side
+    by side with kernels started ahead (the default); this one runs them one at a time, each kernel started at its
+    turn. Every step's results.json is the same, byte for byte."""
+    out = tmp_path / "second"
+    env = {**os.environ, "PLAYBOOK_STEP_JOBS": "1", "PLAYBOOK_WARM_KERNELS": "0"}
     proc = run_cli("run", str(ROOT / "tests" / "data" / "small.yaml"), "--out", str(out), "--name", "bundled", "-q",
-                   timeout=1800)
+                   timeout=1800, env=env)
     assert proc.returncode == bundled_pack["proc"].returncode, proc.stderr[-2000:]
+    sa = json.loads((bundled_pack["pack"] / "summary.json").read_text())
+    sb = json.loads((out / "bundled" / "summary.json").read_text())
+    assert sa["verdict"] == sb["verdict"] and sa["counts"] == sb["counts"]
     for step in STEPS:
         a = (bundled_pack["pack"] / "steps" / step / "results.json").read_bytes()
         b = (out / "bundled" / "steps" / step / "results.json").read_bytes()

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests import people
-from tests.conftest import run_cli
+from tests.conftest import run_cli, shared
 from tests.test_governance_e2e import small_steps
 
 pytestmark = pytest.mark.slow
@@ -73,12 +73,15 @@ def own_text() -> str:
 
 @pytest.fixture(scope="module")
 def canary_pack(tmp_path_factory):
-    base = tmp_path_factory.mktemp("canary")
-    df, cfg = people.write(base / "data", n=600, seed=11)
-    cfg["steps"] = small_steps()
-    (base / "data" / "pack.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
-    proc = run_cli("run", str(base / "data" / "pack.yaml"), "--out", str(base / "evidence"), "-q", timeout=1800)
-    return {"proc": proc, "pack": base / "evidence" / "people", "df": df}
+    def build(base):
+        _, cfg = people.write(base / "data", n=600, seed=11)
+        cfg["steps"] = small_steps()
+        (base / "data" / "pack.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+        proc = run_cli("run", str(base / "data" / "pack.yaml"), "--out", str(base / "evidence"), "-q", timeout=1800)
+        return {"proc": proc, "pack": base / "evidence" / "people"}
+
+    # the frame is seeded, so each worker rebuilds it rather than carrying it across
+    return {**shared(tmp_path_factory, "canary", build), "df": people.people(600, 11)}
 
 
 def test_no_raw_canary_value_in_any_file_of_the_pack(canary_pack):

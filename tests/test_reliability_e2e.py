@@ -21,7 +21,7 @@ import yaml
 
 from playbook.data import _PLAIN_NUMBER
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, run_cli, shared
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,10 @@ def _mess(df: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def messy_pack(tmp_path_factory):
-    d = tmp_path_factory.mktemp("messy")
+    return shared(tmp_path_factory, "messy", _messy_pack)
+
+
+def _messy_pack(d):
     ref = _mess(pd.read_csv(GERMAN / "reference.csv"))
     cur = _mess(pd.read_csv(GERMAN / "current.csv")).drop(columns=DROPPED)
     cur = cur[list(reversed(cur.columns))]
