@@ -152,22 +152,28 @@ def load_data(cfg, work: Path, read_info: dict | None = None) -> dict[str, dict]
     """Read both datasets once into the working folder; per role: ``frame`` (what the steps hold), ``table`` (the
     whole data), ``sampling`` (None, or ``{rows, sample, seed}``) and ``file`` (the copy)."""
     read_info = read_info if read_info is not None else {}
-    out = {}
-    for role in ROLES:
-        path = Path(getattr(cfg.data, role))
-        info = read_info.setdefault(role, {})
-        if path.exists() and _streamed(path, role, cfg.data.max_rows):
-            dest = work / f"{role}.parquet"
-            _stream_copy(path, role, dest, info)
-            _check_copy(dest, role, path)
-        else:
-            dest = _write_copy(load_table(path, role, info), work / role)
-        frame, table = read_frame(dest, cfg.data.max_rows, cfg.seed)
-        sampling = None
-        if table.rows > len(frame):
-            sampling = {"rows": table.rows, "sample": len(frame), "seed": cfg.seed}
-        out[role] = {"frame": frame, "table": table, "sampling": sampling, "file": dest}
-    return out
+    return {role: read_dataset(Path(getattr(cfg.data, role)), role, cfg.data.max_rows, cfg.seed, work,
+                               read_info.setdefault(role, {}))
+            for role in ROLES}
+
+
+def read_dataset(path: Path, role: str, max_rows: int, seed: int, work: Path, info: dict | None = None) -> dict:
+    """Read one dataset as a pack reads it: its columnar copy in ``work``, then the frame the steps hold (the
+    whole data, or the seeded sample of ``max_rows`` rows). ``{frame, table, sampling, file}``; ``sampling`` is
+    None or ``{rows, sample, seed}``. ``playbook monitor --reference`` reads the pack's reference this way, so
+    its rows are the ones the monitors were calibrated on."""
+    info = info if info is not None else {}
+    if path.exists() and _streamed(path, role, max_rows):
+        dest = work / f"{role}.parquet"
+        _stream_copy(path, role, dest, info)
+        _check_copy(dest, role, path)
+    else:
+        dest = _write_copy(load_table(path, role, info), work / role)
+    frame, table = read_frame(dest, max_rows, seed)
+    sampling = None
+    if table.rows > len(frame):
+        sampling = {"rows": table.rows, "sample": len(frame), "seed": seed}
+    return {"frame": frame, "table": table, "sampling": sampling, "file": dest}
 
 
 def _check_copy(dest: Path, role: str, path: Path) -> None:

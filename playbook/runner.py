@@ -24,6 +24,7 @@ moment leaves only its hidden build folder, which the next run of the same name 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import re
@@ -62,25 +63,25 @@ class Template:
     def dirname(self) -> str:
         return f"{self.number}_{self.name}"
 
+    @functools.cached_property
+    def meta(self) -> dict:
+        """The notebook's ``metadata.playbook`` (read once; {} when the file cannot be read)."""
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8")).get("metadata", {}).get("playbook") or {}
+        except (OSError, ValueError):
+            return {}
+
     @property
     def after(self) -> list[str] | None:
         """The steps whose files this step reads (``metadata.playbook.after`` of the notebook); None when the
         notebook does not say, which means every earlier step."""
-        try:
-            meta = json.loads(self.path.read_text(encoding="utf-8")).get("metadata", {}).get("playbook") or {}
-        except (OSError, ValueError):
-            return None
-        after = meta.get("after")
+        after = self.meta.get("after")
         return [str(a) for a in after] if isinstance(after, list) else None
 
     @property
     def exclusive(self) -> bool:
         """``metadata.playbook.exclusive``: the step measures wall-clock times and runs with nothing beside it."""
-        try:
-            meta = json.loads(self.path.read_text(encoding="utf-8")).get("metadata", {}).get("playbook") or {}
-        except (OSError, ValueError):
-            return False
-        return meta.get("exclusive") is True
+        return self.meta.get("exclusive") is True
 
 
 def discover(folder: Path | None = None) -> list[Template]:

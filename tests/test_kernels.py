@@ -26,18 +26,11 @@ def test_top_level_imports_reads_the_cells_and_the_metadata(tmp_path):
     assert set(kernels.COMMON_WARM) <= set(mods)
 
 
-def _run(tmp_path, tpl, env_value=None):
-    old = os.environ.get(runner.WARM_ENV)
+def _run(tmp_path, tpl, monkeypatch, env_value=None):
     if env_value is not None:
-        os.environ[runner.WARM_ENV] = env_value
-    try:
-        return runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
-                          overrides=["policy.use_default_gates=false"])
-    finally:
-        if old is None:
-            os.environ.pop(runner.WARM_ENV, None)
-        else:
-            os.environ[runner.WARM_ENV] = old
+        monkeypatch.setenv(runner.WARM_ENV, env_value)
+    return runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
+                      overrides=["policy.use_default_gates=false"])
 
 
 def _clean_value(pack, step):
@@ -45,12 +38,12 @@ def _clean_value(pack, step):
     return next(c for c in res["checks"] if c["id"] == "custom.clean")["value"]
 
 
-def test_a_warm_kernel_leaves_the_notebook_a_fresh_namespace_in_its_folder(tmp_path):
+def test_a_warm_kernel_leaves_the_notebook_a_fresh_namespace_in_its_folder(tmp_path, monkeypatch):
     tpl = folder(tmp_path, ("01_toy.ipynb", "toy", GOOD), ("02_clean.ipynb", "clean", CLEAN))
     nb = json.loads((tpl / "02_clean.ipynb").read_text())
     nb["metadata"]["playbook"] = {"warm_imports": ["mailbox"]}  # a module nothing else imports: proof of warming
     (tpl / "02_clean.ipynb").write_text(json.dumps(nb))
-    res = _run(tmp_path, tpl)
+    res = _run(tmp_path, tpl, monkeypatch)
     assert [o.status for o in res.steps] == ["pass", "pass"]
     v = _clean_value(res.pack, "02_clean")
     # the namespace holds what the notebook itself defined, nothing of the warm-up; the count starts as in a new kernel
@@ -63,19 +56,19 @@ def test_a_warm_kernel_leaves_the_notebook_a_fresh_namespace_in_its_folder(tmp_p
     assert not list(res.pack.rglob("kernel-ipc*"))  # no socket file in the pack
 
 
-def test_without_warm_kernels_the_same_namespace_and_no_warm_up(tmp_path):
+def test_without_warm_kernels_the_same_namespace_and_no_warm_up(tmp_path, monkeypatch):
     tpl = folder(tmp_path, ("01_clean.ipynb", "clean", CLEAN))
     nb = json.loads((tpl / "01_clean.ipynb").read_text())
     nb["metadata"]["playbook"] = {"warm_imports": ["mailbox"]}
     (tpl / "01_clean.ipynb").write_text(json.dumps(nb))
-    cold = _run(tmp_path / "a", tpl, "0")
-    warm = _run(tmp_path / "b", tpl, "1")
+    cold = _run(tmp_path / "a", tpl, monkeypatch, "0")
+    warm = _run(tmp_path / "b", tpl, monkeypatch, "1")
     a, b = _clean_value(cold.pack, "01_clean"), _clean_value(warm.pack, "01_clean")
     assert a["warm"] is False and b["warm"] is True  # the warm-up ran only when asked (first step: in the preflight)
     assert a["names"] == b["names"] and a["count"] == b["count"] and a["cwd"] and b["cwd"]
 
 
-def test_a_step_that_measures_times_runs_alone(tmp_path):
+def test_a_step_that_measures_times_runs_alone(tmp_path, monkeypatch):
     from .toys import SIDE
 
     tpl = folder(tmp_path, ("01_left.ipynb", "left", SIDE), ("02_right.ipynb", "right", SIDE))
@@ -84,16 +77,9 @@ def test_a_step_that_measures_times_runs_alone(tmp_path):
         nb = json.loads(p.read_text())
         nb["metadata"]["playbook"] = {"after": [], **extra}
         p.write_text(json.dumps(nb))
-    saved = os.environ.get("TOY_SIDE_WAIT")
-    os.environ["TOY_SIDE_WAIT"] = "3"
-    try:
-        res = runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
-                         overrides=["policy.use_default_gates=false"], step_jobs=2)
-    finally:
-        if saved is None:
-            os.environ.pop("TOY_SIDE_WAIT", None)
-        else:
-            os.environ["TOY_SIDE_WAIT"] = saved
+    monkeypatch.setenv("TOY_SIDE_WAIT", "3")
+    res = runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
+                     overrides=["policy.use_default_gates=false"], step_jobs=2)
     st = _statuses(res)
     # right may not start beside left: left waits in vain, right then finds left's flag
     assert st["custom.left.side_by_side"] == "fail" and st["custom.right.side_by_side"] == "pass", st
@@ -130,23 +116,16 @@ def test_steps_that_read_nothing_of_each_other_run_side_by_side(tmp_path):
         "left": set(), "right": set(), "toy": {"left"}, "reader": {"left", "right", "toy"}}
 
 
-def test_one_step_at_a_time_when_asked(tmp_path):
+def test_one_step_at_a_time_when_asked(tmp_path, monkeypatch):
     from .toys import SIDE
 
     tpl = folder(tmp_path, ("01_left.ipynb", "left", SIDE), ("02_right.ipynb", "right", SIDE))
     _after(tpl, "01_left.ipynb", [])
     _after(tpl, "02_right.ipynb", [])
-    saved = {k: os.environ.get(k) for k in (runner.JOBS_ENV, "TOY_SIDE_WAIT")}
-    os.environ.update({runner.JOBS_ENV: "1", "TOY_SIDE_WAIT": "3"})
-    try:
-        res = runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
-                         overrides=["policy.use_default_gates=false"])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    monkeypatch.setenv(runner.JOBS_ENV, "1")
+    monkeypatch.setenv("TOY_SIDE_WAIT", "3")
+    res = runner.run(None, out=tmp_path / "out", templates_folder=tpl, log=lambda m: None, progress=False,
+                     overrides=["policy.use_default_gates=false"])
     st = _statuses(res)
     # one at a time: left waits its 3 s for a right that has not started, and fails; right then finds left's flag
     assert st["custom.left.side_by_side"] == "fail" and st["custom.right.side_by_side"] == "pass", st

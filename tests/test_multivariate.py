@@ -202,3 +202,31 @@ def test_playbook_monitor_takes_the_reference_and_refuses_a_wrong_one(sensors, t
     bad = run_cli("monitor", "--config", str(path), "--current", str(tmp_path / "batch.csv"), "--reference",
                   str(tmp_path / "shuffled.csv"), timeout=300)
     assert bad.returncode == 2 and "--reference" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_reference_larger_than_max_rows_is_read_back_as_the_sample_the_pack_held(tmp_path):
+    """A pack holds a seeded sample of a reference past data.max_rows, with fresh row labels; the domain
+    classifier's sample rows are labels of that sample. `playbook monitor --reference` reads the file the same way
+    (monitoring.yaml records the sampling), so the rows match; the whole file, labelled 0..N-1, would not."""
+    from playbook.data import load_table
+    from playbook.monitoring.command import read_reference
+    from playbook.preflight import read_dataset
+
+    df, features, numeric = bench.sensors(n=4000, seed=1)
+    df.to_csv(tmp_path / "reference.csv", index=False)
+    (tmp_path / "work").mkdir()
+    held = read_dataset(tmp_path / "reference.csv", "reference", 1500, 7, tmp_path / "work")
+    assert held["sampling"] == {"rows": 4000, "sample": 1500, "seed": 7}
+    spec = spec_from_frame(held["frame"], features, numeric, BATCH, seed=0, **CHEAP)
+    raw = {**spec.raw, "reference": {**spec.raw["reference"], "sampling": held["sampling"]}}
+    path = save_spec(raw, tmp_path / "monitoring.yaml")
+    sampling = load_spec(path).raw["reference"]["sampling"]
+    assert load_spec(path).attach_reference(read_reference(str(tmp_path / "reference.csv"), sampling)) == []
+    whole = load_spec(path).attach_reference(load_table(tmp_path / "reference.csv", role="reference"))
+    assert whole and "sha256 mismatch" in whole[0]
+    # another file (other row count) is one sentence naming the rows
+    df.head(3000).to_csv(tmp_path / "short.csv", index=False)
+    from playbook.data import DataError
+
+    with pytest.raises(DataError, match="3,000 rows where the pack's reference had 4,000"):
+        read_reference(str(tmp_path / "short.csv"), sampling)

@@ -113,6 +113,14 @@ def test_data_larger_than_max_rows_is_sampled_and_recorded(tmp_path):
     pd.testing.assert_frame_equal(ctx.reference, again.reference)
     step = ctx.step("data_audit", tmp_path / "s")
     assert step.info["data_sample"]["reference"]["rows"] == 2200
+    # the deployed monitor records the sample it learned from, so `playbook monitor --reference` reads it back
+    from playbook.audit.contract import build_contract
+    from playbook.modeling import get_model
+    from playbook.monitoring.setup import make_config
+
+    setup = make_config(ctx, get_model(ctx), build_contract(ctx.reference, ctx.roles), batch_size=100,
+                        replicates=300, holdout=100, folds=2, domain_null_batches=20)
+    assert setup.spec["reference"]["sampling"] == {"rows": 2200, "sample": 1000, "seed": 0}
 
 
 def test_max_rows_is_validated():

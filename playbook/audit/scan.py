@@ -634,22 +634,34 @@ class Scan:
             return 0
         return self._stat("overlap", ds, other, cols)
 
-    def quantiles(self, ds: str, cols: list[str], qs: list[float]) -> dict[str, list[float] | None]:
-        """Per column, linear-interpolated quantiles of its finite clean numbers (None when it has none): as many
-        columns a scan as hold about ``QUANTILE_VALUES`` values together (DuckDB keeps every value of each)."""
-        out: dict[str, list[float] | None] = {}
+    def per_column(self, ds: str, cols: list[str], aggregates) -> dict[str, tuple]:
+        """Per column, the values of the aggregate expressions ``aggregates(column, number_sql, binder)`` returns
+        (a list of SQL aggregates over its clean numbers): as many columns a scan as hold about ``QUANTILE_VALUES``
+        values together (DuckDB keeps every value of each for a quantile)."""
+        out: dict[str, tuple] = {}
         per = max(1, QUANTILE_VALUES // max(self.rows[ds], 1))
         for start in range(0, len(cols), per):
             batch = cols[start:start + per]
             b = Binder()
-            q = b([float(x) for x in qs])
-            parts = []
-            for i, c in enumerate(batch):
-                v = self.number(ds, c, b)
-                parts.append(f"quantile_cont({when(f'isfinite({v})', v)}, {q}) AS q{i}")
+            parts, sizes = [], []
+            for c in batch:
+                exprs = aggregates(c, self.number(ds, c, b), b)
+                parts += exprs
+                sizes.append(len(exprs))
             r = self.fetch(f"SELECT {', '.join(parts)} FROM {self.source(ds)}", b)[0]
-            out.update({c: None if r[i] is None else [float(x) for x in r[i]] for i, c in enumerate(batch)})
+            at = 0
+            for c, n in zip(batch, sizes):
+                out[c] = tuple(r[at:at + n])
+                at += n
         return out
+
+    def quantiles(self, ds: str, cols: list[str], qs: list[float]) -> dict[str, list[float] | None]:
+        """Per column, linear-interpolated quantiles of its finite clean numbers (None when it has none)."""
+        def agg(c, v, b):
+            return [f"quantile_cont({when(f'isfinite({v})', v)}, {b([float(x) for x in qs])})"]
+
+        return {c: None if r[0] is None else [float(x) for x in r[0]]
+                for c, r in self.per_column(ds, cols, agg).items()}
 
     def outside(self, ds: str, bounds: Mapping[str, tuple[float, float]]) -> dict[str, int]:
         """Per column, its finite clean numbers below ``lo`` or above ``hi`` (``bounds``: column -> (lo, hi)), in one

@@ -23,7 +23,7 @@ import math
 from typing import Any, Iterable
 
 from playbook.audit.prepare import DATASETS, AuditData, jsonable
-from playbook.audit.scan import NUMERIC, QUANTILE_VALUES, Binder, when
+from playbook.audit.scan import NUMERIC, Binder, when
 
 #: Bins of a numeric column's histogram (shared by the two datasets).
 BINS = 20
@@ -44,34 +44,25 @@ def _f(v: Any) -> float | None:
 def _numeric_stats(data: AuditData, ds: str, cols: list[str], edges: dict[str, tuple[float, float]]) -> dict:
     """Per numeric column: mean, std, quartiles and histogram counts (on ``edges``: column -> (lo, hi)) of its finite
     clean values, a few columns per query."""
-    scan = data.scan
+    def agg(c, v, b):
+        lo, hi = edges[c]
+        width = (hi - lo) / BINS
+        if width > 0:
+            bin_ = (f"CAST(greatest(0, least({BINS - 1}, floor(({v} - {b(float(lo))}) / {b(float(width))}))) "
+                    f"AS INTEGER)")
+        else:
+            bin_ = "0"
+        ok = f"isfinite({v})"
+        return [f"avg({when(ok, v)})", f"stddev_samp({when(ok, v)})",
+                f"quantile_cont({when(ok, v)}, {b([float(q) for q in QUANTILES])})", f"histogram({when(ok, bin_)})"]
+
     out: dict[str, dict] = {}
-    per = max(1, QUANTILE_VALUES // max(scan.rows[ds], 1))
-    for start in range(0, len(cols), per):
-        batch = cols[start:start + per]
-        b = Binder()
-        qs = b([float(q) for q in QUANTILES])
-        parts = []
-        for i, c in enumerate(batch):
-            v = scan.number(ds, c, b)
-            lo, hi = edges[c]
-            width = (hi - lo) / BINS
-            if width > 0:
-                bin_ = (f"CAST(greatest(0, least({BINS - 1}, floor(({v} - {b(float(lo))}) / {b(float(width))}))) "
-                        f"AS INTEGER)")
-            else:
-                bin_ = "0"
-            ok = f"isfinite({v})"
-            parts += [f"avg({when(ok, v)})", f"stddev_samp({when(ok, v)})", f"quantile_cont({when(ok, v)}, {qs})",
-                      f"histogram({when(ok, bin_)})"]
-        r = scan.fetch(f"SELECT {', '.join(parts)} FROM {scan.source(ds)}", b)[0]
-        for i, c in enumerate(batch):
-            mean, std, q, hist = r[4 * i: 4 * i + 4]
-            counts = [0] * (BINS if edges[c][1] > edges[c][0] else 1)
-            for k, n in (hist or {}).items():
-                counts[int(k)] += int(n)
-            out[c] = {"mean": _f(mean), "std": _f(std),
-                      "quartiles": None if q is None else [_f(x) for x in q], "histogram": counts}
+    for c, (mean, std, q, hist) in data.scan.per_column(ds, cols, agg).items():
+        counts = [0] * (BINS if edges[c][1] > edges[c][0] else 1)
+        for k, n in (hist or {}).items():
+            counts[int(k)] += int(n)
+        out[c] = {"mean": _f(mean), "std": _f(std),
+                  "quartiles": None if q is None else [_f(x) for x in q], "histogram": counts}
     return out
 
 

@@ -83,6 +83,26 @@ def summary(result: dict) -> str:
     return "\n".join(lines)
 
 
+def read_reference(path: str, sampling: dict | None):
+    """The reference data as the pack held it: the whole file, or, when monitoring.yaml records that the pack
+    held a seeded sample of it (``reference.sampling``: a reference larger than ``data.max_rows``), that same
+    sample, read the way preflight read it (the domain classifier's sample rows are labels of those rows)."""
+    import tempfile
+
+    from playbook.data import DataError, load_table
+    from playbook.preflight import read_dataset
+
+    if not sampling:
+        return load_table(path, role="reference")
+    with tempfile.TemporaryDirectory(prefix="playbook-monitor-") as work:
+        got = read_dataset(Path(path), "reference", int(sampling["sample"]), int(sampling["seed"]), Path(work))
+        if got["table"].rows != int(sampling["rows"]):
+            raise DataError(f"data.reference: {path} has {got['table'].rows:,} rows where the pack's reference had "
+                            f"{int(sampling['rows']):,}; pass the pack's reference data (data.reference of its config)")
+        got["table"].close()
+        return got["frame"]
+
+
 def run(args: argparse.Namespace) -> int:
     """Exit 0 healthy, 1 alert, 2 bad input."""
     from playbook.monitoring.check import BatchInputError, align_labels, check_batch, prometheus_text, read_batch
@@ -95,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
         labels_df = read_batch(args.labels, "--labels") if getattr(args, "labels", None) else None
         labels = align_labels(spec, batch, labels_df)
         if getattr(args, "reference", None) and spec.multivariate:
-            from playbook.data import DataError, load_table
+            from playbook.data import DataError
 
-            try:  # read as the pack read data.reference (encodings, delimiters, folders of files)
-                reference = load_table(args.reference, role="reference")
+            try:  # read as the pack read data.reference (encodings, delimiters, folders of files, its sample)
+                reference = read_reference(args.reference, (spec.raw.get("reference") or {}).get("sampling"))
             except DataError as exc:
                 raise BatchInputError(f"--reference {args.reference}: {str(exc).split(': ', 1)[-1]}") from None
             problems = spec.attach_reference(reference)

@@ -480,6 +480,8 @@ def make_config(ctx, model, contract: dict, *, batch_size: int, false_alarms: fl
         ignore=ignore,
     )
     spec["alert_budget"].update(budget_split(alpha, dc_share))  # the whole monitor's budget (calibrate saw min-p's)
+    if (ctx.sampling or {}).get("reference"):  # the rows the monitors learned from: a seeded sample of data.reference
+        spec["reference"]["sampling"] = dict(ctx.sampling["reference"])
     if mv:
         from playbook.monitoring.multivariate import section
 
