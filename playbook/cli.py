@@ -198,13 +198,18 @@ def cmd_clean(args) -> int:
     if not folder.is_dir():
         return _err(f"{folder}: no such folder; pass the --out folder that holds the packs (default: ./evidence).")
     rep = clean_stale(folder, args.name)
+    from playbook.kernels import sweep_sockets
+
+    sockets = sweep_sockets()
+    for d in sockets:
+        print(f"removed: {d} (the kernel sockets of a run that died)")
     for d in rep.restored:
         print(f"restored: {d} (a run killed while replacing it had moved it aside)")
     for d in rep.removed:
         print(f"removed: {d}")
     for d, why in rep.kept:
         print(f"kept: {d} ({why})")
-    if not (rep.removed or rep.kept or rep.restored):
+    if not (rep.removed or rep.kept or rep.restored or sockets):
         print(f"nothing to clean in {folder}")
     return EXIT_GO
 
@@ -337,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     cm.set_defaults(func=cmd_compare)
 
     c = sub.add_parser("clean", help="remove the unfinished folders of runs that died (exit 0)",
-                       description="Remove the hidden build folders (.NAME.partial-*, .NAME.old-*) of runs that died; "
-                                   "folders of runs still writing are kept.")
+                       description="Remove the hidden build folders (.NAME.partial-*, .NAME.old-*) of runs that died, "
+                                   "and the kernel socket folders (playbook-ipc-*) they left in the temporary "
+                                   "folder; those of runs still going are kept.")
     c.add_argument("out", nargs="?", default="evidence", help="the folder holding the packs (default: ./evidence)")
     c.add_argument("--name", default=None, help="only this pack name")
     c.set_defaults(func=cmd_clean)

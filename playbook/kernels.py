@@ -107,6 +107,45 @@ def _warm_code(modules: list[str]) -> str:
     return f"exec(compile({body!r}, '<playbook warm-up>', 'exec'), {{}})"
 
 
+SOCKETS_PREFIX = "playbook-ipc-"
+OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_sockets(folder: Path | None = None, min_age_s: float = 3600.0) -> list[Path]:
+    """Remove the IPC socket folders of kernels whose run died without stopping them (killed with SIGKILL, the
+    machine lost power): those whose owning process (``owner.pid``) is gone, or, without that file, untouched
+    for ``min_age_s``. Folders of live runs are kept. Returns the folders removed (``playbook clean`` lists them;
+    every run sweeps them as it starts)."""
+    folder = Path(folder or tempfile.gettempdir())
+    removed = []
+    for d in sorted(folder.glob(SOCKETS_PREFIX + "*")):
+        try:
+            if not d.is_dir() or d.is_symlink():
+                continue
+            owner = d / OWNER_FILE
+            if owner.is_file():
+                text = owner.read_text().strip()
+                if text.isdigit() and _alive(int(text)):
+                    continue
+            elif time.time() - d.stat().st_mtime < min_age_s:
+                continue
+            shutil.rmtree(d)
+            removed.append(d)
+        except OSError:  # another user's folder, or removed meanwhile
+            continue
+    return removed
+
+
 class WarmKernel:
     """A step's kernel, started (in the step's folder, with the run's environment) before the step's turn, importing
     what its notebook will import. The step hands :attr:`km` to papermill, which then shuts it down at the end as it
@@ -122,7 +161,8 @@ class WarmKernel:
         cls = kernel_manager_class(log_path, self.holder, secret_env)
         # IPC socket files at an absolute path of their own: a kernel started ahead is not started from its step's
         # folder (papermill changes into it only when the step runs), and its sockets never enter the pack
-        self.sockets = Path(tempfile.mkdtemp(prefix="playbook-ipc-"))
+        self.sockets = Path(tempfile.mkdtemp(prefix=SOCKETS_PREFIX))
+        (self.sockets / OWNER_FILE).write_text(str(os.getpid()))  # a run killed hard leaves it: see sweep_sockets
         self.km = cls(kernel_name=kernel_name, ip=str(self.sockets / "k"))
         try:
             # the environment is given to this kernel, never set in this process (steps may start side by side)

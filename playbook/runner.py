@@ -678,6 +678,9 @@ def _run_locked(cfg, key, templates, chosen, declared, step_params, final: Path,
     for d in stale.restored:
         log(f"restored {d}: a run killed while replacing it had moved it aside")
     from playbook import preflight as pre
+    from playbook.kernels import sweep_sockets
+
+    sweep_sockets()  # the kernel socket folders of runs killed hard (their owner process is gone)
 
     work = pre.make_workdir(final)
     try:

@@ -174,3 +174,28 @@ def test_sigterm_while_steps_run_side_by_side_leaves_no_folder_and_no_kernel(tmp
     assert "Kernel died" not in err
     assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == ["flags"]
     assert kernels and not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_socket_folders_of_dead_runs_are_swept_and_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folders = {}
+    for name, owner in (("dead", str(dead.pid)), ("live", str(os.getpid())), ("junk", "not a pid")):
+        d = tmp_path / f"{kernels.SOCKETS_PREFIX}{name}"
+        d.mkdir()
+        (d / kernels.OWNER_FILE).write_text(owner)
+        (d / "k-1").write_text("")
+        folders[name] = d
+    young, old = tmp_path / f"{kernels.SOCKETS_PREFIX}young", tmp_path / f"{kernels.SOCKETS_PREFIX}old"
+    young.mkdir()
+    old.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    (tmp_path / "other-folder").mkdir()
+    removed = kernels.sweep_sockets(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(f"{kernels.SOCKETS_PREFIX}{n}" for n in ("dead", "junk", "old"))
+    assert folders["live"].is_dir() and young.is_dir() and (tmp_path / "other-folder").is_dir()
+    assert not folders["dead"].exists() and not old.exists()
