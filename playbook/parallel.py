@@ -17,7 +17,8 @@ place). Everything runs in place when there is one item, when this process canno
 core, or a load average saying the others are busy: then forking would only add its cost), when the environment
 variable ``PLAYBOOK_WORKERS`` is 1, without ``fork`` (Windows, macOS), and for what the child could not compute
 (its items and jobs are then computed here: the same results). The child writes nothing to this process's output
-streams, takes no lock of it and leaves with ``os._exit``; the model adapter calls native code one thread at a
+streams, takes no lock of it, leaves with ``os._exit`` and dies with this process (a kernel killed at its time
+limit or by an interrupted run leaves no child computing alone); the model adapter calls native code one thread at a
 time, so no thread pool is needed after the fork.
 """
 
@@ -133,6 +134,7 @@ def _shared(tasks: list[Callable[[], Any]], first: int = 0) -> list:
         return take(jobs, first)
 
     read_fd, write_fd = os.pipe()
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -142,6 +144,7 @@ def _shared(tasks: list[Callable[[], Any]], first: int = 0) -> list:
     if pid == 0:  # the child: jobs first, then items, send the results, leave without exit handlers
         code = 1
         try:
+            _die_with(parent)
             os.close(read_fd)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
@@ -185,6 +188,21 @@ def _shared(tasks: list[Callable[[], Any]], first: int = 0) -> list:
         if i not in results:
             results[i] = tasks[i]()
     return [results[i] for i in range(len(tasks))]
+
+
+def _die_with(parent: int) -> None:
+    """Make this forked child die when its parent does (Linux ``PR_SET_PDEATHSIG``): a kernel killed while work is
+    shared (a step stopped at its time limit, an interrupted run) must not leave its child computing alone."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - no prctl: the child ends when it has computed its share
+        pass
+    if os.getppid() != parent:  # the parent died before the call took effect
+        os._exit(1)
 
 
 def _reap(pid: int, read_fd: int, kill: bool = False) -> list:

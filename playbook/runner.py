@@ -426,16 +426,22 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
         _as_data(f"steps.{t.name}.params.{k}", v)
     error = None
     holder = {} if holder is None else holder
+    # waiting for a kernel counts against the step's time limit (a kernel that never gets ready must not double it)
+    turn = time.monotonic()
+
+    def left() -> float:
+        return max(1.0, timeout - (time.monotonic() - turn))
+
     if warm is None and own_kernel:
         warm = _warm_kernel(t, step_dir, workdir, warm=False)
         if warm is not None:
             holder.update(warm.holder)
-    if warm is not None and not warm.ready(timeout):
+    if warm is not None and not warm.ready(left()):
         warm.discard()
         warm = _warm_kernel(t, step_dir, workdir, warm=False)
         if warm is not None:
             holder.update(warm.holder)
-        if warm is not None and not warm.ready(timeout):
+        if warm is not None and not warm.ready(left()):
             warm.discard()
             warm = None
     if cancel is not None and cancel.is_set():
@@ -455,7 +461,7 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     env_backup = {k: os.environ.get(k) for k in _KERNEL_ENV} if warm is None else {}
     if warm is None:  # papermill starts the kernel from this process's environment (one step at a time)
         os.environ.update(_kernel_env(workdir))
-    watchdog = _Watchdog(holder, timeout)
+    watchdog = _Watchdog(holder, left())
     try:
         with watchdog:
             # saved after every cell: a kernel killed mid-cell (the out-of-memory killer, the watchdog's SIGKILL)

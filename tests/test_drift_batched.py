@@ -6,6 +6,8 @@ the forked share of the work (``map_ordered`` against the plain loop)."""
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -160,3 +162,47 @@ def test_sweep_in_one_process_equals_the_shared_sweep(deployed, monkeypatch):
     alone = sim.sweep(build(), names, severities=[0.5, 1.0], trials=3, batch_size=100, seed=0)
     pd.testing.assert_frame_equal(shared[0], alone[0])
     pd.testing.assert_frame_equal(shared[1], alone[1])
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state  # a zombie has ended; only its exit status waits to be read
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="work is shared with a forked child on Linux only")
+def test_the_forked_child_dies_with_its_parent(tmp_path):
+    """A kernel killed while it shares work (a step at its time limit, an interrupted run) leaves no child
+    computing alone."""
+    import signal
+    import subprocess
+    import time
+
+    seen = tmp_path / "pids.txt"
+    script = ("import os, sys, time\n"
+              "from playbook.parallel import map_ordered\n"
+              "def f(x):\n"
+              "    with open(sys.argv[1], 'a') as fh:\n"
+              "        fh.write(f'{os.getpid()}\\n')\n"
+              "    time.sleep(120)\n"
+              "map_ordered(f, range(4))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(seen)], env={**os.environ, "PLAYBOOK_WORKERS": "2"})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pids = {int(x) for x in seen.read_text().split()} if seen.exists() else set()
+            if len(pids) == 2:
+                break
+            time.sleep(0.1)
+        assert len(pids) == 2, "the work was not shared with a child"
+        child = (pids - {proc.pid}).pop()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(child), "the child outlived its killed parent"
+    finally:
+        proc.kill()
