@@ -508,6 +508,16 @@ def test_model_age_alert_after_the_measured_shelf_life(tmp_path, monkeypatch):
     res = check_batch(spec, late)
     assert res["model_age"]["stale"] and any(a["kind"] == "stale_model" for a in res["alerts"])
     assert not check_batch(spec, batch)["model_age"]["stale"]
+    # judged many at once with a known base batch (the drift step's way): the same kinds, the age taken from the
+    # base when the timestamps are the base's and judged anew when they are not
+    from playbook.monitoring.check import alert_kinds_many, alert_parts
+
+    other = batch.assign(amount=batch["amount"] * 2)
+    parts = alert_parts(spec, batch)
+    known = [(set(batch.columns) - {"amount"}, parts), (set(batch.columns) - {"booked_at"}, parts)]
+    expected = [sorted({a["kind"] for a in check_batch(spec, b)["alerts"]}) for b in (other, late)]
+    assert "stale_model" in expected[1] and "stale_model" not in expected[0]
+    assert alert_kinds_many(spec, [other, late], known=known) == expected
     assert model_age_check(spec, batch, "x", "booked_at")["status"] == "pass"
     none = dict(ms.spec, model_age={**age, "max_age_days": None})
     assert model_age_check(load_spec(save_spec(none, tmp_path / "n.yaml")), batch, "x", "booked_at")["status"] == "warn"

@@ -339,7 +339,8 @@ def alert_kinds_many(spec: MonitoringSpec, batches: Sequence[pd.DataFrame], moni
 
 def alert_parts(spec: MonitoringSpec, batch: pd.DataFrame) -> dict:
     """One non-empty batch's findings column by column, for :func:`alert_kinds_many`'s ``known``:
-    ``{"type_error": {column: bool}, "nulls": {column: bool}, "alarm": {monitor index: bool}}``."""
+    ``{"type_error": {column: bool}, "nulls": {column: bool}, "alarm": {monitor index: bool}, "stale_model": bool}``
+    (the last when the monitor checks the model's age)."""
     return _group(spec, [batch], True, [None])[1][0]
 
 
@@ -468,10 +469,18 @@ def _group(spec: MonitoringSpec, frames: list[pd.DataFrame], monitors: bool,
         for i, found_mv in enumerate(alarms_many(spec.multivariate, frames)):
             kinds[i].update(found_mv)
     if spec.model_age and monitors:
+        col = spec.model_age["timestamp_column"]
         for i, f in enumerate(frames):
-            found: list[dict] = []
-            _model_age(spec, f, found, [])
-            kinds[i].update(a["kind"] for a in found)
+            g = given[i]
+            if g is not None and col in g[0] and "stale_model" in g[1]:  # the same timestamps as the known batch
+                stale = bool(g[1]["stale_model"])
+            else:
+                found: list[dict] = []
+                _model_age(spec, f, found, [])
+                stale = any(a["kind"] == "stale_model" for a in found)
+            parts[i]["stale_model"] = stale
+            if stale:
+                kinds[i].add("stale_model")
     return [sorted(s) for s in kinds], parts
 
 
