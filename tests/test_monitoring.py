@@ -563,3 +563,14 @@ def test_replayed_batches_that_are_no_calendar_day_carry_no_made_up_date(tmp_pat
     assert plain["date"].isna().all() and list(plain["day"]) == [1, 2]
     dated = replay(spec, [Day(dt.date(2025, 1, 6), batches[0])])
     assert list(dated["date"]) == ["2025-01-06"]
+
+
+def test_the_dashboard_compares_each_day_with_a_bounded_sample_of_the_reference():
+    from playbook.monitoring.dashboard import REFERENCE_ROWS, reference_sample
+
+    big = pd.DataFrame({"x": np.arange(REFERENCE_ROWS * 3)}, index=np.arange(REFERENCE_ROWS * 3) * 2)
+    s = reference_sample(big, seed=4)
+    assert len(s) == REFERENCE_ROWS and s.index.is_monotonic_increasing and set(s.index) <= set(big.index)
+    assert s.equals(reference_sample(big, seed=4)) and not s.equals(reference_sample(big, seed=5))
+    small = big.head(100)
+    assert reference_sample(small) is small

@@ -201,8 +201,11 @@ def workspace_check(summary: dict | None, days: int, evidence: str, reason: str 
 
     projects = list_projects(summary["path"])
     ok = any(p["name"] == summary["project_name"] and p["snapshots"] == days for p in projects)
-    why = (f"Project {summary['project_name']!r} with {len(summary['panels'])} panels and {days} daily snapshots; "
-           "open it with `evidently ui --workspace <this step>/artifacts/evidently_workspace`.") if ok else (
+    rows = summary.get("reference_rows")
+    against = f", each against {rows:,} reference rows" if rows else ""
+    why = (f"Project {summary['project_name']!r} with {len(summary['panels'])} panels and {days} daily "
+           f"snapshots{against}; open it with `evidently ui --workspace <this step>/artifacts/evidently_workspace`."
+           ) if ok else (
         "The workspace does not list the project with one snapshot per simulated day.")
     return _check(cid, title, "pass" if ok else "fail", days if ok else 0, {"min": days, "unit": "daily snapshots"},
                   evidence, why)

@@ -176,6 +176,19 @@ def _dedupe_tabs(ws, project_id, name: str, seed: int) -> None:
     ws.save_dashboard(project_id, model)
 
 
+#: rows of the reference each day's report compares with (a seeded sample of larger references): the reports'
+#: plots only; the drift decisions drawn are ``playbook monitor``'s own
+REFERENCE_ROWS = 20_000
+
+
+def reference_sample(frame: pd.DataFrame, seed: int = 0, rows: int = REFERENCE_ROWS) -> pd.DataFrame:
+    """The dashboard's reference: the frame, or a seeded sample of ``rows`` of its rows in their order (labels
+    kept), so each day's report costs the same whatever the size of the reference."""
+    if len(frame) <= rows:
+        return frame
+    return frame.sample(n=rows, random_state=seed).sort_index()
+
+
 def build_workspace(path: str | Path, *, name: str, monitors: Sequence, reference: pd.DataFrame,
                     days: Sequence[Day], features: list[str], numeric: list[str], score: str | None = None,
                     target: str | None = None, positive_label: Any = None, calibrator=None,
@@ -301,7 +314,7 @@ def build_workspace(path: str | Path, *, name: str, monitors: Sequence, referenc
 
     snapshots = map_ordered(snapshot, list(enumerate(days)))
     return {"path": str(path), "project_id": str(project.id), "project_name": project_name,
-            "snapshots": snapshots, "panels": [p.title for _, p in panels]}
+            "snapshots": snapshots, "panels": [p.title for _, p in panels], "reference_rows": int(len(reference))}
 
 
 def _write_snapshot(state, project_id, snapshot_id, model) -> None:

@@ -320,11 +320,12 @@ def workspace(run: MonitoringRun, *, write_workspace: bool, timeline_days: int) 
     ctx, step, spec, ms = run.ctx, run.step, run.spec, run.ms
     ws, t_ws = None, time.perf_counter()
     if write_workspace:
-        from playbook.monitoring.dashboard import build_workspace
+        from playbook.monitoring.dashboard import build_workspace, reference_sample
 
+        frame = reference_sample(ms.frame, ctx.seed)
         ws = build_workspace(
             step.artifact("evidently_workspace"), name=ctx.config.name, monitors=spec.monitors,
-            reference=redact(ms.frame.assign(**{ctx.target: ctx.reference.loc[ms.frame.index, ctx.target]}), ctx),
+            reference=redact(frame.assign(**{ctx.target: ctx.reference.loc[frame.index, ctx.target]}), ctx),
             days=[dataclasses.replace(d, frame=redact(d.frame, ctx)) for d in run.days],
             features=list(ctx.features), numeric=list(ctx.numeric_features),
             score=(ms.prediction.column if ms.prediction else None), target=ctx.target,
