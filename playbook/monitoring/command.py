@@ -96,11 +96,14 @@ def read_reference(path: str, sampling: dict | None):
         return load_table(path, role="reference")
     with tempfile.TemporaryDirectory(prefix="playbook-monitor-") as work:
         got = read_dataset(Path(path), "reference", int(sampling["sample"]), int(sampling["seed"]), Path(work))
-        if got["table"].rows != int(sampling["rows"]):
-            raise DataError(f"data.reference: {path} has {got['table'].rows:,} rows where the pack's reference had "
-                            f"{int(sampling['rows']):,}; pass the pack's reference data (data.reference of its config)")
-        got["table"].close()
-        return got["frame"]
+        try:
+            if got["table"].rows != int(sampling["rows"]):
+                raise DataError(f"data.reference: {path} has {got['table'].rows:,} rows where the pack's reference "
+                                f"had {int(sampling['rows']):,}; pass the pack's reference data (data.reference of "
+                                "its config)")
+            return got["frame"]
+        finally:
+            got["table"].close()
 
 
 def run(args: argparse.Namespace) -> int:
