@@ -585,11 +585,10 @@ class _RefColumn:
     kind: str
     n: int = 0                          # reference values after dropping missing ones
     series: pd.Series | None = None     # text: cleaned reference values
-    values: np.ndarray | None = None    # numeric: float values
-    sorted_values: np.ndarray | None = None
+    values: np.ndarray | None = None    # numeric: float values, sorted
     std: float | None = None
     shift: float = 0.0                  # numeric: the reference mean, and
-    prefix: np.ndarray | None = None    # the prefix sums of sorted_values - shift (wasserstein_sorted)
+    prefix: np.ndarray | None = None    # the prefix sums of values - shift (wasserstein_sorted)
     keys: pd.Index | None = None        # categorical / few-valued numeric: distinct values
     counts: np.ndarray | None = None    # their counts (float)
 
@@ -697,7 +696,6 @@ class DriftDetector:
             # of each batch then cost O(batch log reference) instead of a sort of the reference per batch
             vals = np.sort(vals)
             rc = _RefColumn(name, kind, len(vals), values=vals, std=float(np.std(vals)) if len(vals) else None)
-            rc.sorted_values = vals
             if len(vals):
                 rc.shift = float(np.mean(vals))
                 rc.prefix = np.concatenate([[0.0], np.cumsum(vals - rc.shift)])
@@ -762,7 +760,7 @@ class DriftDetector:
                 return self._counts_test(name, kind, rc.n, keys, ref, cur, float(len(cv)))
         test = select_test(kind, rc.n, 6)
         if test == "ks":
-            stat = _ks_p_sorted(rc.sorted_values, cv)
+            stat = _ks_p_sorted(rc.values, cv)
         else:  # wasserstein
             thr = TESTS[test].threshold
             norm = max(rc.std, 0.001)
@@ -772,7 +770,7 @@ class DriftDetector:
                 note = "" if lower == upper else (
                     f"fast path: statistic estimated within [{lower / norm:.6g}, {upper / norm:.6g}]")
                 return _row(name, kind, test, est / norm, thr, lower / norm >= thr, rc.n, len(cv), note)
-            stat = wasserstein_sorted(rc.sorted_values, rc.prefix, rc.shift, cv) / norm
+            stat = wasserstein_sorted(rc.values, rc.prefix, rc.shift, cv) / norm
         spec = TESTS[test]
         return _row(name, kind, test, stat, spec.threshold, spec.drifted(stat), rc.n, len(cv))
 

@@ -226,7 +226,8 @@ def replay(spec, days, target: str | None = None) -> pd.DataFrame:
         perf = res.get("performance") or {}
         est, real = perf.get("estimated") or {}, perf.get("realized") or {}
         rows.append({
-            "day": i, "date": day.date.isoformat() if day.date else None, "scenario": day.scenario, "status": res["status"],
+            "day": i, "date": day.date.isoformat() if day.date else None, "scenario": day.scenario,
+            "status": res["status"],
             "alerts": len(res["alerts"]), "alert_kinds": sorted({a["kind"] for a in res["alerts"]}),
             "drifted_columns": res.get("drifted_columns", []), "drift_share": res.get("drift_share"),
             "estimated_roc_auc": est.get("roc_auc"), "realized_roc_auc": real.get("roc_auc"),
