@@ -233,4 +233,33 @@ def _reap(pid: int, read_fd: int, kill: bool = False) -> list:
         return []
 
 
-__all__ = ["WORKERS_ENV", "Deferred", "defer", "map_ordered", "result", "workers"]
+def release_helpers() -> bool:
+    """Stop the helper processes joblib leaves behind once its pools are gone: loky's resource tracker (a child that
+    ignores SIGTERM, started by a process pool that shares memory-mapped arrays, e.g. scikit-learn's permutation
+    importance on two cores) and loky's idle reusable workers. A Jupyter kernel terminates its children before it
+    exits (ipykernel 7), and a child that ignores SIGTERM holds it there until the kernel manager gives up: about
+    5 s added to every step that used one. The tracker, once its pipe is closed, unlinks what is still registered
+    and exits. Only modules already imported are touched (nothing is imported here); True when something was
+    stopped."""
+    stopped = False
+    executor_module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(executor_module, "_executor", None) if executor_module is not None else None
+    if executor is not None:
+        try:
+            executor.shutdown(wait=True)
+            executor_module._executor = None
+            stopped = True
+        except Exception:  # noqa: BLE001 - best effort: the kernel's own shutdown still ends them
+            pass
+    tracker_module = sys.modules.get("joblib.externals.loky.backend.resource_tracker")
+    tracker = getattr(tracker_module, "_resource_tracker", None) if tracker_module is not None else None
+    if tracker is not None and getattr(tracker, "_pid", None) is not None:
+        try:
+            tracker._stop()
+            stopped = True
+        except Exception:  # noqa: BLE001 - best effort, as above
+            pass
+    return stopped
+
+
+__all__ = ["WORKERS_ENV", "Deferred", "defer", "map_ordered", "release_helpers", "result", "workers"]

@@ -337,6 +337,9 @@ class Step:
         path = self.dir / RESULTS_FILE
         write_json_atomic(path, self.as_dict())
         write_json_atomic(self.dir / TIMINGS_FILE, {"step": self.name, "timings": self.timings})
+        from playbook.parallel import release_helpers
+
+        release_helpers()  # a model's joblib pool would hold the kernel at its shutdown (see there)
         return path
 
     def table(self):

@@ -51,12 +51,15 @@ def _permutation_importance(scorer, X, y, n_repeats: int, seed: int):
     core (joblib's fork-based backend; each feature is shuffled with the same seeds either way: the same result)."""
     import joblib
 
-    from playbook.parallel import workers
+    from playbook.parallel import release_helpers, workers
 
     if workers() < 2 or X.shape[1] < 2:
         return permutation_importance(scorer, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed)
-    with joblib.parallel_config(backend="multiprocessing", n_jobs=2):
-        return permutation_importance(scorer, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed)
+    try:
+        with joblib.parallel_config(backend="multiprocessing", n_jobs=2):
+            return permutation_importance(scorer, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed)
+    finally:
+        release_helpers()  # the pool's resource tracker would hold the kernel ~5 s at its shutdown
 
 
 def importance_metric_for(s: Scored) -> str:
