@@ -57,6 +57,25 @@ def kernel_manager_class(log_path: Path | None = None, holder: dict | None = Non
         # on a loaded machine; it is terminated after this long (the step timeout counts it)
         shutdown_wait_time = Float(10.0, config=True)
 
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            """jupyter_client's shutdown; with ``holder["detach"]`` (a step's kernel started ahead, after its notebook
+            ran) the graceful one returns once the shutdown request is sent, and the kernel's own exit (IPython's
+            namespace reset, the interpreter's teardown: up to 2 s for a kernel that built large objects) overlaps
+            what the run does next. A reaper thread (``holder["reaper"]``) then waits for the kernel exactly as
+            jupyter_client does (SIGTERM after half of ``shutdown_wait_time``, SIGKILL after the other half), cleans
+            up its files and calls ``holder["on_reaped"]``; the runner joins it before a step that measures times
+            and before the run ends."""
+            proc = getattr(self.provisioner, "process", None) if self.has_kernel else None
+            if now or restart or holder is None or not holder.get("detach") or not self.owns_kernel or proc is None:
+                return await AsyncKernelManager.shutdown_kernel(self, now=now, restart=restart)
+            self.shutting_down = True
+            self.stop_restarter()
+            await self._async_interrupt_kernel()
+            await self._async_request_shutdown(restart=False)
+            reaper = threading.Thread(target=_reap, args=(self, holder), name="playbook-kernel-reaper", daemon=True)
+            holder["reaper"] = reaper
+            reaper.start()
+
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if log_path is not None:
                 kw["stderr"] = open(log_path, "ab")  # noqa: SIM115 - the kernel process owns it
@@ -69,6 +88,40 @@ def kernel_manager_class(log_path: Path | None = None, holder: dict | None = Non
                 holder["process"] = getattr(self.provisioner, "process", None)
 
     return IPCKernelManager
+
+
+def _reap(km, holder: dict) -> None:
+    """The rest of a detached graceful shutdown (see ``shutdown_kernel`` above), in a thread of its own."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        run_sync(km._async_finish_shutdown)()
+    except Exception:  # noqa: BLE001 - it could not be waited for: make sure it is gone
+        proc = holder.get("process")
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+    try:
+        run_sync(km._async_cleanup_resources)()
+    except Exception:  # noqa: BLE001 - its folder is removed by on_reaped, or swept later
+        pass
+    done = holder.get("on_reaped")
+    if done is not None:
+        done()
+
+
+def join_reapers(holders, timeout: float = 30.0) -> None:
+    """Wait for the detached shutdowns of these kernel holders (see ``shutdown_kernel``); a kernel still alive after
+    ``timeout`` is killed."""
+    for h in holders:
+        reaper = (h or {}).get("reaper")
+        if reaper is None:
+            continue
+        reaper.join(timeout)
+        if reaper.is_alive():
+            proc = h.get("process")
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+            reaper.join(5)
 
 
 def top_level_imports(notebook: Path) -> list[str]:
@@ -164,6 +217,7 @@ class WarmKernel:
         self.sockets = Path(tempfile.mkdtemp(prefix=SOCKETS_PREFIX))
         (self.sockets / OWNER_FILE).write_text(str(os.getpid()))  # a run killed hard leaves it: see sweep_sockets
         self.km = cls(kernel_name=kernel_name, ip=str(self.sockets / "k"))
+        self.holder["on_reaped"] = self.close
         try:
             # the environment is given to this kernel, never set in this process (steps may start side by side)
             run_sync(self.km.start_kernel)(cwd=str(cwd), extra_arguments=list(KERNEL_ARGS),
@@ -224,7 +278,11 @@ class WarmKernel:
             return False
 
     def discard(self) -> None:
-        """Shut the kernel down now (a kernel the run did not use, or one that could not warm up)."""
+        """Shut the kernel down now (a kernel the run did not use, or one that could not warm up); a kernel papermill
+        asked to stop after its notebook ran (detached, see ``shutdown_kernel``) is left to its reaper, which closes
+        it."""
+        if self.holder.get("reaper") is not None:
+            return
         try:
             if self._run_sync(self.km.is_alive)():
                 self._run_sync(self.km.shutdown_kernel)(now=True)

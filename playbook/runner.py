@@ -449,6 +449,7 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
             warm.discard()
         raise KeyboardInterrupt
     if warm is not None:
+        warm.holder["detach"] = True  # its exit overlaps what comes next (kernels.kernel_manager_class)
         holder.update(warm.holder)
         kernel_log, km = warm.log_path, {"km": warm.km}
     else:
@@ -475,6 +476,10 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
             )
     except Exception as exc:  # papermill wraps notebook errors; anything else (timeout, kernel death) too
         error = _error_line(exc)
+        if warm is not None:  # how the kernel ended is known once its detached shutdown is over
+            from playbook.kernels import join_reapers
+
+            join_reapers([warm.holder])
         ended = _kernel_end(holder)
         if watchdog.fired:
             error = f"timed out after {timeout:g} s (steps.{t.name}.timeout); the notebook shows the point it reached"
@@ -488,6 +493,8 @@ def _run_step(t: Template, step_dir: Path, staging: Path, cfg_path: Path, params
     finally:
         kernel_log.unlink(missing_ok=True)
         if warm is not None:  # papermill shut it down; when it failed before starting the notebook, stopped here
+            if warm.holder.get("reaper") is not None:
+                holder["reaper"] = warm.holder["reaper"]
             warm.discard()
         for k, v in env_backup.items():
             if v is None:
@@ -758,6 +765,8 @@ def _run_steps(cfg, chosen: list[Template], staging: Path, cfg_path: Path, step_
     import threading
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+    from playbook.kernels import join_reapers
+
     needs = step_needs(chosen)
     index = {t.name: i for i, t in enumerate(chosen, 1)}
     exclusive = {t.name for t in chosen if t.exclusive}
@@ -775,6 +784,7 @@ def _run_steps(cfg, chosen: list[Template], staging: Path, cfg_path: Path, step_
                     if t.name in exclusive:
                         for k in (warm or {}).values():  # their imports end before the measurements begin
                             k.ready(60)
+                        join_reapers(holders.values())  # and the kernels of the steps before it have exited
                     shown.step_start(index[t.name], t.dirname)
                     on_cell = (lambda i, n, sec, _name=t.dirname: shown.cell(i, n, sec, name=_name)) \
                         if shown.wants_cells else None
@@ -810,8 +820,10 @@ def _run_steps(cfg, chosen: list[Template], staging: Path, cfg_path: Path, step_
         finally:
             pool.shutdown(wait=True)
             log.setLevel(level)
+            join_reapers(holders.values(), timeout=0)  # kernels still exiting are killed: the run was interrupted
         raise
     pool.shutdown(wait=True)
+    join_reapers(holders.values())  # no kernel outlives the run
     return [outcomes[t.name] for t in chosen]
 
 

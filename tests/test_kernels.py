@@ -199,3 +199,57 @@ def test_socket_folders_of_dead_runs_are_swept_and_live_ones_kept(tmp_path):
     assert sorted(p.name for p in removed) == sorted(f"{kernels.SOCKETS_PREFIX}{n}" for n in ("dead", "junk", "old"))
     assert folders["live"].is_dir() and young.is_dir() and (tmp_path / "other-folder").is_dir()
     assert not folders["dead"].exists() and not old.exists()
+
+
+def _kernel_waiting_at_exit(tmp_path, holder):
+    """A kernel (the runner's manager) whose exit waits until ``tmp_path/go`` exists: its teardown is as long as a
+    test needs, no clock involved."""
+    from jupyter_client import BlockingKernelClient
+    from jupyter_core.utils import run_sync
+
+    km = kernels.kernel_manager_class(None, holder)(kernel_name=runner.KERNEL, ip=str(tmp_path / "k"))
+    run_sync(km.start_kernel)(cwd=str(tmp_path))
+    kc = BlockingKernelClient()
+    kc.load_connection_info(km.get_connection_info())
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    go = tmp_path / "go"
+    kc.execute_interactive(
+        "import atexit, os, time\n"
+        f"def _wait(go={str(go)!r}):\n"
+        "    for _ in range(600):\n"
+        "        if os.path.exists(go): break\n"
+        "        time.sleep(0.05)\n"
+        f"    open({str(tmp_path / 'exited')!r}, 'w').write('clean')\n"
+        "atexit.register(_wait)\n", timeout=60)
+    kc.stop_channels()
+    return km, go
+
+
+def test_a_detached_shutdown_returns_before_the_kernel_exits_and_the_reaper_ends_it(tmp_path):
+    from jupyter_core.utils import run_sync
+
+    reaped = []
+    holder = {"detach": True, "on_reaped": lambda: reaped.append(True)}
+    km, go = _kernel_waiting_at_exit(tmp_path, holder)
+    proc = holder["process"]
+    run_sync(km.shutdown_kernel)()
+    # the request is sent; the kernel sits in its exit handler until `go` exists: still alive, for certain
+    assert proc.poll() is None and holder["reaper"].is_alive()
+    go.write_text("")
+    kernels.join_reapers([holder])
+    assert proc.poll() == 0 and (tmp_path / "exited").read_text() == "clean"  # it ended on its own, not killed
+    assert reaped == [True] and not os.path.exists(km.connection_file)
+
+
+def test_without_detach_the_shutdown_waits_for_the_kernel(tmp_path):
+    import threading
+
+    from jupyter_core.utils import run_sync
+
+    holder = {}
+    km, go = _kernel_waiting_at_exit(tmp_path, holder)
+    threading.Timer(0.5, go.write_text, args=("",)).start()
+    run_sync(km.shutdown_kernel)()
+    assert holder["process"].poll() == 0 and "reaper" not in holder
+    assert (tmp_path / "exited").read_text() == "clean"

@@ -15,6 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+#: loky's tracker, by its command line (the standard library's own tracker, which another test of the same process
+#: may have started, is not joblib's and not what the fix stops)
+LOKY_TRACKER = "joblib.externals.loky.backend.resource_tracker"
+
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 
 
@@ -54,7 +58,7 @@ def _start_tracker() -> None:
     with joblib.parallel_config(backend="multiprocessing", n_jobs=2):
         joblib.Parallel()(joblib.delayed(np.sum)(np.arange(k)) for k in range(4))
     # the pool is gone, its tracker stays: the state these tests start from
-    assert _children_running("resource_tracker"), "joblib started no resource tracker: nothing to test"
+    assert _children_running(LOKY_TRACKER), "joblib started no resource tracker: nothing to test"
 
 
 def test_release_helpers_stops_the_tracker_a_pool_left(monkeypatch):
@@ -62,7 +66,7 @@ def test_release_helpers_stops_the_tracker_a_pool_left(monkeypatch):
 
     _start_tracker()
     assert release_helpers() is True
-    assert _children_running("resource_tracker") == []
+    assert _children_running(LOKY_TRACKER) == []
     assert release_helpers() is False  # nothing left to stop
 
 
@@ -78,7 +82,7 @@ def test_the_permutation_importance_on_two_cores_leaves_no_tracker(monkeypatch):
     model = LogisticRegression().fit(X, y)
     r = _permutation_importance(_Scorer(model), X, y, 2, 0)
     assert r.importances_mean[0] > r.importances_mean[1]  # the scoring ran
-    assert _children_running("resource_tracker") == []
+    assert _children_running(LOKY_TRACKER) == []
 
 
 def test_saving_a_step_stops_what_a_models_pool_left(tmp_path):
@@ -87,4 +91,4 @@ def test_saving_a_step_stops_what_a_models_pool_left(tmp_path):
     _start_tracker()
     step = Step("probe", tmp_path)
     step.save()
-    assert _children_running("resource_tracker") == []
+    assert _children_running(LOKY_TRACKER) == []
